@@ -1,0 +1,115 @@
+"""The emulator's mutable rows: what a fake Freshdesk account stores, before serialisation.
+
+Timestamps are int epoch seconds (UTC) so the indexes compare cheaply; `app.py` turns rows
+into the exact JSON shapes Freshdesk serves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+def iso(ts: int) -> str:
+    """Epoch seconds -> Freshdesk's `YYYY-MM-DDTHH:MM:SSZ`."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(slots=True)
+class TicketRow:
+    id: int
+    subject: str
+    description_html: str
+    description_text: str
+    status: int
+    priority: int
+    source: int
+    type: str | None
+    tags: list[str]
+    custom_fields: dict
+    requester_id: int
+    responder_id: int | None
+    group_id: int | None
+    company_id: int | None
+    product_id: int | None
+    created_at: int
+    updated_at: int
+    due_by: int
+    fr_due_by: int
+    is_escalated: bool = False
+    fr_escalated: bool = False
+    spam: bool = False
+    deleted: bool = False
+    language: str = "en"
+    topic: int | None = None          # index into generator.TOPICS; None for spam
+    corrupt: str | None = None        # "bad_field" | "unembeddable"
+    status_updated_at: int = 0
+
+
+@dataclass(slots=True)
+class ConversationRow:
+    id: int
+    ticket_id: int
+    body_html: str
+    body_text: str
+    incoming: bool
+    private: bool
+    source: int
+    user_id: int
+    from_email: str | None
+    to_emails: list[str] | None
+    created_at: int
+    updated_at: int
+
+
+@dataclass(slots=True)
+class CategoryRow:
+    id: int
+    name: str
+    name_ko: str
+    description: str | None
+    created_at: int
+    updated_at: int
+
+
+@dataclass(slots=True)
+class FolderRow:
+    id: int
+    category_id: int
+    parent_folder_id: int | None
+    name: str
+    name_ko: str
+    description: str | None
+    created_at: int
+    updated_at: int
+
+
+@dataclass(slots=True)
+class ArticleTranslation:
+    title: str
+    description_html: str
+    description_text: str
+    status: int
+    created_at: int
+    updated_at: int
+
+
+@dataclass(slots=True)
+class ArticleRow:
+    id: int
+    title: str
+    description_html: str
+    description_text: str
+    status: int
+    type: int
+    tags: list[str]
+    folder_id: int
+    category_id: int
+    agent_id: int
+    hits: int
+    thumbs_up: int
+    thumbs_down: int
+    created_at: int
+    updated_at: int
+    topic: int | None = None
+    translations: dict[str, ArticleTranslation] = field(default_factory=dict)

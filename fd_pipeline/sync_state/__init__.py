@@ -1,0 +1,25 @@
+"""The sync-state store (no Dagster import): see `store.py`."""
+
+from .store import (
+    DatabaseUnavailable,
+    ItemResult,
+    ItemState,
+    LastSync,
+    RawRecord,
+    StoredEmbedding,
+    SyncStateError,
+    SyncStore,
+    database_url_from_env,
+)
+
+__all__ = [
+    "DatabaseUnavailable",
+    "ItemResult",
+    "ItemState",
+    "LastSync",
+    "RawRecord",
+    "StoredEmbedding",
+    "SyncStateError",
+    "SyncStore",
+    "database_url_from_env",
+]

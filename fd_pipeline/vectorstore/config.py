@@ -1,0 +1,82 @@
+"""Where the vector store lives: a Qdrant server or qdrant-client's embedded local mode."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fd_pipeline.settings import env_float, env_int, env_str
+
+MEMORY = ":memory:"
+
+
+@dataclass(frozen=True)
+class VectorStoreConfig:
+    """Connection settings. `url` (or `host`/`port`) means a server; otherwise `path` is embedded.
+
+    `path` is a folder for local mode on disk, or ":memory:" (tests). The API key is kept out
+    of the repr so the config can be logged.
+    """
+
+    url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    host: str | None = None
+    port: int | None = None
+    path: str | None = MEMORY
+    upsert_batch: int = 256
+    timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.upsert_batch < 1:
+            raise ValueError(f"upsert_batch must be at least 1, got {self.upsert_batch}")
+
+    @classmethod
+    def from_env(cls, data_dir: str | Path | None = None) -> VectorStoreConfig:
+        """Read QDRANT_URL + QDRANT_API_KEY, else QDRANT_HOST/QDRANT_PORT, else `<data_dir>/qdrant`.
+
+        QDRANT_PATH overrides the embedded folder (":memory:" allowed); QDRANT_UPSERT_BATCH and
+        QDRANT_TIMEOUT (seconds) tune writes and the server timeout.
+        """
+        upsert_batch = env_int("QDRANT_UPSERT_BATCH", 256)
+        timeout = env_float("QDRANT_TIMEOUT", 10.0)
+        api_key = env_str("QDRANT_API_KEY")
+        url = env_str("QDRANT_URL")
+        if url:
+            return cls(url=url.rstrip("/"), api_key=api_key, path=None, upsert_batch=upsert_batch, timeout=timeout)
+        host = env_str("QDRANT_HOST")
+        if host:
+            port = env_int("QDRANT_PORT", 6333)
+            return cls(host=host, port=port, api_key=api_key, path=None, upsert_batch=upsert_batch, timeout=timeout)
+        path = env_str("QDRANT_PATH")
+        if path is None:
+            if data_dir is None:
+                from fd_pipeline.settings import data_dir as default_data_dir
+
+                data_dir = default_data_dir()
+            path = str(Path(data_dir) / "qdrant")
+        return cls(path=path, upsert_batch=upsert_batch, timeout=timeout)
+
+    @property
+    def server_url(self) -> str | None:
+        """The server's URL (from `url` or `host`/`port`), or None in embedded mode."""
+        if self.url:
+            return self.url
+        if self.host:
+            return f"http://{self.host}:{self.port or 6333}"
+        return None
+
+    @property
+    def embedded(self) -> bool:
+        return self.server_url is None
+
+    def describe(self) -> str:
+        """A line for logs and metadata: where the vectors are, without secrets."""
+        if self.server_url:
+            return f"Qdrant server at {self.server_url}"
+        if self.path == MEMORY or self.path is None:
+            return "embedded Qdrant in memory"
+        return f"embedded Qdrant in {self.path}"
+
+    def with_(self, **changes) -> VectorStoreConfig:
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,124 @@
+"""Records the vector store speaks: collection specs, points, hits, filters, and the model identity it expects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+PointId = int | str
+
+
+@runtime_checkable
+class ModelIdentityLike(Protocol):
+    """What the store needs from `fd_pipeline.embedding.ModelIdentity` (duck-typed, no import)."""
+
+    name: str
+    dim: int
+    has_sparse: bool
+    fingerprint: str
+    max_tokens: int
+
+    @property
+    def key(self) -> str: ...
+
+
+class EmbeddingLike(Protocol):
+    """An `Embedding` or anything shaped like one: dense (ndarray or list) and optional sparse."""
+
+    dense: Any
+    sparse_indices: Sequence[int] | None
+    sparse_values: Sequence[float] | None
+
+
+# Payload fields the pipeline filters on. Local mode ignores payload indexes; a server uses them.
+TICKET_INDEXES: tuple[tuple[str, str], ...] = (
+    ("ticket_id", "integer"),
+    ("status", "integer"),
+    ("status_name", "keyword"),
+    ("priority", "integer"),
+    ("priority_name", "keyword"),
+    ("type", "keyword"),
+    ("tags", "keyword"),
+    ("source", "integer"),
+    ("group_id", "integer"),
+    ("product_id", "integer"),
+    ("language", "keyword"),
+    ("created_at", "datetime"),
+    ("updated_at", "datetime"),
+)
+KB_INDEXES: tuple[tuple[str, str], ...] = (
+    ("article_id", "integer"),
+    ("status", "integer"),
+    ("folder_id", "integer"),
+    ("category_id", "integer"),
+    ("folder_path", "keyword"),
+    ("tags", "keyword"),
+    ("language", "keyword"),
+    ("updated_at", "datetime"),
+)
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """A public collection name (an alias in Qdrant) and the aspects each point may carry."""
+
+    name: str
+    aspects: tuple[str, ...]
+    payload_indexes: tuple[tuple[str, str], ...] = ()
+
+    def dense_name(self, aspect: str) -> str:
+        self.check_aspect(aspect)
+        return f"{aspect}_vec"
+
+    def sparse_name(self, aspect: str) -> str:
+        self.check_aspect(aspect)
+        return f"{aspect}_sparse"
+
+    def check_aspect(self, aspect: str) -> None:
+        if aspect not in self.aspects:
+            raise ValueError(f"{self.name} has no aspect {aspect!r}; expected one of {self.aspects}")
+
+
+TICKETS = CollectionSpec("support_tickets", aspects=("symptom", "cause", "resolution"), payload_indexes=TICKET_INDEXES)
+KB = CollectionSpec("kb_procedures", aspects=("intent", "procedure"), payload_indexes=KB_INDEXES)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One ticket or article: its id (Freshdesk int id or UUID string), the vectors it has now, its payload.
+
+    Aspects missing from `vectors` are simply absent from the stored point (a ticket without a
+    resolution yet). Datetimes in the payload are stored as ISO-8601 strings.
+    """
+
+    id: PointId
+    vectors: Mapping[str, EmbeddingLike]
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: PointId
+    score: float
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """The payload filters searches offer. All given conditions must hold.
+
+    `status` matches one value or any of several; `tags` matches points carrying any of them;
+    the datetime bounds are inclusive below (`gte`) and exclusive above (`lt`).
+    """
+
+    status: int | str | Sequence[int | str] | None = None
+    tags: Sequence[str] | None = None
+    language: str | Sequence[str] | None = None
+    folder_id: int | Sequence[int] | None = None
+    category_id: int | Sequence[int] | None = None
+    updated_gte: datetime | None = None
+    updated_lt: datetime | None = None
+    created_gte: datetime | None = None
+    created_lt: datetime | None = None

@@ -1,0 +1,154 @@
+"""The sync-state store keeps the predecessor's sync log and the per-item state a real sync needs.
+
+Every test runs on SQLite and on the real Postgres: schema creation and upgrade (also of the
+predecessor's database in place), idempotent upserts, the no-regress rule, status transitions,
+the last-sync and failed-item queries, raw records, the embedding cache, and the error that
+names the database when it is down.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from fd_pipeline.sync_state import DatabaseUnavailable, ItemResult, RawRecord, StoredEmbedding, SyncStore
+
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+C = "support_tickets"
+
+
+def test_schema_created_on_empty_database(db_url):
+    store = SyncStore(db_url)
+    assert store.revision() == "0002"
+    tables = set(sa.inspect(store.engine).get_table_names())
+    assert {"sync_logs", "sync_items", "raw_items", "embeddings", "sync_runs", "alembic_version"} <= tables
+    indexes = {ix["name"] for ix in sa.inspect(store.engine).get_indexes("sync_logs")}
+    assert {"idx_sync_logs_collection", "idx_sync_logs_synced_at"} <= indexes
+    # Opening again is a no-op, not a second migration.
+    assert SyncStore(db_url).migrate() == "0002"
+
+
+def test_predecessor_database_is_upgraded_in_place(db_url):
+    """A database the FastAPI service filled has sync_logs and no alembic_version: its rows survive."""
+    engine = sa.create_engine(SyncStore(db_url, migrate=False)._url)
+    uuid_type = "uuid" if engine.dialect.name == "postgresql" else "CHAR(32)"
+    ts_default = "now()" if engine.dialect.name == "postgresql" else "CURRENT_TIMESTAMP"
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            f"CREATE TABLE sync_logs (id {uuid_type} PRIMARY KEY, collection text NOT NULL, item_id text NOT NULL,"
+            f" item_type text NOT NULL CHECK (item_type IN ('ticket','kb_article')),"
+            f" synced_at timestamp with time zone NOT NULL DEFAULT {ts_default})"
+        ))
+        conn.execute(sa.text(
+            "INSERT INTO sync_logs (id, collection, item_id, item_type) VALUES "
+            "('0c7f4b4e3f9a4d0b8c1d2e3f4a5b6c7d', 'support_tickets', '12345', 'ticket')"
+        ))
+    engine.dispose()
+    store = SyncStore(db_url)
+    assert store.revision() == "0002"
+    entries = store.log_entries(C, "12345")
+    assert len(entries) == 1 and entries[0]["item_type"] == "ticket" and entries[0]["status"] is None
+
+
+def test_upserts_are_idempotent_and_log_appends(sync_store):
+    result = ItemResult("1", "synced", T0, {"symptom": "a"}, payload_hash="p", model="m")
+    for _ in range(3):
+        sync_store.record_results(C, "ticket", [result], run_id="r1", partition_key="2026-11-20-10:00")
+    assert sync_store.counts(C) == {"synced": 1, "deleted": 0, "failed": 0}
+    state = sync_store.get_items(C, ["1"])["1"]
+    assert (state.status, state.content_hashes, state.model, state.run_id) == ("synced", {"symptom": "a"}, "m", "r1")
+    assert len(sync_store.log_entries(C, "1")) == 3
+
+
+def test_older_source_version_never_overwrites_newer(sync_store):
+    sync_store.record_results(C, "ticket", [ItemResult("1", "synced", T0, {"symptom": "new"})])
+    sync_store.record_results(C, "ticket", [ItemResult("1", "synced", T0 - timedelta(hours=1), {"symptom": "old"})])
+    sync_store.record_results(C, "ticket", [ItemResult("1", "deleted", T0 - timedelta(seconds=1))])
+    sync_store.record_results(C, "ticket", [ItemResult("1", "failed", T0 - timedelta(minutes=5), error="stale")])
+    state = sync_store.get_items(C, ["1"])["1"]
+    assert (state.status, state.content_hashes, state.source_updated_at) == ("synced", {"symptom": "new"}, T0)
+
+    sync_store.put_raw("ticket", [RawRecord("1", T0, {"v": "new"})])
+    sync_store.put_raw("ticket", [RawRecord("1", T0 - timedelta(hours=1), {"v": "old"})])
+    assert sync_store.get_raw("ticket", ["1"])["1"].record == {"v": "new"}
+
+
+def test_status_transitions_and_retry_queue(sync_store):
+    sync_store.record_results(C, "ticket", [ItemResult("7", "failed", T0, error="Empty content", stage="embed")])
+    sync_store.record_results(C, "ticket", [ItemResult("7", "failed", T0, error="Empty content", stage="embed")])
+    sync_store.record_results(C, "ticket", [ItemResult("8", "failed", None, error="bad JSON", stage="fetch")])
+    failed = {s.item_id: s for s in sync_store.failed_items(C)}
+    assert set(failed) == {"7", "8"}
+    assert failed["7"].attempts == 2 and failed["7"].error == "Empty content" and failed["7"].stage == "embed"
+    first_failed = failed["7"].first_failed_at
+
+    sync_store.record_results(C, "ticket", [ItemResult("7", "synced", T0, {"symptom": "h"})])
+    state = sync_store.get_items(C, ["7"])["7"]
+    assert (state.status, state.error, state.attempts, state.first_failed_at) == ("synced", None, 0, None)
+    assert first_failed is not None
+
+    sync_store.record_results(C, "ticket", [ItemResult("7", "deleted", T0 + timedelta(hours=1))])
+    assert sync_store.counts(C) == {"synced": 0, "deleted": 1, "failed": 1}
+    # A failure of a newer version is recorded, keeping what was known of the item.
+    sync_store.record_results(C, "ticket", [ItemResult("7", "failed", T0 + timedelta(hours=2), error="boom")])
+    assert sync_store.get_items(C, ["7"])["7"].status == "failed"
+
+
+def test_last_sync_per_collection(sync_store):
+    first = sync_store.start_run(C, run_id="a", partition_start="2026-11-20-09:00", partition_end="2026-11-20-10:00")
+    sync_store.finish_run(first, status="success", counts={"fetched": 3})
+    second = sync_store.start_run(C, run_id="b", partition_start="2026-11-20-10:00", partition_end="2026-11-20-11:00")
+    sync_store.finish_run(second, status="failure", error="qdrant down")
+    kb = sync_store.start_run("kb_procedures", run_id="c", partition_start="p", partition_end="q")
+    assert [r["run_id"] for r in sync_store.running_syncs()] == ["c"]
+    sync_store.finish_run(kb, status="success")
+    last = sync_store.last_syncs()
+    assert last[C].run_id == "a" and last[C].partition_start == "2026-11-20-09:00" and last[C].counts == {"fetched": 3}
+    assert last["kb_procedures"].run_id == "c"
+
+
+def test_raw_records_stream_by_window(sync_store):
+    records = [RawRecord(str(i), T0 + timedelta(minutes=i), {"id": i}, removed=i % 5 == 0) for i in range(120)]
+    sync_store.put_raw("ticket", records)
+    window = [r for batch in sync_store.iter_raw("ticket", start=T0 + timedelta(minutes=10), end=T0 + timedelta(minutes=70), batch_size=7) for r in batch]
+    assert [r.record["id"] for r in window] == list(range(10, 70))
+    live = sync_store.raw_ids("ticket", removed=False)
+    assert len(live) == 96 and "5" not in live
+    assert sync_store.raw_versions("ticket", ["3"]) == {"3": (T0 + timedelta(minutes=3), False)}
+
+
+def test_embedding_cache_round_trip(sync_store):
+    dense = np.linspace(-1, 1, 16, dtype=np.float32)
+    item = StoredEmbedding("h1", "m", dense, (3, 17, 250001), (0.5, 0.25, 0.125), tokens=9, truncated=True)
+    sync_store.put_embeddings([item, item])
+    got = sync_store.get_embeddings(["h1", "missing"])
+    assert set(got) == {"h1"}
+    assert np.array_equal(got["h1"].dense, dense) and got["h1"].sparse_indices == (3, 17, 250001)
+    assert got["h1"].sparse_values == pytest.approx((0.5, 0.25, 0.125)) and got["h1"].truncated
+    assert sync_store.existing_hashes(["h1", "h2"]) == {"h1"}
+
+
+def test_closed_port_names_the_database():
+    with pytest.raises(DatabaseUnavailable) as err:
+        SyncStore("postgresql://fd:s3cret-pw@127.0.0.1:1/fd_sync")
+    message = str(err.value)
+    assert "127.0.0.1:1" in message and "fd_sync" in message and "s3cret-pw" not in message
+
+
+@pytest.mark.postgres
+def test_stopped_server_names_the_database_and_recovers(pg_server, pg_url):
+    if pg_server is None:
+        pytest.skip("the server is external (FD_TEST_DATABASE_URL); the closed-port test covers it")
+    store = SyncStore(pg_url)
+    store.record_results(C, "ticket", [ItemResult("1", "synced", T0, {"symptom": "a"})])
+    pg_server.stop()
+    try:
+        with pytest.raises(DatabaseUnavailable, match=f"127.0.0.1:{pg_server.port}"):
+            store.counts(C)
+    finally:
+        pg_server.start()
+    # The pool's stale connections are replaced: the same handle works again.
+    assert store.counts(C)["synced"] == 1
