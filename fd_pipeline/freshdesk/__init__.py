@@ -1,0 +1,34 @@
+"""Freshdesk API v2 client: typed records, pacing under the rate limit, long-window walking.
+
+Plain Python, no Dagster import; see docs/contracts.md "Freshdesk client".
+"""
+
+from fd_pipeline.freshdesk.client import FreshdeskClient
+from fd_pipeline.freshdesk.errors import (
+    FreshdeskAuthError,
+    FreshdeskConfigError,
+    FreshdeskError,
+    FreshdeskMalformedResponse,
+    FreshdeskNotFound,
+    FreshdeskPaginationError,
+    FreshdeskUnavailable,
+)
+from fd_pipeline.freshdesk.ratelimit import ApiStats, RatePacer
+from fd_pipeline.freshdesk.records import Article, Conversation, MalformedItem, Ticket
+
+__all__ = [
+    "FreshdeskClient",
+    "Ticket",
+    "Conversation",
+    "Article",
+    "MalformedItem",
+    "ApiStats",
+    "RatePacer",
+    "FreshdeskError",
+    "FreshdeskAuthError",
+    "FreshdeskConfigError",
+    "FreshdeskMalformedResponse",
+    "FreshdeskNotFound",
+    "FreshdeskPaginationError",
+    "FreshdeskUnavailable",
+]

@@ -1,0 +1,562 @@
+"""A Freshdesk API v2 client that survives long windows, rate limits and flaky transports.
+
+All HTTP goes through `FreshdeskClient._get`: pacing, retries, Retry-After, error mapping
+and accounting live there and nowhere else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import random
+import ssl
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from fd_pipeline.freshdesk.errors import (
+    FreshdeskAuthError,
+    FreshdeskConfigError,
+    FreshdeskError,
+    FreshdeskMalformedResponse,
+    FreshdeskNotFound,
+    FreshdeskPaginationError,
+    FreshdeskUnavailable,
+)
+from fd_pipeline.freshdesk.ratelimit import ApiStats, RatePacer, header_int
+from fd_pipeline.freshdesk.records import Article, Conversation, MalformedItem, Ticket, parse_timestamp
+from fd_pipeline.settings import env_float, env_int, env_str
+
+__all__ = ["FreshdeskClient", "resolve_origin"]
+
+log = logging.getLogger("fd_pipeline.freshdesk")
+
+# Freshdesk refuses page 301 of a ticket listing whatever per_page is.
+MAX_LIST_PAGES = 300
+_ACCOUNT = "account"
+_TICKETS_LIST = "tickets_list"
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_origin(domain: str | None, base_url: str | None) -> str:
+    """`https://{domain}.freshdesk.com` (or the given full host / base URL), without `/api/v2`.
+
+    Plain http:// is refused unless the host is loopback: the API key travels in every request.
+    """
+    if base_url:
+        url = base_url.strip()
+    elif domain:
+        d = domain.strip().rstrip("/")
+        url = d if "://" in d else (f"https://{d}" if "." in d else f"https://{d}.freshdesk.com")
+    else:
+        raise FreshdeskConfigError(
+            "No Freshdesk account configured: set FRESHDESK_DOMAIN (your helpdesk subdomain, e.g. "
+            "'acme' for https://acme.freshdesk.com) or FRESHDESK_BASE_URL (a full base URL, e.g. an "
+            "emulator at http://127.0.0.1:PORT), and FRESHDESK_API_KEY."
+        )
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FreshdeskConfigError(f"Freshdesk URL must be https://host[/...], got scheme {parts.scheme!r}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise FreshdeskConfigError(
+            f"Refusing plain http:// to {parts.hostname}: Freshdesk requires HTTPS and the API key "
+            "would travel in clear. Use https:// (http:// is accepted only for loopback emulators)."
+        )
+    # Credentials embedded in the URL would leak into logs; the key comes from api_key only.
+    netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    path = parts.path.rstrip("/")
+    if path.endswith("/api/v2"):
+        path = path[: -len("/api/v2")]
+    return f"{parts.scheme}://{netloc}{path}"
+
+
+def _fmt_since(dt: datetime) -> str:
+    return _utc(dt).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _floor_second(dt: datetime) -> datetime:
+    return _utc(dt).replace(microsecond=0)
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((_utc(when) - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def _error_detail(response: httpx.Response) -> tuple[str, str | None]:
+    """Freshdesk's `description` plus its error codes/messages, for messages a user can act on."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()
+        return (text[:200] or response.reason_phrase or "no body"), None
+    if not isinstance(body, dict):
+        return str(body)[:200], None
+    parts = [str(body.get("description") or body.get("message") or "").strip()]
+    code = body.get("code")
+    for err in body.get("errors") or []:
+        if isinstance(err, dict):
+            code = code or err.get("code")
+            bits = [str(err[k]) for k in ("field", "message", "code") if err.get(k)]
+            parts.append(": ".join(bits))
+    return "; ".join(p for p in parts if p) or response.reason_phrase, code
+
+
+class _Retry(Exception):
+    """Internal: the attempt failed in a way another attempt may fix."""
+
+    def __init__(self, reason: str, wait: float | None = None, malformed: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.wait = wait
+        self.malformed = malformed
+
+
+class FreshdeskClient:
+    """Read-only Freshdesk API v2 client; see docs/contracts.md "Freshdesk client"."""
+
+    def __init__(
+        self,
+        api_key: str,
+        domain: str | None = None,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        per_page: int = 100,
+        verify: bool | str = True,
+        *,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+        max_retry_after: float = 600.0,
+        max_pages: int = MAX_LIST_PAGES,
+        pacer: RatePacer | None = None,
+    ) -> None:
+        if not api_key:
+            raise FreshdeskConfigError("FRESHDESK_API_KEY is empty: set it to an agent's API key (Profile settings).")
+        if not 1 <= per_page <= 100:
+            raise FreshdeskConfigError(f"per_page must be between 1 and 100 (Freshdesk's maximum), got {per_page}")
+        self.origin = resolve_origin(domain, base_url)
+        self.host = urlsplit(self.origin).netloc
+        self._api_root = f"{self.origin}/api/v2"
+        self.per_page = per_page
+        self.max_retries = max(int(max_retries), 0)
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.max_retry_after = max_retry_after
+        self.max_pages = max_pages
+        self.pacer = pacer or RatePacer()
+        self.stats = ApiStats()
+        self._sleep = time.sleep
+        if isinstance(verify, str):
+            verify_arg: bool | ssl.SSLContext = ssl.create_default_context(cafile=verify)
+        else:
+            verify_arg = verify
+        self._http = httpx.Client(
+            auth=httpx.BasicAuth(api_key, "X"),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            verify=verify_arg,
+            headers={"Accept": "application/json", "User-Agent": "fd-pipeline/0.1"},
+            limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
+            follow_redirects=False,
+        )
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> FreshdeskClient:
+        """Build from FRESHDESK_DOMAIN / FRESHDESK_BASE_URL, FRESHDESK_API_KEY, FRESHDESK_CA_BUNDLE,
+        FRESHDESK_TIMEOUT, FRESHDESK_MAX_RETRIES, FRESHDESK_PER_PAGE; keyword overrides win."""
+        domain = env_str("FRESHDESK_DOMAIN")
+        base_url = env_str("FRESHDESK_BASE_URL")
+        if not domain and not base_url and "domain" not in overrides and "base_url" not in overrides:
+            resolve_origin(None, None)  # raises the message that says what to set
+        api_key = env_str("FRESHDESK_API_KEY")
+        if not api_key and "api_key" not in overrides:
+            raise FreshdeskConfigError(
+                "FRESHDESK_API_KEY is not set: set it to a Freshdesk agent's API key "
+                "(Profile settings -> View API key)."
+            )
+        kwargs: dict[str, Any] = {
+            "api_key": api_key,
+            "domain": domain,
+            "base_url": base_url,
+            "timeout": env_float("FRESHDESK_TIMEOUT", 30.0),
+            "max_retries": env_int("FRESHDESK_MAX_RETRIES", 5),
+            "per_page": env_int("FRESHDESK_PER_PAGE", 100),
+            "verify": env_str("FRESHDESK_CA_BUNDLE") or True,
+        }
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"FreshdeskClient(origin={self.origin!r}, per_page={self.per_page}, max_retries={self.max_retries})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> FreshdeskClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport -------------------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(self.backoff_cap, self.backoff_base * (2**attempt))
+        # Jitter keeps parallel workers from retrying in lock-step.
+        return random.uniform(delay / 2, delay)
+
+    def _wait(self, seconds: float, *, pacing: bool) -> None:
+        if seconds <= 0:
+            return
+        self._sleep(seconds)
+        self.stats.record_wait(seconds, pacing=pacing)
+
+    def _get(
+        self,
+        path_or_url: str,
+        params: dict[str, Any] | None,
+        *,
+        endpoint: str,
+        what: str,
+        expect: type,
+        cost: int = 1,
+        page: int | None = None,
+        not_found_ok: bool = False,
+    ) -> tuple[Any, httpx.Response] | None:
+        """GET one resource, paced and retried. Returns (json, response), or None on an allowed 404."""
+        url = path_or_url if path_or_url.startswith("http") else f"{self._api_root}{path_or_url}"
+        buckets = (_ACCOUNT, _TICKETS_LIST) if endpoint == "tickets" else (_ACCOUNT,)
+        where = f"GET {urlsplit(url).path}" + (f" page {page}" if page else "")
+        last: _Retry | None = None
+        for attempt in range(self.max_retries + 1):
+            delay = self.pacer.delay_before(buckets, cost)
+            if delay > 0:
+                log.info("pacing: waiting %.2fs before %s to stay under the rate limit", delay, where)
+                self._wait(delay, pacing=True)
+            try:
+                result = self._attempt(url, params, endpoint, buckets, cost, what, expect, where, not_found_ok)
+            except _Retry as retry:
+                last = retry
+                if attempt >= self.max_retries:
+                    break
+                self.stats.bump("retries")
+                wait = retry.wait if retry.wait is not None else self._backoff(attempt)
+                log.warning(
+                    "%s: %s; retry %d/%d in %.2fs", where, retry.reason, attempt + 1, self.max_retries, wait
+                )
+                self._wait(wait, pacing=False)
+                continue
+            return result
+        assert last is not None
+        tries = self.max_retries + 1
+        if last.malformed:
+            raise FreshdeskMalformedResponse(
+                f"Freshdesk at {self.host} sent a malformed body for {where} ({what}) {tries} times: {last.reason}"
+            )
+        raise FreshdeskUnavailable(
+            f"Freshdesk at {self.host} is unavailable: {where} ({what}) failed {tries} times; last: {last.reason}"
+        )
+
+    def _attempt(
+        self,
+        url: str,
+        params: dict[str, Any] | None,
+        endpoint: str,
+        buckets: tuple[str, ...],
+        cost: int,
+        what: str,
+        expect: type,
+        where: str,
+        not_found_ok: bool,
+    ) -> tuple[Any, httpx.Response] | None:
+        try:
+            response = self._http.get(url, params=params)
+        except httpx.TransportError as exc:
+            # Connection refused/reset, timeouts and bodies cut short (RemoteProtocolError).
+            raise _Retry(f"{type(exc).__name__}: {exc}") from None
+        used = header_int(response.headers, "X-RateLimit-Used-CurrentRequest")
+        credits = used if used is not None else cost
+        self.stats.record_call(endpoint, credits)
+        self.pacer.observe(
+            buckets[-1],
+            header_int(response.headers, "X-RateLimit-Total"),
+            header_int(response.headers, "X-RateLimit-Remaining"),
+        )
+        self.pacer.spend(buckets[:-1], credits)
+        status = response.status_code
+        if status == 429:
+            self.stats.bump("throttled")
+            retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+            if retry_after is not None:
+                retry_after = min(retry_after, self.max_retry_after)
+                self.pacer.throttled(buckets[-1], retry_after)
+            raise _Retry("429 rate limited" + (f" (Retry-After {retry_after:g}s)" if retry_after is not None else ""), retry_after)
+        if status >= 500:
+            detail, _ = _error_detail(response)
+            raise _Retry(f"{status} {detail}")
+        if status in (401, 403):
+            detail, code = _error_detail(response)
+            hint = (
+                "the API key is wrong or revoked: check FRESHDESK_API_KEY"
+                if status == 401
+                else "the key's agent lacks permission, or the plan does not include this feature"
+            )
+            raise FreshdeskAuthError(
+                f"Freshdesk at {self.host} refused {where} ({status}: {detail}): {hint}", status=status, code=code
+            )
+        if status == 404:
+            if not_found_ok:
+                return None
+            detail, code = _error_detail(response)
+            raise FreshdeskNotFound(f"{what} not found on {self.host} ({where}: {detail})", status=404, code=code)
+        if status >= 400:
+            detail, code = _error_detail(response)
+            raise FreshdeskError(f"Freshdesk at {self.host} rejected {where} ({status}: {detail})", status=status, code=code)
+        if status != 200:
+            raise FreshdeskError(f"Freshdesk at {self.host} answered {where} with unexpected {status}", status=status)
+        try:
+            body = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise _Retry(f"body is not valid JSON ({exc.__class__.__name__}: {exc})", malformed=True) from None
+        if not isinstance(body, expect):
+            raise _Retry(f"expected a JSON {expect.__name__}, got {type(body).__name__}", malformed=True)
+        return body, response
+
+    def _next_url(self, response: httpx.Response) -> str | None:
+        link = response.links.get("next", {}).get("url")
+        if not link:
+            return None
+        # Rebuild on our own origin: the key must never follow a link to another host.
+        parts = urlsplit(link)
+        return f"{self.origin}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+
+    def _pages(
+        self, path: str, params: dict[str, Any], *, endpoint: str, what: str, cost: int = 1,
+        not_found_ok: bool = False,
+    ) -> Iterator[tuple[int, list[Any]]]:
+        """Yield (page number, items) following `link: rel=next`; fetches lazily, page by page."""
+        url: str | None = path
+        page_params: dict[str, Any] | None = dict(params)
+        page = int(params.get("page", 1))
+        while url is not None:
+            got = self._get(url, page_params, endpoint=endpoint, what=what, expect=list, cost=cost,
+                            page=page, not_found_ok=not_found_ok)
+            if got is None:
+                return
+            items, response = got
+            yield page, items
+            url = self._next_url(response)
+            page_params = None
+            if url is not None:
+                query_page = parse_qs(urlsplit(url).query).get("page")
+                page = int(query_page[0]) if query_page and query_page[0].isdigit() else page + 1
+
+    # -- tickets ---------------------------------------------------------------------------
+
+    def iter_tickets_updated(self, *, start: datetime, end: datetime) -> Iterator[Ticket | MalformedItem]:
+        """Tickets with start <= updated_at < end, oldest first, each id once (descriptions included)."""
+        yield from self._walk_tickets(start, end, filter_=None, include_description=True, seen=set())
+
+    def iter_removed_tickets(self, *, start: datetime, end: datetime) -> Iterator[Ticket | MalformedItem]:
+        """Deleted and spam tickets updated in [start, end), each id once."""
+        seen: set[str] = set()
+        for filter_ in ("deleted", "spam"):
+            yield from self._walk_tickets(start, end, filter_=filter_, include_description=False, seen=seen)
+
+    def _walk_tickets(
+        self, start: datetime, end: datetime, *, filter_: str | None, include_description: bool, seen: set[str]
+    ) -> Iterator[Ticket | MalformedItem]:
+        start, end = _utc(start), _utc(end)
+        if end <= start:
+            return
+        since = _floor_second(start)
+        cost = 3 if include_description else 1
+        label = f"tickets (filter={filter_})" if filter_ else "tickets"
+        while True:
+            params: dict[str, Any] = {
+                "updated_since": _fmt_since(since),
+                "order_by": "updated_at",
+                "order_type": "asc",
+                "per_page": self.per_page,
+            }
+            if include_description:
+                params["include"] = "description"
+            if filter_:
+                params["filter"] = filter_
+            pages = 0
+            newest: datetime | None = None
+            walk_on = False
+            for page, items in self._pages("/tickets", params, endpoint="tickets", what=label, cost=cost):
+                pages += 1
+                for raw in items:
+                    updated = self._updated_at(raw)
+                    if updated is not None:
+                        if updated >= end:
+                            return  # ascending order: nothing later is in the window
+                        newest = updated if newest is None or updated > newest else newest
+                        if updated < start:
+                            continue
+                    item = self._parse(Ticket.from_raw, raw, "ticket", f"GET /api/v2/tickets page {page}")
+                    key = self._key(raw)
+                    if key is not None:
+                        if key in seen:
+                            continue
+                        seen.add(key)
+                    yield item
+                if pages >= self.max_pages:
+                    # Page 301 is a 400; a full last page means the window goes on.
+                    walk_on = len(items) >= self.per_page
+                    break
+            if not walk_on:
+                return
+            if newest is None or _floor_second(newest) <= since:
+                raise FreshdeskPaginationError(
+                    f"Cannot walk {label} past {_fmt_since(since)}: more than {self.max_pages * self.per_page} "
+                    "tickets share that updated_at second and Freshdesk serves at most "
+                    f"{self.max_pages} pages per listing"
+                )
+            since = _floor_second(newest)
+            log.info("%s: %d pages read, restarting the listing from updated_since=%s", label, pages, _fmt_since(since))
+
+    @staticmethod
+    def _updated_at(raw: Any) -> datetime | None:
+        try:
+            return parse_timestamp(raw.get("updated_at"), "updated_at") if isinstance(raw, dict) else None
+        except ValueError:
+            return None
+
+    @staticmethod
+    def _key(raw: Any) -> str | None:
+        item_id = raw.get("id") if isinstance(raw, dict) else None
+        return None if item_id is None else str(item_id)
+
+    def _parse(self, factory: Any, raw: Any, kind: str, endpoint: str, **kwargs: Any) -> Any:
+        try:
+            return factory(raw, **kwargs)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            self.stats.bump("malformed")
+            item = MalformedItem.from_error(kind, raw, endpoint, exc)
+            log.warning("malformed %s %s from %s: %s", kind, item.item_id, endpoint, item.error)
+            return item
+
+    def get_ticket(self, ticket_id: int) -> Ticket:
+        got = self._get(f"/tickets/{int(ticket_id)}", None, endpoint="tickets/{id}", what=f"ticket {ticket_id}",
+                        expect=dict)
+        assert got is not None
+        item = self._parse(Ticket.from_raw, got[0], "ticket", f"GET /api/v2/tickets/{ticket_id}")
+        if isinstance(item, MalformedItem):
+            raise FreshdeskMalformedResponse(f"ticket {ticket_id} from {self.host} cannot be parsed: {item.error}")
+        return item
+
+    def latest_ticket_update(self, *, since: datetime) -> datetime | None:
+        """Newest `updated_at` at or after `since`, or None; exactly one list call (1 credit)."""
+        params = {"updated_since": _fmt_since(since), "order_by": "updated_at", "order_type": "desc", "per_page": 1}
+        got = self._get("/tickets", params, endpoint="tickets", what="latest ticket update", expect=list, page=1)
+        assert got is not None
+        items = got[0]
+        if not items:
+            return None
+        updated = self._updated_at(items[0])
+        if updated is None:
+            raise FreshdeskMalformedResponse(
+                f"newest ticket from {self.host} has no parseable updated_at: {items[0].get('updated_at') if isinstance(items[0], dict) else items[0]!r}"
+            )
+        return updated
+
+    # -- conversations ---------------------------------------------------------------------
+
+    def iter_conversations(self, ticket_id: int) -> Iterator[Conversation | MalformedItem]:
+        """All conversations of a ticket, every page; unparseable ones as MalformedItem."""
+        path = f"/tickets/{int(ticket_id)}/conversations"
+        for page, items in self._pages(path, {"per_page": self.per_page}, endpoint="conversations",
+                                       what=f"conversations of ticket {ticket_id}"):
+            for raw in items:
+                yield self._parse(Conversation.from_raw, raw, "conversation", f"GET /api/v2{path} page {page}")
+
+    def list_conversations(self, ticket_id: int) -> list[Conversation]:
+        """All conversations of a ticket; malformed ones are logged, counted in stats and left out."""
+        return [c for c in self.iter_conversations(ticket_id) if isinstance(c, Conversation)]
+
+    # -- knowledge base --------------------------------------------------------------------
+
+    def iter_kb_articles(
+        self, languages: tuple[str, ...] | list[str] = (), category_ids: Any = None
+    ) -> Iterator[Article | MalformedItem]:
+        """Every article (drafts included) under every category, nested folders walked recursively;
+        for each language also its translations (missing ones skipped)."""
+        wanted = None if category_ids is None else {int(c) for c in category_ids}
+        seen_folders: set[int] = set()
+        for _, categories in self._pages("/solutions/categories", {}, endpoint="solutions/categories",
+                                         what="KB categories"):
+            for category in categories:
+                cid = category.get("id") if isinstance(category, dict) else None
+                if not isinstance(cid, int):
+                    log.warning("skipping a KB category without an id: %r", category)
+                    continue
+                if wanted is not None and cid not in wanted:
+                    continue
+                name = str(category.get("name") or cid)
+                for _, folders in self._pages(f"/solutions/categories/{cid}/folders", {},
+                                              endpoint="solutions/folders", what=f"folders of KB category {cid}"):
+                    for folder in folders:
+                        yield from self._kb_folder(folder, (name,), cid, tuple(languages), seen_folders)
+
+    def _kb_folder(
+        self, folder: Any, parent_path: tuple[str, ...], category_id: int, languages: tuple[str, ...],
+        seen: set[int],
+    ) -> Iterator[Article | MalformedItem]:
+        fid = folder.get("id") if isinstance(folder, dict) else None
+        if not isinstance(fid, int):
+            log.warning("skipping a KB folder without an id under %s: %r", "/".join(parent_path), folder)
+            return
+        if fid in seen:  # a cycle or a folder listed twice
+            return
+        seen.add(fid)
+        path = parent_path + (str(folder.get("name") or fid),)
+        base = f"/solutions/folders/{fid}/articles"
+        for language in (None, *languages):
+            list_path = base if language is None else f"{base}/{language}"
+            what = f"articles of KB folder {fid}" + (f" in {language}" if language else "")
+            # A folder without a translation answers 404: nothing to read in that language.
+            for page, items in self._pages(list_path, {}, endpoint="solutions/articles", what=what,
+                                           not_found_ok=language is not None):
+                for raw in items:
+                    yield self._parse(Article.from_raw, raw, "kb_article", f"GET /api/v2{list_path} page {page}",
+                                      folder_path=path, language=language)
+        for _, subfolders in self._pages(f"/solutions/folders/{fid}/subfolders", {},
+                                         endpoint="solutions/subfolders", what=f"subfolders of KB folder {fid}",
+                                         not_found_ok=True):
+            for sub in subfolders:
+                yield from self._kb_folder(sub, path, category_id, languages, seen)
