@@ -101,7 +101,10 @@ class VectorStore:
             with warnings.catch_warnings():
                 # qdrant-client warns when a key travels over plain http; a loopback server is legitimate.
                 warnings.filterwarnings("ignore", message=".*insecure connection.*")
-                client = QdrantClient(url=url, api_key=cfg.api_key, timeout=max(1, math.ceil(cfg.timeout)))
+                # The version probe would cost a second round trip (and a warning) before our own check.
+                client = QdrantClient(
+                    url=url, api_key=cfg.api_key, timeout=max(1, math.ceil(cfg.timeout)), check_compatibility=False
+                )
             try:
                 client.get_collections()
             except UnexpectedResponse as exc:

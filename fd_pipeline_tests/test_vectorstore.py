@@ -1,0 +1,394 @@
+"""Contract of `fd_pipeline.vectorstore` on real qdrant-client local mode (memory and disk).
+
+- Connection: from the environment; an unreachable server fails naming the URL, never the key;
+  an embedded folder held by another process fails saying so and pointing at QDRANT_URL.
+- Collections: created idempotently behind an alias; the alias is never moved by
+  `ensure_collection`; a physical collection of another model or size is never written into.
+- Model switch: a new model fills its own collection while searches through the alias keep
+  answering from the old one, until `promote` swaps the alias in one step.
+- Writes: batched, deterministic ids (re-upserts do not duplicate); `upsert` replaces whole
+  points, `update_vectors` adds aspects and keeps the others; deletes; exact counts; id scroll.
+- Search: dense and hybrid (RRF of dense + sparse), where an exact sparse term lifts a document
+  above a dense near-miss; payload filters.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import numpy as np
+import pytest
+from qdrant_client import models
+
+from fd_pipeline.vectorstore import (
+    KB,
+    TICKETS,
+    ModelMismatch,
+    Point,
+    SearchFilter,
+    VectorStore,
+    VectorStoreConfig,
+    VectorStoreError,
+    VectorStoreUnavailable,
+)
+from fd_pipeline_tests.fixtures.qdrant import make_identity, random_vec, vec
+
+T0 = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture(params=["memory", "disk"])
+def store(request, memory_store, tmp_path):
+    if request.param == "memory":
+        return memory_store
+    s = VectorStore(VectorStoreConfig(path=str(tmp_path / "q"), upsert_batch=64))
+    request.addfinalizer(s.close)
+    return s
+
+
+def ticket_points(n: int, identity, *, seed: int = 0, start_id: int = 1, aspects=TICKETS.aspects):
+    rng = np.random.default_rng(seed)
+    return [
+        Point(
+            id=start_id + i,
+            vectors={a: random_vec(rng, identity.dim) for a in aspects},
+            payload={"ticket_id": start_id + i, "status": 2 + i % 3, "seed": seed},
+        )
+        for i in range(n)
+    ]
+
+
+# -- configuration and connection ----------------------------------------------------------
+
+
+def test_config_from_env_prefers_url_then_host_then_embedded_folder(monkeypatch, tmp_path):
+    for name in ("QDRANT_URL", "QDRANT_API_KEY", "QDRANT_HOST", "QDRANT_PORT", "QDRANT_PATH", "QDRANT_UPSERT_BATCH"):
+        monkeypatch.delenv(name, raising=False)
+    cfg = VectorStoreConfig.from_env(tmp_path)
+    assert cfg.embedded and cfg.path == str(tmp_path / "qdrant") and cfg.upsert_batch == 256
+
+    monkeypatch.setenv("QDRANT_HOST", "qdrant.internal")
+    monkeypatch.setenv("QDRANT_PORT", "6334")
+    monkeypatch.setenv("QDRANT_UPSERT_BATCH", "32")
+    cfg = VectorStoreConfig.from_env(tmp_path)
+    assert cfg.server_url == "http://qdrant.internal:6334" and cfg.upsert_batch == 32
+
+    monkeypatch.setenv("QDRANT_URL", "https://q.example.com:6333/")
+    monkeypatch.setenv("QDRANT_API_KEY", "s3cret-key")
+    cfg = VectorStoreConfig.from_env(tmp_path)
+    assert cfg.server_url == "https://q.example.com:6333" and cfg.api_key == "s3cret-key"
+    assert "s3cret-key" not in repr(cfg) and "s3cret-key" not in cfg.describe()
+
+
+def test_unreachable_server_names_the_url_and_not_the_key():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    with pytest.raises(VectorStoreUnavailable) as info:
+        VectorStore(VectorStoreConfig(url=url, api_key="s3cret-key", timeout=2))
+    assert url in str(info.value)
+    assert "s3cret-key" not in str(info.value)
+
+
+def test_rejected_api_key_is_reported_without_the_key():
+    seen = []
+
+    class Refuse(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get("api-key"))
+            body = b'{"status": {"error": "Invalid api-key"}}'
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        with pytest.raises(VectorStoreError, match="QDRANT_API_KEY") as info:
+            VectorStore(VectorStoreConfig(url=url, api_key="s3cret-key", timeout=2))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == ["s3cret-key"]
+    assert url in str(info.value) and "s3cret-key" not in str(info.value)
+    assert not isinstance(info.value, VectorStoreUnavailable)
+
+
+def test_embedded_folder_held_by_another_process_says_so(tmp_path):
+    folder = tmp_path / "qdrant"
+    held = VectorStore(VectorStoreConfig(path=str(folder)))
+    try:
+        with pytest.raises(VectorStoreUnavailable, match="QDRANT_URL") as info:
+            VectorStore(VectorStoreConfig(path=str(folder)))
+        assert "already opened by another process" in str(info.value) and str(folder) in str(info.value)
+
+        code = textwrap.dedent(
+            f"""
+            from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig, VectorStoreUnavailable
+            try:
+                VectorStore(VectorStoreConfig(path={str(folder)!r}))
+            except VectorStoreUnavailable as exc:
+                print(exc)
+                raise SystemExit(3)
+            """
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 3, result.stderr[-2000:]
+        assert "already opened by another process" in result.stdout and "QDRANT_URL" in result.stdout
+    finally:
+        held.close()
+    VectorStore(VectorStoreConfig(path=str(folder))).close()  # released on close
+
+
+# -- collections, aliases, model safety ----------------------------------------------------
+
+
+def test_ensure_collection_is_idempotent_and_creates_alias_and_vectors(store, qdrant_identity):
+    first = store.ensure_collection(TICKETS, qdrant_identity)
+    assert store.ensure_collection(TICKETS, qdrant_identity) == first == f"support_tickets__{qdrant_identity.key}"
+    if store.config.path != ":memory:":  # a later run: a new handle on the same folder
+        store.close()
+        store = VectorStore(store.config)
+        try:
+            assert store.ensure_collection(TICKETS, qdrant_identity) == first
+        finally:
+            store.close()
+        store = VectorStore(store.config)
+    assert store.alias_target(TICKETS) == first
+    assert list(store.physical_collections(TICKETS)) == [first]
+
+    params = store.client.get_collection(first).config.params
+    assert {k: (v.size, v.distance) for k, v in params.vectors.items()} == {
+        f"{a}_vec": (16, models.Distance.COSINE) for a in TICKETS.aspects
+    }
+    assert set(params.sparse_vectors) == {f"{a}_sparse" for a in TICKETS.aspects}
+    assert store.count(TICKETS) == 0
+
+
+def test_dense_only_model_gets_no_sparse_vectors_and_hybrid_falls_back(memory_store):
+    ident = make_identity("minilm", dim=8, has_sparse=False)
+    name = memory_store.ensure_collection(KB, ident)
+    assert not memory_store.client.get_collection(name).config.params.sparse_vectors
+    memory_store.upsert(KB, ident, [Point(1, {"intent": vec([1, 0, 0, 0, 0, 0, 0, 0], {5: 0.3})}, {"article_id": 1})])
+    hits = memory_store.search(KB, aspect="intent", dense=[1, 0, 0, 0, 0, 0, 0, 0], sparse_indices=[5], sparse_values=[1.0])
+    assert [h.id for h in hits] == [1] and hits[0].score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_collection_of_another_model_is_never_written_into(memory_store, qdrant_identity):
+    name = memory_store.physical_name(TICKETS, qdrant_identity)
+    # Same name, made by hand with another size: e.g. a name collision.
+    memory_store.client.create_collection(
+        name, vectors_config={f"{a}_vec": models.VectorParams(size=8, distance=models.Distance.COSINE) for a in TICKETS.aspects}
+    )
+    with pytest.raises(ModelMismatch, match="size 8"):
+        memory_store.ensure_collection(TICKETS, qdrant_identity)
+    with pytest.raises(ModelMismatch):
+        memory_store.upsert(TICKETS, qdrant_identity, ticket_points(2, qdrant_identity))
+    assert memory_store.client.count(name).count == 0
+    assert memory_store.alias_target(TICKETS) is None
+
+
+def test_same_key_but_other_fingerprint_is_a_mismatch(tmp_path):
+    a = make_identity("m", dim=16, fingerprint="abcdef12" + "0" * 56)
+    b = make_identity("m", dim=16, fingerprint="abcdef12" + "f" * 56)  # key collides on the first 8 chars
+    assert a.key == b.key
+    cfg = VectorStoreConfig(path=str(tmp_path / "q"))
+    with VectorStore(cfg) as store:
+        store.upsert(TICKETS, a, ticket_points(1, a))
+    with VectorStore(cfg) as store, pytest.raises(ModelMismatch, match="fingerprint"):
+        store.upsert(TICKETS, b, ticket_points(2, b, seed=1))
+    with VectorStore(cfg) as store:
+        assert store.retrieve(TICKETS, a, [1, 2]).keys() == {1}
+
+
+def test_vectors_of_the_wrong_size_are_refused(memory_store, qdrant_identity):
+    bad = Point(1, {"symptom": vec([1.0] * 8)}, {})
+    with pytest.raises(ModelMismatch, match="8 dimensions"):
+        memory_store.upsert(TICKETS, qdrant_identity, [bad])
+
+
+def test_public_name_taken_by_a_plain_collection_is_reported(memory_store, qdrant_identity):
+    memory_store.client.create_collection("support_tickets", vectors_config={})
+    with pytest.raises(VectorStoreError, match="not an alias"):
+        memory_store.ensure_collection(TICKETS, qdrant_identity)
+
+
+def test_new_model_fills_its_collection_while_the_alias_serves_the_old_then_promote(store):
+    old, new = make_identity("old", dim=8), make_identity("new", dim=12)
+    store.upsert(TICKETS, old, ticket_points(20, old, seed=1))
+    old_query = ticket_points(20, old, seed=1)[4].vectors["symptom"]
+    new_name = store.ensure_collection(TICKETS, new)
+    assert store.alias_target(TICKETS) == store.physical_name(TICKETS, old)  # never moved by ensure
+
+    new_points = ticket_points(20, new, seed=2)
+    for start in range(0, 20, 5):
+        store.upsert(TICKETS, new, new_points[start : start + 5])
+        hits = store.search(TICKETS, aspect="symptom", dense=old_query.dense, sparse_indices=old_query.sparse_indices,
+                            sparse_values=old_query.sparse_values, limit=3)
+        assert hits[0].id == 5 and hits[0].payload["seed"] == 1
+        assert store.count(TICKETS) == 20
+
+    assert store.promote(TICKETS, new) == store.physical_name(TICKETS, old)
+    assert store.alias_target(TICKETS) == new_name
+    q = new_points[7].vectors["cause"]
+    hits = store.search(TICKETS, aspect="cause", dense=q.dense, sparse_indices=q.sparse_indices, sparse_values=q.sparse_values)
+    assert hits[0].id == 8 and hits[0].payload["seed"] == 2
+    with pytest.raises(ModelMismatch):  # the old model's query no longer fits what the alias serves
+        store.search(TICKETS, aspect="symptom", dense=old_query.dense)
+    assert store.promote(TICKETS, new) == new_name  # promoting again changes nothing
+
+    assert store.drop_other_models(TICKETS) == [store.physical_name(TICKETS, old)]
+    assert list(store.physical_collections(TICKETS)) == [new_name]
+    assert store.sample_vectors(TICKETS, limit=3) == {i: {f"{a}_vec": 12 for a in TICKETS.aspects} for i in (1, 2, 3)}
+
+
+def test_promote_refuses_a_missing_collection(memory_store, qdrant_identity):
+    with pytest.raises(VectorStoreError, match="does not exist"):
+        memory_store.promote(TICKETS, qdrant_identity)
+
+
+# -- writes ----------------------------------------------------------------------------------
+
+
+def test_partial_vectors_then_completion_and_upsert_replaces_whole_point(store, qdrant_identity):
+    ident = qdrant_identity
+    rng = np.random.default_rng(3)
+    symptom, cause, resolution = (random_vec(rng, ident.dim) for _ in range(3))
+    store.upsert(TICKETS, ident, [Point(7, {"symptom": symptom}, {"ticket_id": 7})])
+    assert store.sample_vectors(TICKETS) == {7: {"symptom_vec": 16}}
+    assert store.search(TICKETS, aspect="cause", dense=cause.dense) == []
+
+    store.update_vectors(TICKETS, ident, 7, {"cause": cause})
+    assert store.sample_vectors(TICKETS) == {7: {"symptom_vec": 16, "cause_vec": 16}}
+    assert store.retrieve(TICKETS, ident, [7]) == {7: {"ticket_id": 7}}
+    assert store.search(TICKETS, aspect="cause", dense=cause.dense, sparse_indices=cause.sparse_indices,
+                        sparse_values=cause.sparse_values)[0].id == 7
+
+    store.upsert(TICKETS, ident, [Point(7, {"symptom": symptom, "cause": cause, "resolution": resolution}, {"ticket_id": 7, "status": 4})])
+    assert store.sample_vectors(TICKETS) == {7: {f"{a}_vec": 16 for a in TICKETS.aspects}}
+    assert store.retrieve(TICKETS, None, [7])[7]["status"] == 4
+
+    # The trap the contract documents: upsert is a full replacement.
+    store.upsert(TICKETS, ident, [Point(7, {"symptom": symptom}, {"ticket_id": 7})])
+    assert store.sample_vectors(TICKETS) == {7: {"symptom_vec": 16}}
+    assert store.count(TICKETS) == 1
+
+    store.replace_payload(TICKETS, ident, 7, {"ticket_id": 7, "status": 5})
+    store.delete_vectors(TICKETS, ident, [7], ["resolution"])  # absent vector: no-op
+    assert store.retrieve(TICKETS, ident, [7]) == {7: {"ticket_id": 7, "status": 5}}
+    assert store.sample_vectors(TICKETS) == {7: {"symptom_vec": 16}}
+
+
+def test_batched_upserts_reupserts_scroll_and_deletes(qdrant_identity):
+    store = VectorStore(VectorStoreConfig(path=":memory:", upsert_batch=7))
+    ident = qdrant_identity
+    calls = []
+    real_upsert = store.client.upsert
+    store.client.upsert = lambda *a, **k: calls.append(len(k["points"])) or real_upsert(*a, **k)
+    assert store.upsert(TICKETS, ident, iter(ticket_points(50, ident))) == 50
+    assert calls == [7] * 7 + [1]
+    assert store.count(TICKETS) == 50
+
+    store.upsert(TICKETS, ident, ticket_points(50, ident, seed=9))  # same ids, new content
+    assert store.count(TICKETS, ident) == 50
+    assert {p["seed"] for p in store.retrieve(TICKETS, ident, range(1, 51)).values()} == {9}
+    assert sorted(store.scroll_ids(TICKETS, page_size=8)) == list(range(1, 51))
+
+    uid = "6f1c1b6e-8d2a-5b8e-9c55-1f2f6e1a0b3c"
+    store.upsert(TICKETS, ident, [Point(uid, {"symptom": random_vec(np.random.default_rng(0), 16)}, {"k": "uuid"})])
+    assert store.retrieve(TICKETS, ident, [uid, 999]) == {uid: {"k": "uuid"}}
+
+    assert store.delete(TICKETS, ident, [1, 2, 3, uid, 12345]) == 5
+    assert store.count(TICKETS) == 47
+    assert store.retrieve(TICKETS, None, [1, 2, 4]).keys() == {4}
+    assert store.delete(TICKETS, ident, []) == 0
+
+
+def test_payload_datetimes_are_stored_as_iso_strings(memory_store, qdrant_identity):
+    memory_store.upsert(TICKETS, qdrant_identity, [Point(1, {}, {"updated_at": T0, "tags": ("a", "b")})])
+    assert memory_store.retrieve(TICKETS, None, [1])[1] == {"updated_at": "2025-03-01T00:00:00+00:00", "tags": ["a", "b"]}
+
+
+def test_reads_before_any_collection_exist_fail_clearly(memory_store):
+    with pytest.raises(VectorStoreError, match="does not exist yet"):
+        memory_store.count(TICKETS)
+
+
+# -- search ------------------------------------------------------------------------------------
+
+
+def test_hybrid_lifts_the_exact_term_document_above_a_dense_near_miss(store):
+    ident = make_identity("hyb", dim=4)
+    exact_term, near_miss = 1, 2
+    points = [
+        Point(near_miss, {"intent": vec([0.95, 0.31, 0, 0], {7: 0.5, 8: 0.2})}, {"title": "near miss"}),
+        Point(exact_term, {"intent": vec([0.8, 0.6, 0, 0], {42: 0.9, 8: 0.1})}, {"title": "error E-4711"}),
+        Point(3, {"intent": vec([0.5, 0, 0.86, 0], {9: 0.4})}, {"title": "other"}),
+        Point(4, {"intent": vec([0, 0, 0, 1], {42: 0.05})}, {"title": "far, mentions it"}),
+    ]
+    store.upsert(KB, ident, points)
+    query = dict(dense=[1, 0, 0, 0], sparse_indices=[42], sparse_values=[1.0])
+
+    dense_only = store.search(KB, aspect="intent", mode="dense", **query)
+    assert [h.id for h in dense_only][:2] == [near_miss, exact_term]
+    assert dense_only[0].score == pytest.approx(0.95 / np.linalg.norm([0.95, 0.31]), abs=1e-4)
+
+    hybrid = store.search(KB, aspect="intent", limit=3, **query)
+    assert hybrid[0].id == exact_term and hybrid[0].payload["title"] == "error E-4711"
+    assert near_miss in [h.id for h in hybrid]
+    assert len(hybrid) == 3
+
+    without = store.search(KB, aspect="intent", filters={"title": ["near miss", "other"]}, **query)
+    assert [h.id for h in without][:1] == [near_miss] and exact_term not in [h.id for h in without]
+
+
+def test_filters(memory_store, qdrant_identity):
+    ident = qdrant_identity
+    rng = np.random.default_rng(5)
+    q = random_vec(rng, ident.dim)
+    rows = [
+        (1, 2, ["billing"], "en", T0, 10),
+        (2, 3, ["billing", "vip"], "de", T0 + timedelta(days=1), 10),
+        (3, 4, ["login"], "en", T0 + timedelta(days=2), 11),
+        (4, 5, [], "en", T0 + timedelta(days=3), 12),
+    ]
+    memory_store.upsert(
+        KB,
+        ident,
+        [
+            Point(i, {"intent": q, "procedure": q}, {"status": s, "tags": tags, "language": lang, "updated_at": upd,
+                                                     "created_at": upd - timedelta(days=30), "folder_id": folder, "category_id": 1})
+            for i, s, tags, lang, upd, folder in rows
+        ],
+    )
+
+    def ids(f, **kw):
+        hits = memory_store.search(KB, aspect="procedure", dense=q.dense, sparse_indices=q.sparse_indices,
+                                   sparse_values=q.sparse_values, filters=f, **kw)
+        return sorted(h.id for h in hits)
+
+    assert ids(None) == [1, 2, 3, 4]
+    assert ids(SearchFilter(status=3)) == [2]
+    assert ids(SearchFilter(status=[2, 5])) == [1, 4]
+    assert ids(SearchFilter(tags=["vip", "login"])) == [2, 3]
+    assert ids(SearchFilter(language="en", folder_id=[10, 11])) == [1, 3]
+    assert ids(SearchFilter(updated_gte=T0 + timedelta(days=1), updated_lt=T0 + timedelta(days=3))) == [2, 3]
+    assert ids(SearchFilter(created_lt=T0 - timedelta(days=29))) == [1]
+    assert ids(SearchFilter(category_id=2)) == []
+    assert ids({"status": [3, 4], "updated_at": {"gte": T0 + timedelta(days=2)}}, mode="dense") == [3]
+    with pytest.raises(ValueError, match="mode"):
+        ids(None, mode="sparse")
+    with pytest.raises(ValueError, match="aspect"):
+        memory_store.search(KB, aspect="symptom", dense=q.dense)
