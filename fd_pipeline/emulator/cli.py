@@ -1,0 +1,59 @@
+"""`fd-pipeline emulator`: serve a seeded fake Freshdesk account until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import UTC, datetime
+
+from .ratelimit import PLANS
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("emulator", help="serve a fake Freshdesk API on loopback",
+                              description=__doc__)
+    p.add_argument("--port", type=int, default=8765, help="0 picks a free port (default 8765)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1, loopback only)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--tickets", type=int, default=2000)
+    p.add_argument("--articles", type=int, default=60)
+    p.add_argument("--span-hours", type=float, default=72.0, help="generated updated_at spread back from now")
+    p.add_argument("--now", help="the account's clock start, ISO 8601 (default: the real time, then running)")
+    p.add_argument("--frozen", action="store_true", help="freeze the clock instead of letting it run")
+    p.add_argument("--plan", choices=sorted(PLANS), default="enterprise")
+    p.add_argument("--rate-window", type=float, default=60.0, help="rate-limit window in seconds")
+    p.add_argument("--api-key", default="emu-key")
+    p.add_argument("--tls", action="store_true", help="serve HTTPS with a generated CA")
+    p.add_argument("--cert-dir", help="where the CA and certificate are written (reused if present)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .server import Emulator
+
+    now = datetime.fromisoformat(args.now.replace("Z", "+00:00")) if args.now else datetime.now(UTC)
+    if args.tls and not args.cert_dir:
+        args.cert_dir = "data/emulator-tls"
+    emu = Emulator(seed=args.seed, tickets=args.tickets, articles=args.articles, now=now,
+                   span_hours=args.span_hours, plan=args.plan, rate_window_s=args.rate_window,
+                   api_key=args.api_key, tls=args.tls, port=args.port, host=args.host,
+                   cert_dir=args.cert_dir, clock_running=not args.frozen)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host}, not loopback")
+    with emu:
+        counts = emu.desk.counts()
+        print(f"Freshdesk emulator at {emu.base_url}  (api key: {emu.api_key}, any password)")
+        print(f"  {counts['live']} tickets (+{counts['deleted']} deleted, {counts['spam']} spam), "
+              f"{counts['articles']} articles; plan {args.plan}, window {args.rate_window:g}s")
+        if emu.ca_file:
+            print(f"  CA file: {emu.ca_file}   (FRESHDESK_CA_BUNDLE={emu.ca_file})")
+        print(f"  try: curl -u {emu.api_key}:X '{emu.base_url}/api/v2/tickets?per_page=2'"
+              + (f" --cacert {emu.ca_file}" if emu.ca_file else ""))
+        print(f"  admin: {emu.base_url}/_emulator/stats | /ground_truth | POST /clock /mutate /faults")
+        print("Ctrl-C stops.", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("stopping")
+    return 0

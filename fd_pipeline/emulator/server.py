@@ -1,0 +1,228 @@
+"""`Emulator`: a seeded fake Freshdesk account served by uvicorn on loopback, in a background thread."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+from .app import ApiGate
+from .desk import Clock, Desk
+from .faults import FaultConfig, FaultInjector
+from .ratelimit import RateLimiter
+from .stats import Stats
+
+UTC = dt.UTC
+
+
+def write_self_signed(cert_dir: Path, host: str = "127.0.0.1") -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate it signs (SANs: localhost, 127.0.0.1, host).
+
+    Returns (ca_file, cert_file, key_file). Files already in `cert_dir` are reused so a
+    client's trust survives restarts. A separate CA (not a self-signed leaf) keeps strict
+    X.509 verification happy.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    cert_dir.mkdir(parents=True, exist_ok=True)
+    ca_file, cert_file, key_file = cert_dir / "ca.pem", cert_dir / "server.pem", cert_dir / "server-key.pem"
+    if ca_file.exists() and cert_file.exists() and key_file.exists():
+        return ca_file, cert_file, key_file
+    now = dt.datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fd-pipeline emulator CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=3650))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    try:
+        ip = ipaddress.ip_address(host)
+        if str(ip) != "127.0.0.1":
+            sans.append(x509.IPAddress(ip))
+    except ValueError:
+        sans.append(x509.DNSName(host))
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=825))
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_file.chmod(0o600)
+    return ca_file, cert_file, key_file
+
+
+class Emulator:
+    """A fake Freshdesk account over real HTTP(S). Data is generated at construction;
+    `start()` / `with emu:` serves it on `host` (loopback by default), `port=0` = a free port."""
+
+    def __init__(self, seed: int = 7, tickets: int = 300, articles: int = 40, now: dt.datetime | None = None,
+                 span_hours: float = 24.0, plan: str = "enterprise", rate_window_s: float = 60.0,
+                 api_key: str = "emu-key", faults: FaultConfig | None = None, tls: bool = False, port: int = 0,
+                 *, host: str = "127.0.0.1", cert_dir: str | Path | None = None,
+                 restricted_api_key: str | None = "emu-restricted-key", clock_running: bool = False,
+                 deleted_share: float = 0.03, spam_share: float = 0.02) -> None:
+        self.seed, self.host, self.port, self.tls = seed, host, port, tls
+        self.api_key = api_key
+        self.restricted_api_key = restricted_api_key
+        self.clock = Clock(now, running=clock_running)
+        self.desk = Desk(seed=seed, tickets=tickets, articles=articles, clock=self.clock, span_hours=span_hours,
+                         deleted_share=deleted_share, spam_share=spam_share)
+        self.stats = Stats()
+        self.rate_limiter = RateLimiter(plan, rate_window_s)
+        self.fault_config = faults or FaultConfig()
+        self.injector = FaultInjector(self.fault_config)
+        self._cert_dir = Path(cert_dir) if cert_dir else None
+        self._own_cert_dir: str | None = None
+        self.ca_file: str | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+
+    def __repr__(self) -> str:  # no api key in reprs
+        state = self.base_url if self._server else "stopped"
+        return f"Emulator(seed={self.seed}, tickets={len(self.desk.tickets)}, {state})"
+
+    # --- serving ------------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        scheme = "https" if self.tls else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    def start(self) -> Emulator:
+        if self._server is not None:
+            return self
+        ssl_kw = {}
+        if self.tls:
+            if self._cert_dir is None:
+                self._own_cert_dir = tempfile.mkdtemp(prefix="fd-emu-tls-")
+                self._cert_dir = Path(self._own_cert_dir)
+            ca, cert, key = write_self_signed(self._cert_dir, self.host)
+            self.ca_file = str(ca)
+            ssl_kw = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(ApiGate(self), log_level="warning", access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=1, timeout_keep_alive=30, **ssl_kw)
+        server = uvicorn.Server(config)
+        self._server = server
+        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                                        name=f"fd-emulator-{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self._server = None
+                sock.close()
+                raise RuntimeError("the emulator's server did not start")
+            time.sleep(0.01)
+        self._sock = sock
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            server.should_exit = True
+            if thread is not None:
+                thread.join(timeout=10)
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._own_cert_dir:
+            shutil.rmtree(self._own_cert_dir, ignore_errors=True)
+            self._own_cert_dir = None
+            self._cert_dir = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- controls -----------------------------------------------------------------------------
+    def set_faults(self, faults: FaultConfig | None) -> None:
+        """Replace the fault plan; its request counter and random stream start afresh."""
+        self.fault_config = faults or FaultConfig()
+        self.injector = FaultInjector(self.fault_config)
+
+    @property
+    def ground_truth(self) -> dict[int, int]:
+        return self.desk.ground_truth
+
+    # --- mutations (each sets updated_at to clock.now()) ------------------------------------------
+    def create_ticket(self, subject: str, description: str = "", **fields) -> int:
+        return self.desk.create_ticket(subject, description, **fields)
+
+    def update_ticket(self, tid: int, **fields) -> None:
+        self.desk.update_ticket(tid, **fields)
+
+    def add_conversation(self, tid: int, body: str, incoming: bool = False, private: bool = False,
+                         **fields) -> int:
+        return self.desk.add_conversation(tid, body, incoming=incoming, private=private, **fields)
+
+    def resolve_ticket(self, tid: int, body: str | None = None) -> None:
+        self.desk.resolve_ticket(tid, body)
+
+    def delete_ticket(self, tid: int) -> None:
+        self.desk.delete_ticket(tid)
+
+    def spam_ticket(self, tid: int) -> None:
+        self.desk.spam_ticket(tid)
+
+    def restore_ticket(self, tid: int) -> None:
+        self.desk.restore_ticket(tid)
+
+    def corrupt_ticket(self, tid: int, how: str = "bad_field") -> None:
+        self.desk.corrupt_ticket(tid, how)
+
+    def repair_ticket(self, tid: int) -> None:
+        self.desk.repair_ticket(tid)
+
+    def mutate_random(self, fraction: float = 0.05, seed: int = 1) -> list[int]:
+        return self.desk.mutate_random(fraction, seed)
+
+    def edit_article(self, aid: int, language: str | None = None, **fields) -> None:
+        self.desk.edit_article(aid, language, **fields)
+
+    def unpublish_article(self, aid: int) -> None:
+        self.desk.unpublish_article(aid)
+
+    def publish_article(self, aid: int) -> None:
+        self.desk.publish_article(aid)
+
+    def move_article(self, aid: int, folder_id: int) -> None:
+        self.desk.move_article(aid, folder_id)
+
+    def delete_article(self, aid: int) -> None:
+        self.desk.delete_article(aid)
+
+    def add_article(self, folder_id: int, title: str, description: str, **fields) -> int:
+        return self.desk.add_article(folder_id, title, description, **fields)

@@ -1,0 +1,159 @@
+"""Rows -> the JSON objects Freshdesk serves: every documented field present, blanks as null."""
+
+from __future__ import annotations
+
+from .generator import requester_json
+from .rows import ArticleRow, CategoryRow, ConversationRow, FolderRow, TicketRow, iso
+
+LONE_SURROGATE = "\ud800"
+
+
+def ticket_json(t: TicketRow, *, description: bool, requester: bool = False, stats: bool = False) -> dict:
+    subject, html, text = t.subject, t.description_html, t.description_text
+    if t.corrupt == "unembeddable":
+        subject, html, text = subject + LONE_SURROGATE, html + LONE_SURROGATE, text + LONE_SURROGATE
+    out = {
+        "cc_emails": [],
+        "fwd_emails": [],
+        "reply_cc_emails": [],
+        "ticket_cc_emails": [],
+        "fr_escalated": t.fr_escalated,
+        "spam": t.spam,
+        "deleted": t.deleted,
+        "email_config_id": None,
+        "group_id": t.group_id,
+        "priority": t.priority,
+        "requester_id": t.requester_id,
+        "responder_id": t.responder_id,
+        "source": t.source,
+        "company_id": t.company_id,
+        "status": t.status,
+        "subject": subject,
+        "association_type": None,
+        "support_email": None,
+        "to_emails": None,
+        "product_id": t.product_id,
+        "id": t.id,
+        "type": t.type,
+        "due_by": iso(t.due_by),
+        "fr_due_by": iso(t.fr_due_by),
+        "is_escalated": t.is_escalated,
+        "custom_fields": dict(t.custom_fields),
+        "created_at": iso(t.created_at),
+        "updated_at": iso(t.updated_at),
+        "associated_tickets_count": None,
+        "tags": list(t.tags),
+        "nr_due_by": None,
+        "nr_escalated": False,
+    }
+    if description:
+        out["description"] = html
+        out["description_text"] = text
+    if requester:
+        out["requester"] = requester_json(t.requester_id)
+    if stats:
+        resolved = t.status_updated_at if t.status >= 4 else None
+        out["stats"] = {
+            "agent_responded_at": iso(t.updated_at) if t.responder_id else None,
+            "requester_responded_at": None,
+            "first_responded_at": iso(min(t.updated_at, t.created_at + 3600)) if t.responder_id else None,
+            "status_updated_at": iso(t.status_updated_at),
+            "reopened_at": None,
+            "resolved_at": iso(resolved) if resolved else None,
+            "closed_at": iso(resolved) if t.status == 5 else None,
+            "pending_since": iso(t.status_updated_at) if t.status == 3 else None,
+        }
+    if t.corrupt == "bad_field":
+        out["created_at"] = "yesterday"
+        out["priority"] = "high"
+    return out
+
+
+def conversation_json(c: ConversationRow) -> dict:
+    return {
+        "body": c.body_html,
+        "body_text": c.body_text,
+        "id": c.id,
+        "incoming": c.incoming,
+        "private": c.private,
+        "user_id": c.user_id,
+        "support_email": None if c.incoming or c.private else c.from_email,
+        "source": c.source,
+                "ticket_id": c.ticket_id,
+        "to_emails": c.to_emails,
+        "from_email": c.from_email,
+        "cc_emails": [],
+        "bcc_emails": None if c.incoming else [],
+        "email_failure_count": None,
+        "outgoing_failures": None,
+        "thread_id": None,
+        "thread_message_id": None,
+        "created_at": iso(c.created_at),
+        "updated_at": iso(c.updated_at),
+        "last_edited_at": None,
+        "last_edited_user_id": None,
+        "attachments": [],
+        "automation_id": None,
+        "automation_type_id": None,
+        "auto_response": False,
+        "source_additional_info": None,
+    }
+
+
+def category_json(c: CategoryRow, language: str) -> dict:
+    return {
+        "id": c.id,
+        "name": c.name_ko if language == "ko" else c.name,
+        "description": c.description,
+        "visible_in_portals": [1],
+        "created_at": iso(c.created_at),
+        "updated_at": iso(c.updated_at),
+    }
+
+
+def hierarchy(chain: list[tuple[str, int, str]], language: str) -> list[dict]:
+    """chain: (type, id, name) from the category down."""
+    return [{"level": n, "type": kind, "data": {"id": oid, "name": name, "language": language}}
+            for n, (kind, oid, name) in enumerate(chain)]
+
+
+def folder_json(f: FolderRow, language: str, chain: list[tuple[str, int, str]],
+                articles_count: int, sub_folders_count: int) -> dict:
+    return {
+        "id": f.id,
+        "name": f.name_ko if language == "ko" else f.name,
+        "description": f.description,
+        "parent_folder_id": f.parent_folder_id,
+        "category_id": f.category_id,
+        "visibility": 1,
+        "articles_count": articles_count,
+        "sub_folders_count": sub_folders_count,
+        "hierarchy": hierarchy(chain, language),
+        "created_at": iso(f.created_at),
+        "updated_at": iso(f.updated_at),
+    }
+
+
+def article_json(a: ArticleRow, language: str, chain: list[tuple[str, int, str]]) -> dict:
+    tr = a.translations.get(language) if language != "en" else None
+    title = tr.title if tr else a.title
+    return {
+        "id": a.id,
+        "type": a.type,
+        "category_id": a.category_id,
+        "folder_id": a.folder_id,
+        "hierarchy": hierarchy(chain, language),
+        "thumbs_up": a.thumbs_up,
+        "thumbs_down": a.thumbs_down,
+        "hits": a.hits,
+        "tags": list(a.tags),
+        "seo_data": {"meta_title": title, "meta_description": None, "meta_keywords": None},
+        "agent_id": a.agent_id,
+        "title": title,
+        "description": tr.description_html if tr else a.description_html,
+        "description_text": tr.description_text if tr else a.description_text,
+        "status": tr.status if tr else a.status,
+        "language": language,
+        "created_at": iso(tr.created_at if tr else a.created_at),
+        "updated_at": iso(tr.updated_at if tr else a.updated_at),
+    }
