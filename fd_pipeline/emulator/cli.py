@@ -33,7 +33,9 @@ def run(args: argparse.Namespace) -> int:
 
     now = datetime.fromisoformat(args.now.replace("Z", "+00:00")) if args.now else datetime.now(UTC)
     if args.tls and not args.cert_dir:
-        args.cert_dir = "data/emulator-tls"
+        from fd_pipeline.settings import data_dir
+
+        args.cert_dir = str(data_dir() / "emulator-tls")
     emu = Emulator(seed=args.seed, tickets=args.tickets, articles=args.articles, now=now,
                    span_hours=args.span_hours, plan=args.plan, rate_window_s=args.rate_window,
                    api_key=args.api_key, tls=args.tls, port=args.port, host=args.host,
