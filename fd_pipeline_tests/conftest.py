@@ -5,4 +5,5 @@ pytest_plugins = [
     "fd_pipeline_tests.fixtures.emulator",
     "fd_pipeline_tests.fixtures.embedder",
     "fd_pipeline_tests.fixtures.qdrant",
+    "fd_pipeline_tests.fixtures.pipeline",
 ]

@@ -352,6 +352,16 @@ class SyncStore:
         with self._tx() as conn:
             return set(conn.execute(query).scalars())
 
+    def stale_model_ids(self, collection: str, model: str) -> list[str]:
+        """Synced items embedded by another model: a model change re-embeds them from the raw store."""
+        query = sa.select(sync_items.c.item_id).where(
+            sync_items.c.collection == collection,
+            sync_items.c.status == "synced",
+            sa.or_(sync_items.c.model.is_(None), sync_items.c.model != model),
+        )
+        with self._tx() as conn:
+            return list(conn.execute(query.order_by(sync_items.c.item_id)).scalars())
+
     def log_entries(self, collection: str, item_id: str) -> list[dict[str, Any]]:
         query = (
             sa.select(sync_logs)

@@ -1,0 +1,80 @@
+"""What every asset of this project does around its recipe: the partition scope, run bookkeeping
+in the sync log, and metadata whose numeric keys stay the same from run to run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import dagster as dg
+
+from fd_pipeline.freshdesk import ApiStats
+from fd_pipeline.sync.engine import Report
+from fd_pipeline.sync_state import SyncStore
+
+COUNT_KEYS = (
+    "fetched", "new", "changed", "unchanged", "removed", "deleted", "failed", "retried",
+    "conversation_calls", "documents", "texts", "embedded", "cache_hits", "tokens", "truncated", "upserted",
+)
+SECOND_KEYS = ("fetch", "embed", "store", "write", "log")
+
+
+@dataclass(frozen=True)
+class Scope:
+    start: datetime
+    end: datetime
+    partition_key: str
+    first: str
+    last: str
+
+
+def scope_of(context: dg.AssetExecutionContext) -> Scope:
+    window = context.partition_time_window
+    keys = context.partition_key_range
+    label = keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"
+    return Scope(window.start, window.end, label, keys.start, keys.end)
+
+
+@contextmanager
+def tracked_run(store: SyncStore, collection: str, context: dg.AssetExecutionContext, scope: Scope) -> Iterator[dict]:
+    """Record the materialisation in sync_runs: success with counts, or failure with the error."""
+    run_pk = store.start_run(collection, run_id=context.run_id, partition_start=scope.first, partition_end=scope.last)
+    holder: dict = {}
+    try:
+        yield holder
+    except Exception as exc:
+        try:
+            store.finish_run(run_pk, status="failure", error=str(exc)[:2000])
+        except Exception:  # the store itself may be what failed
+            context.log.warning("could not record the failed run in the sync log")
+        raise
+    store.finish_run(run_pk, status="success", counts=holder.get("counts"))
+
+
+def metadata(report: Report, *, api: ApiStats | None = None, extra: dict | None = None) -> dict:
+    md: dict = {f"count_{k}": dg.MetadataValue.int(report.counts.get(k, 0)) for k in COUNT_KEYS}
+    md.update({f"seconds_{k}": dg.MetadataValue.float(round(report.seconds.get(k, 0.0), 3)) for k in SECOND_KEYS})
+    embed_s = report.seconds.get("embed", 0.0)
+    md["texts_per_second"] = dg.MetadataValue.float(round(report.counts.get("embedded", 0) / embed_s, 2) if embed_s else 0.0)
+    if api is not None:
+        md["api_calls"] = dg.MetadataValue.int(api.calls)
+        md["api_credits"] = dg.MetadataValue.int(api.credits)
+        md["api_throttled"] = dg.MetadataValue.int(api.throttled)
+        md["api_retries"] = dg.MetadataValue.int(api.retries)
+        md["api_wait_seconds"] = dg.MetadataValue.float(round(api.waited_s, 3))
+    md["first_errors"] = dg.MetadataValue.md("\n".join(f"- {e}" for e in report.errors) or "none")
+    md.update(extra or {})
+    return md
+
+
+def check_failure_ratio(report: Report, ratio: float, what: str) -> None:
+    failed = report.counts.get("failed", 0)
+    total = max(1, report.counts.get("documents", 0) + report.counts.get("fetched", 0) + report.counts.get("deleted", 0))
+    if failed and failed / total > ratio:
+        raise dg.Failure(
+            description=f"{failed} of {total} {what} failed (more than FD_MAX_FAILURE_RATIO={ratio}); "
+            "the rest is synced and the failures are in the sync log for the next run to retry",
+            metadata=metadata(report),
+        )

@@ -1,0 +1,35 @@
+"""Jobs: one per domain, partitioned hourly; every run carries the writer tag the run queue limits."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from fd_pipeline.knowledge_base.assets import GROUP as KB_GROUP
+from fd_pipeline.partitions import HOURLY
+from fd_pipeline.tickets.assets import GROUP as TICKETS_GROUP
+
+WRITER_TAG = "fd_pipeline/writer"
+
+tickets_job = dg.define_asset_job(
+    "tickets_job",
+    selection=dg.AssetSelection.groups(TICKETS_GROUP),
+    partitions_def=HOURLY,
+    tags={WRITER_TAG: "stores", "fd_pipeline/collection": "support_tickets"},
+    description="Sync tickets updated in the partition's hour(s) into support_tickets.",
+)
+
+kb_job = dg.define_asset_job(
+    "kb_job",
+    selection=dg.AssetSelection.groups(KB_GROUP),
+    partitions_def=HOURLY,
+    tags={WRITER_TAG: "stores", "fd_pipeline/collection": "kb_procedures"},
+    description="Reconcile the knowledge base into kb_procedures.",
+)
+
+sync_all_job = dg.define_asset_job(
+    "sync_all_job",
+    selection=dg.AssetSelection.groups(TICKETS_GROUP, KB_GROUP),
+    partitions_def=HOURLY,
+    tags={WRITER_TAG: "stores"},
+    description="Both collections for the partition(s): the main job.",
+)

@@ -1,0 +1,1 @@
+"""The sync engine shared by both domains: documents, embedding, writing (no Dagster import)."""

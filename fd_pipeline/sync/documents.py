@@ -1,0 +1,62 @@
+"""A document: what one source item becomes before it is embedded and written to Qdrant."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+_KB_NAMESPACE = uuid.UUID("5b0c2f4e-8f3c-4f57-9d0b-7a2f3c1e6d11")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One item of a collection: texts per aspect (empty aspects absent) and the point payload."""
+
+    item_id: str
+    point_id: int | str
+    source_updated_at: datetime
+    texts: dict[str, str] = field(repr=False)
+    payload: dict[str, Any] = field(repr=False)
+    removed: bool = False
+
+    @property
+    def payload_hash(self) -> str:
+        return stable_hash(self.payload)
+
+
+def stable_hash(value: Any) -> str:
+    blob = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def detect_language(text: str) -> str:
+    """'ko' when a fair share of the letters are Hangul, else 'en' (the desk's two languages)."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return "en"
+    hangul = sum(1 for c in letters if _HANGUL.match(c))
+    return "ko" if hangul / len(letters) >= 0.2 else "en"
+
+
+def kb_point_id(article_id: int, language: str | None, default_language: str | None) -> int | str:
+    """The Freshdesk id for the primary language; a uuid5 of id and language for translations."""
+    if not language or language == default_language:
+        return article_id
+    return str(uuid.uuid5(_KB_NAMESPACE, f"{article_id}:{language}"))
+
+
+def kb_item_id(article_id: int, language: str | None, default_language: str | None) -> str:
+    if not language or language == default_language:
+        return str(article_id)
+    return f"{article_id}:{language}"
+
+
+def clip(text: str | None, limit: int) -> str:
+    text = text or ""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

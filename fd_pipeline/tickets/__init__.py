@@ -1,0 +1,1 @@
+"""The tickets domain: raw tickets -> ticket embeddings -> the support_tickets collection."""

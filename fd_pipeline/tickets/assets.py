@@ -1,0 +1,110 @@
+"""raw_tickets -> ticket_embeddings -> support_tickets, hourly partitions, one run for a whole range."""
+
+
+import dagster as dg
+
+from fd_pipeline.asset_helpers import check_failure_ratio, metadata, scope_of, tracked_run
+from fd_pipeline.partitions import HOURLY
+from fd_pipeline.resources import EmbedderResource, FreshdeskResource, QdrantResource, SyncLogResource, SyncSettingsResource
+from fd_pipeline.sync.engine import embed_documents, record_failures, promote_when_complete, write_documents
+from fd_pipeline.sync_state import ItemResult
+from fd_pipeline.vectorstore import TICKETS
+
+from .fetch import fetch_tickets
+from .scope import ticket_documents
+
+GROUP = "tickets"
+COLLECTION = TICKETS.name
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=HOURLY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"freshdesk", "sql"},
+)
+def raw_tickets(
+    context: dg.AssetExecutionContext, freshdesk: FreshdeskResource, sync_log: SyncLogResource
+) -> dg.MaterializeResult:
+    """Tickets updated in the partition's hours, with their conversations, stored as Freshdesk sent them.
+
+    Deleted and spam tickets of the window are stored as removed; tickets whose fetch failed before
+    are read again. Conversations are fetched only for tickets that changed since the stored copy.
+    """
+    scope = scope_of(context)
+    with sync_log.open() as store, freshdesk.client() as client:
+        retry = [s.item_id for s in store.failed_items(COLLECTION) if s.stage == "fetch"]
+        report = fetch_tickets(
+            client, store, start=scope.start, end=scope.end, retry_ids=retry, run_id=context.run_id, partition_key=scope.partition_key
+        )
+        api = client.stats.snapshot()
+    return dg.MaterializeResult(metadata=metadata(report, api=api, extra={"window": f"{scope.start.isoformat()} .. {scope.end.isoformat()}"}))
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=HOURLY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[raw_tickets],
+    kinds={"pytorch", "sql"},
+)
+def ticket_embeddings(
+    context: dg.AssetExecutionContext,
+    embedder: EmbedderResource,
+    sync_log: SyncLogResource,
+    sync_settings: SyncSettingsResource,
+) -> dg.MaterializeResult:
+    """bge-m3 dense and sparse vectors of each ticket's symptom, cause and resolution texts.
+
+    Cached by content hash: only texts that changed (or a new model) are embedded, in large batches.
+    """
+    scope = scope_of(context)
+    model = embedder.get()
+    with sync_log.open() as store:
+        parse_failures: list[ItemResult] = []
+        docs = ticket_documents(store, start=scope.start, end=scope.end, model=model.identity.key, cause_field=sync_settings.cause(), failures=parse_failures)
+        report = embed_documents(
+            docs, embedder=model, sync_store=store, collection=COLLECTION, item_type="ticket",
+            run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(),
+        )
+        record_failures(store, COLLECTION, "ticket", parse_failures, report, run_id=context.run_id, partition_key=scope.partition_key)
+    check_failure_ratio(report, sync_settings.failure_ratio(), "ticket texts")
+    return dg.MaterializeResult(metadata=metadata(report, extra={"model": model.identity.key}))
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=HOURLY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[ticket_embeddings],
+    kinds={"qdrant", "sql"},
+)
+def support_tickets(
+    context: dg.AssetExecutionContext,
+    embedder: EmbedderResource,
+    qdrant: QdrantResource,
+    sync_log: SyncLogResource,
+    sync_settings: SyncSettingsResource,
+) -> dg.MaterializeResult:
+    """The Qdrant collection of similar past tickets: symptom, cause and resolution vectors per ticket.
+
+    New and changed tickets are upserted, deleted and spam tickets removed, and every ticket's
+    outcome (synced, deleted, failed) written to the sync log.
+    """
+    scope = scope_of(context)
+    model = embedder.get()
+    with sync_log.open() as store, qdrant.open() as vectors:
+        with tracked_run(store, COLLECTION, context, scope) as run:
+            vectors.ensure_collection(TICKETS, model.identity)
+            docs = ticket_documents(store, start=scope.start, end=scope.end, model=model.identity.key, cause_field=sync_settings.cause())
+            report = write_documents(
+                docs, embedder=model, sync_store=store, vector_store=vectors, spec=TICKETS, item_type="ticket",
+                run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(),
+            )
+            promoted = promote_when_complete(vectors, store, TICKETS, model.identity)
+            run["counts"] = report.counts
+            points = vectors.count(TICKETS)
+    check_failure_ratio(report, sync_settings.failure_ratio(), "tickets")
+    return dg.MaterializeResult(
+        metadata=metadata(report, extra={"points": dg.MetadataValue.int(points), "model": model.identity.key, "alias_moved": promoted})
+    )

@@ -1,0 +1,96 @@
+"""Pure functions: a stored ticket record -> its document (symptom, cause, resolution texts + payload)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fd_pipeline.freshdesk import Conversation, Ticket
+from fd_pipeline.freshdesk.html import html_to_text, strip_quoted_and_signature
+from fd_pipeline.sync.documents import Document, clip, detect_language
+
+STATUS_NAMES = {2: "open", 3: "pending", 4: "resolved", 5: "closed"}
+PRIORITY_NAMES = {1: "low", 2: "medium", 3: "high", 4: "urgent"}
+SOURCE_NAMES = {1: "email", 2: "portal", 3: "phone", 7: "chat", 9: "feedback_widget", 10: "outbound_email"}
+RESOLVED_STATUSES = frozenset({4, 5})
+ASPECTS = ("symptom", "cause", "resolution")
+
+
+def ticket_record(ticket: Ticket, conversations: list[Conversation] | None) -> dict[str, Any]:
+    """What the raw store keeps for a ticket: Freshdesk's own JSON, conversations included."""
+    return {
+        "ticket": ticket.raw,
+        "conversations": None if conversations is None else [c.raw for c in conversations],
+    }
+
+
+def _clean(html: str | None, text: str | None) -> str:
+    # The HTML marks quoted replies (blockquote, freshdesk_quote); *_text does not, so prefer HTML.
+    body = html_to_text(html, drop_quotes=True) if html else ""
+    return strip_quoted_and_signature(body or text or "").strip()
+
+
+def _join(parts: list[str]) -> str:
+    return "\n\n".join(p for p in parts if p)
+
+
+def ticket_texts(ticket: Ticket, conversations: list[Conversation], *, cause_field: str | None = None) -> dict[str, str]:
+    """Symptom: subject, description, requester follow-ups. Cause: private notes (or a custom
+    field). Resolution: agents' public replies, only once the ticket is resolved or closed."""
+    ordered = sorted(conversations, key=lambda c: (c.created_at, c.id))
+    symptom = _join(
+        [ticket.subject.strip(), _clean(ticket.description_html, ticket.description_text)]
+        + [_clean(c.body_html, c.body_text) for c in ordered if c.incoming and not c.private]
+    )
+    cause = ""
+    if cause_field:
+        value = ticket.custom_fields.get(cause_field)
+        cause = str(value).strip() if value not in (None, "") else ""
+    if not cause:
+        cause = _join([_clean(c.body_html, c.body_text) for c in ordered if c.private])
+    resolution = ""
+    if ticket.status in RESOLVED_STATUSES:
+        resolution = _join([_clean(c.body_html, c.body_text) for c in ordered if not c.incoming and not c.private])
+    texts = {"symptom": symptom, "cause": cause, "resolution": resolution}
+    return {aspect: text for aspect, text in texts.items() if text}
+
+
+def ticket_payload(ticket: Ticket, texts: dict[str, str]) -> dict[str, Any]:
+    return {
+        "ticket_id": ticket.id,
+        "subject": ticket.subject,
+        "description": clip(_clean(ticket.description_html, ticket.description_text), 2000),
+        "status": ticket.status,
+        "status_name": STATUS_NAMES.get(ticket.status, f"custom_{ticket.status}"),
+        "priority": ticket.priority,
+        "priority_name": PRIORITY_NAMES.get(ticket.priority, str(ticket.priority)),
+        "source": ticket.source,
+        "source_name": SOURCE_NAMES.get(ticket.source, str(ticket.source)),
+        "type": ticket.type,
+        "tags": list(ticket.tags),
+        "group_id": ticket.group_id,
+        "product_id": ticket.product_id,
+        "company_id": ticket.company_id,
+        "requester_id": ticket.requester_id,
+        "responder_id": ticket.responder_id,
+        "custom_fields": ticket.custom_fields,
+        "language": detect_language(texts.get("symptom", ticket.subject)),
+        "created_at": ticket.created_at.isoformat().replace("+00:00", "Z"),
+        "updated_at": ticket.updated_at.isoformat().replace("+00:00", "Z"),
+        "cause_text": clip(texts.get("cause"), 1000),
+        "resolution_text": clip(texts.get("resolution"), 1000),
+    }
+
+
+def ticket_document(record: dict[str, Any], *, removed: bool, cause_field: str | None = None) -> Document:
+    """Rebuild the document from a stored record; raises on a record that does not parse."""
+    ticket = Ticket.from_raw(record["ticket"])
+    conversations = [Conversation.from_raw(c) for c in record.get("conversations") or []]
+    texts = {} if removed else ticket_texts(ticket, conversations, cause_field=cause_field)
+    return Document(
+        item_id=str(ticket.id),
+        point_id=ticket.id,
+        source_updated_at=ticket.updated_at,
+        texts=texts,
+        payload={} if removed else ticket_payload(ticket, texts),
+        removed=removed,
+    )
