@@ -14,6 +14,7 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import unquote_plus
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -109,8 +110,6 @@ def include_credits(scope: dict) -> int:
     """Each include value costs 2 credits on top of the call's 1."""
     for part in scope.get("query_string", b"").decode("latin-1").split("&"):
         if part.startswith("include="):
-            from urllib.parse import unquote_plus
-
             return 2 * len([v for v in unquote_plus(part[8:]).split(",") if v.strip()])
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from html import escape
 
 from .rows import (
@@ -304,8 +305,6 @@ def _fill(template: str, product: Product, ko: bool, rng: random.Random) -> str:
 
 
 def _mail_date(ts: int, ko: bool) -> str:
-    from datetime import UTC, datetime
-
     d = datetime.fromtimestamp(ts, UTC)
     if ko:
         return f"{d.year}년 {d.month}월 {d.day}일 {d.hour:02d}:{d.minute:02d}"
