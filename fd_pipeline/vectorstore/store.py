@@ -565,6 +565,8 @@ class VectorStore:
                 sparse = models.SparseVector(
                     indices=[int(i) for i in sparse_indices], values=[float(v) for v in sparse_values]
                 )
+                # The filter goes into each prefetch so both spend their candidates on eligible
+                # points; fusion only sees those, so a root filter would just be evaluated again.
                 result = self._client.query_points(
                     target,
                     prefetch=[
@@ -572,7 +574,6 @@ class VectorStore:
                         models.Prefetch(query=sparse, using=sparse_name, limit=candidates, filter=qfilter),
                     ],
                     query=models.FusionQuery(fusion=models.Fusion.RRF),
-                    query_filter=qfilter,
                     limit=limit,
                     with_payload=True,
                 )
