@@ -29,7 +29,7 @@ from fd_pipeline.freshdesk.errors import (
     FreshdeskPaginationError,
     FreshdeskUnavailable,
 )
-from fd_pipeline.freshdesk.ratelimit import ApiStats, RatePacer, header_int
+from fd_pipeline.freshdesk.ratelimit import ACCOUNT, TICKETS_LIST, ApiStats, RatePacer, header_int
 from fd_pipeline.freshdesk.records import Article, Conversation, MalformedItem, Ticket, parse_timestamp
 from fd_pipeline.settings import env_float, env_int, env_str
 
@@ -39,8 +39,6 @@ log = logging.getLogger("fd_pipeline.freshdesk")
 
 # Freshdesk refuses page 301 of a ticket listing whatever per_page is.
 MAX_LIST_PAGES = 300
-_ACCOUNT = "account"
-_TICKETS_LIST = "tickets_list"
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -257,7 +255,7 @@ class FreshdeskClient:
     ) -> tuple[Any, httpx.Response] | None:
         """GET one resource, paced and retried. Returns (json, response), or None on an allowed 404."""
         url = path_or_url if path_or_url.startswith("http") else f"{self._api_root}{path_or_url}"
-        buckets = (_ACCOUNT, _TICKETS_LIST) if endpoint == "tickets" else (_ACCOUNT,)
+        buckets = (ACCOUNT, TICKETS_LIST) if endpoint == "tickets" else (ACCOUNT,)
         where = f"GET {urlsplit(url).path}" + (f" page {page}" if page else "")
         last: _Retry | None = None
         for attempt in range(self.max_retries + 1):
@@ -265,6 +263,7 @@ class FreshdeskClient:
             if delay > 0:
                 log.info("pacing: waiting %.2fs before %s to stay under the rate limit", delay, where)
                 self._wait(delay, pacing=True)
+                self.pacer.note_paced(buckets)
             try:
                 result = self._attempt(url, params, endpoint, buckets, cost, what, expect, where, not_found_ok)
             except _Retry as retry:
@@ -301,6 +300,7 @@ class FreshdeskClient:
         where: str,
         not_found_ok: bool,
     ) -> tuple[Any, httpx.Response] | None:
+        sent_at = self.pacer.now()
         try:
             response = self._http.get(url, params=params)
         except httpx.TransportError as exc:
@@ -309,19 +309,19 @@ class FreshdeskClient:
         used = header_int(response.headers, "X-RateLimit-Used-CurrentRequest")
         credits = used if used is not None else cost
         self.stats.record_call(endpoint, credits)
-        self.pacer.observe(
-            buckets[-1],
-            header_int(response.headers, "X-RateLimit-Total"),
-            header_int(response.headers, "X-RateLimit-Remaining"),
-        )
-        self.pacer.spend(buckets[:-1], credits)
+        remaining = header_int(response.headers, "X-RateLimit-Remaining")
+        self.pacer.observe(header_int(response.headers, "X-RateLimit-Total"), remaining, sent_at)
         status = response.status_code
-        if status == 429:
+        if status != 429:
+            self.pacer.spend(buckets[1:], credits)
+        else:
             self.stats.bump("throttled")
             retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
             if retry_after is not None:
                 retry_after = min(retry_after, self.max_retry_after)
-                self.pacer.throttled(buckets[-1], retry_after)
+                # Budget left on the account means the call hit a sub-limit no header shows.
+                blocked = buckets[1:] if len(buckets) > 1 and (remaining or 0) >= 2 * cost else buckets
+                self.pacer.throttled(blocked, retry_after)
             raise _Retry("429 rate limited" + (f" (Retry-After {retry_after:g}s)" if retry_after is not None else ""), retry_after)
         if status >= 500:
             detail, _ = _error_detail(response)
@@ -554,7 +554,8 @@ class FreshdeskClient:
                                            not_found_ok=language is not None):
                 for raw in items:
                     yield self._parse(Article.from_raw, raw, "kb_article", f"GET /api/v2{list_path} page {page}",
-                                      folder_path=path, language=language)
+                                      folder_path=path, language=language,
+                                      translation=language is not None)
         for _, subfolders in self._pages(f"/solutions/folders/{fid}/subfolders", {},
                                          endpoint="solutions/subfolders", what=f"subfolders of KB folder {fid}",
                                          not_found_ok=True):

@@ -115,19 +115,30 @@ def header_int(headers: Mapping[str, str], name: str) -> int | None:
         return None
 
 
+# Freshdesk's documented per-minute sub-limit for the Tickets List call, by overall limit
+# (Growth 200/20, Pro 400/100, Enterprise 700/200); responses report only the overall budget.
+TICKETS_LIST_SUBLIMITS: dict[int, int] = {200: 20, 400: 100, 700: 200}
+ACCOUNT = "account"
+TICKETS_LIST = "tickets_list"
+
+
 @dataclass
 class _Bucket:
     total: int
     remaining: int
     observed_at: float
-    window_start: float | None = None  # latest time the current window can have begun
-    window_start_lo: float | None = None  # earliest time it can have begun
-    window_s: float | None = None
     blocked_until: float = 0.0
+    sent_at: float = 0.0  # when the request behind the latest observation was sent
+    probes: int = 0  # paced calls since the last refill, while the window length is unknown
 
 
 class RatePacer:
-    """Decides how long to wait before a call, from what earlier responses reported."""
+    """Decides how long to wait before a call, from what earlier responses reported.
+
+    Bucket `account` follows the response headers. Bucket `tickets_list` is the plan's
+    Tickets-List sub-limit, which no header reports: it is charged locally and refilled
+    whenever the account bucket is seen to refill (both share Freshdesk's window).
+    """
 
     def __init__(
         self,
@@ -135,23 +146,30 @@ class RatePacer:
         reserve_fraction: float = 0.15,
         min_reserve: int = 6,
         default_window_s: float = 60.0,
+        probe_s: float = 0.1,
+        list_sublimits: dict[int, int] | None = None,
+        unknown_list_fraction: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.reserve_fraction = reserve_fraction
         self.min_reserve = min_reserve
         self.default_window_s = default_window_s
+        self.probe_s = probe_s
+        self.list_sublimits = TICKETS_LIST_SUBLIMITS if list_sublimits is None else list_sublimits
+        self.unknown_list_fraction = unknown_list_fraction
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
-
-    def window_estimate(self, bucket: str) -> float | None:
-        b = self._buckets.get(bucket)
-        return None if b is None else b.window_s
+        self.window_s: float | None = None  # learnt: never below the true window
+        self._window_start: float | None = None  # latest time the current window can have begun
+        self._window_start_lo: float | None = None  # earliest time it can have begun
+        self._first_seen: float | None = None
 
     def delay_before(self, buckets: Iterable[str], cost: int) -> float:
         now = self._clock()
         with self._lock:
-            return max((self._delay(b, cost, now) for name in buckets if (b := self._buckets.get(name))), default=0.0)
+            delays = [self._delay(b, cost, now) for name in buckets if (b := self._buckets.get(name))]
+            return max(delays, default=0.0)
 
     def _delay(self, b: _Bucket, cost: int, now: float) -> float:
         if b.blocked_until > now:
@@ -159,51 +177,79 @@ class RatePacer:
         reserve = max(self.min_reserve, int(b.total * self.reserve_fraction))
         if b.remaining - cost >= reserve:
             return 0.0
-        window = b.window_s or self.default_window_s
-        start = b.window_start if b.window_start is not None else b.observed_at
-        left = window - (now - start)
-        if left <= 0:
-            # The window should have rolled over; a probing call shows whether it did.
-            return 0.0 if b.remaining >= cost else min(window * 0.05, 1.0)
-        if b.remaining < cost:
+        start = self._window_start if self._window_start is not None else (self._first_seen or now)
+        if self.window_s is not None and self._window_start is not None:
+            left = self.window_s - (now - start)
+            if left <= 0:
+                return 0.0  # the window has certainly rolled over; this call will show it
+            if b.remaining < cost:
+                return left
+            # Spread what is left evenly over the rest of the window.
+            return left * cost / (b.remaining + 1)
+        # Window length unknown: probe with growing gaps so the reserve outlasts any window up
+        # to default_window_s, and the last affordable call waits that long.
+        left = max(self.default_window_s - (now - start), 0.0)
+        if b.remaining - cost < cost:
             return left
-        # Spread what is left evenly over the rest of the window.
-        return left * cost / (b.remaining + 1)
+        return min(self.probe_s * (2 ** b.probes), left)
+
+    def note_paced(self, buckets: Iterable[str]) -> None:
+        with self._lock:
+            for name in buckets:
+                b = self._buckets.get(name)
+                if b is not None:
+                    b.probes += 1
 
     def spend(self, buckets: Iterable[str], credits: int) -> None:
-        """Charge credits locally to buckets the response did not report on."""
+        """Charge a call to buckets that no header reports on (the Tickets-List sub-limit)."""
         with self._lock:
             for name in buckets:
                 b = self._buckets.get(name)
                 if b is not None:
                     b.remaining = max(b.remaining - credits, 0)
 
-    def observe(self, bucket: str, total: int | None, remaining: int | None) -> None:
+    def now(self) -> float:
+        return self._clock()
+
+    def observe(self, total: int | None, remaining: int | None, sent_at: float | None = None) -> None:
+        """Record the account budget a response reported; `sent_at` is when its request left."""
         if total is None or remaining is None or total <= 0:
             return
         now = self._clock()
+        sent_at = now if sent_at is None else sent_at
         with self._lock:
-            b = self._buckets.get(bucket)
+            if self._first_seen is None:
+                self._first_seen = now
+            b = self._buckets.get(ACCOUNT)
             if b is None:
-                self._buckets[bucket] = _Bucket(total=total, remaining=remaining, observed_at=now)
+                self._buckets[ACCOUNT] = _Bucket(total=total, remaining=remaining, observed_at=now, sent_at=sent_at)
+                self._buckets[TICKETS_LIST] = self._list_bucket(total, now)
                 return
-            # A big jump up is a new window; small rises would be noise from a sliding limit.
-            if remaining > b.remaining and remaining - b.remaining >= max(total // 3, 1):
-                # The refill happened between the previous observation and now; take the
-                # longest gap consistent with that so the window is never underestimated.
-                if b.window_start_lo is not None:
-                    gap = now - b.window_start_lo
-                    if gap > 0:
-                        b.window_s = gap if b.window_s is None else min(b.window_s, gap)
-                b.window_start_lo = b.observed_at
-                b.window_start = now
-            b.total, b.remaining, b.observed_at = total, remaining, now
+            # A rise means a new window; tiny rises can be responses overtaking each other.
+            if remaining - b.remaining >= max(total // 20, 10) or total != b.total:
+                # The server charged the previous call before the refill and this one after it;
+                # take the longest gap consistent with that so the window is never underestimated.
+                if self._window_start_lo is not None:
+                    gap = now - self._window_start_lo
+                    self.window_s = gap if self.window_s is None else min(self.window_s, gap)
+                self._window_start_lo = b.sent_at
+                self._window_start = now
+                for other in self._buckets.values():
+                    other.probes = 0
+                self._buckets[TICKETS_LIST] = self._list_bucket(total, now)
+            b.total, b.remaining, b.observed_at, b.sent_at = total, remaining, now, sent_at
 
-    def throttled(self, bucket: str, retry_after: float) -> None:
+    def _list_bucket(self, total: int, now: float) -> _Bucket:
+        limit = self.list_sublimits.get(total)
+        if limit is None:
+            limit = max(int(total * self.unknown_list_fraction), 1)
+        return _Bucket(total=limit, remaining=limit, observed_at=now)
+
+    def throttled(self, buckets: Iterable[str], retry_after: float) -> None:
         now = self._clock()
         with self._lock:
-            b = self._buckets.get(bucket)
-            if b is None:
-                b = self._buckets[bucket] = _Bucket(total=1, remaining=0, observed_at=now)
-            b.remaining = 0
-            b.blocked_until = max(b.blocked_until, now + retry_after)
+            for name in buckets:
+                b = self._buckets.get(name)
+                if b is None:
+                    b = self._buckets[name] = _Bucket(total=1, remaining=0, observed_at=now)
+                b.blocked_until = max(b.blocked_until, now + retry_after)

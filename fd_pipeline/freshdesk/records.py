@@ -192,10 +192,17 @@ class Article:
     created_at: datetime
     updated_at: datetime
     raw: dict[str, Any] = field(repr=False, compare=False)
+    # True when read through a `/{language}` translation endpoint: same id as the original.
+    translation: bool = False
 
     @classmethod
     def from_raw(
-        cls, raw: dict[str, Any], *, folder_path: tuple[str, ...] = (), language: str | None = None
+        cls,
+        raw: dict[str, Any],
+        *,
+        folder_path: tuple[str, ...] = (),
+        language: str | None = None,
+        translation: bool = False,
     ) -> Article:
         raw = _require_dict(raw)
         html, text = _text(raw, "description", "description_text")
@@ -213,6 +220,7 @@ class Article:
             created_at=parse_timestamp(raw.get("created_at"), "created_at"),
             updated_at=parse_timestamp(raw.get("updated_at"), "updated_at"),
             raw=raw,
+            translation=translation,
         )
 
 
