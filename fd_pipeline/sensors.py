@@ -34,7 +34,7 @@ def _utcnow() -> datetime:
 
 
 def hour_key(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(HOURLY.fmt)
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0).strftime(HOURLY.fmt)
 
 
 def _hour_start(key: str) -> datetime:
@@ -51,17 +51,14 @@ def closed_hours(now: datetime, lookback_hours: int) -> list[str]:
     """Keys of the last `lookback_hours` hours that have closed, oldest first, within the partitions."""
     top = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     keys = [hour_key(top - timedelta(hours=h)) for h in range(lookback_hours, 0, -1)]
-    valid = set(HOURLY.get_partition_keys_in_range(dg.PartitionKeyRange(keys[0], keys[-1]))) if keys and _exists(keys[0], now) else None
-    if valid is None:  # the lookback reaches before the partitions start
-        return [k for k in keys if _exists(k, now)]
-    return [k for k in keys if k in valid]
+    return [k for k in keys if partition_exists(k, now)]
 
 
-def _exists(key: str, now: datetime) -> bool:
-    try:
-        return HOURLY.has_partition_key(key, current_time=now)
-    except Exception:
-        return False
+def partition_exists(key: str, now: datetime) -> bool:
+    """Whether `key` is an hourly partition at `now`: after the start, and closed (or within end_offset)."""
+    start = _hour_start(key)
+    first = HOURLY.start.astimezone(UTC)
+    return start >= first and start + timedelta(hours=1 - HOURLY.end_offset) <= now
 
 
 def in_flight_partitions(instance: dg.DagsterInstance, job_name: str) -> set[str]:
@@ -146,7 +143,7 @@ def build_realtime_sensor(clock: Clock = _utcnow, name: str = "freshdesk_updates
             return dg.SkipReason(f"no ticket updated since {since.isoformat()} (1 API call)")
         key = hour_key(min(newest, now))
         context.update_cursor(newest.isoformat())
-        if not _exists(key, now):
+        if not partition_exists(key, now):
             # Hourly partitions exist once their hour closes; the :05 schedule takes this one.
             return dg.SkipReason(f"ticket updated at {newest.isoformat()}, in hour {key} that is still open; the hourly schedule syncs it")
         reason = f"a ticket changed at {newest.isoformat()}"

@@ -1,0 +1,169 @@
+"""Automation contract: the hourly schedules target the hour that just closed; the late-partition
+sensor requests exactly the closed hours whose collection partition is missing past the grace
+period (run key `<job>:<partition>`, skip reason when fresh or already running); the Freshdesk
+sensor spends one API call per tick, requests the changed hour's tickets partition once per change
+and advances its cursor; and with the project's dagster.yaml a second writer run stays QUEUED
+while the first is in progress, then leaves the queue when the first ends.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from fd_pipeline import sensors
+from fd_pipeline.definitions import defs
+from fd_pipeline.resources import FreshdeskResource
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = datetime(2025, 6, 2, 12, 40, tzinfo=UTC)
+
+
+def test_hourly_schedules_target_the_hour_that_just_closed():
+    for name, minute in (("tickets_hourly", 5), ("kb_hourly", 10)):
+        schedule = defs.get_schedule_def(name)
+        assert schedule.cron_schedule == f"{minute} * * * *"
+        at = datetime(2025, 6, 2, 13, minute, tzinfo=UTC)
+        with dg.DagsterInstance.ephemeral() as instance:
+            result = schedule.evaluate_tick(dg.build_schedule_context(instance=instance, scheduled_execution_time=at))
+        (request,) = result.run_requests
+        assert request.partition_key == "2025-06-02-12:00"
+        assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+
+
+def _materialised(instance, asset: str, *keys: str) -> None:
+    for key in keys:
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=asset, partition=key))
+
+
+def _tick(sensor, instance, cursor=None, **resources):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources=resources or None)
+    return sensor.evaluate_tick(context), context
+
+
+def test_late_partition_sensor_requests_missing_hours_with_run_keys(monkeypatch):
+    monkeypatch.setenv("FD_FRESHNESS_LOOKBACK_HOURS", "4")
+    monkeypatch.setenv("FD_FRESHNESS_GRACE_MINUTES", "20")
+    sensor = sensors.build_freshness_sensor(clock=lambda: NOW)
+    # Closed hours 08..11; 11:00 closed at 12:00 and is late from 12:20, so all four count at 12:40.
+    with dg.DagsterInstance.ephemeral() as instance:
+        _materialised(instance, "support_tickets", "2025-06-02-08:00", "2025-06-02-10:00", "2025-06-02-11:00")
+        _materialised(instance, "kb_procedures", "2025-06-02-08:00", "2025-06-02-09:00", "2025-06-02-10:00")
+        result, _ = _tick(sensor, instance)
+        got = {(r.job_name, r.partition_key, r.run_key) for r in result.run_requests}
+        assert got == {
+            ("tickets_job", "2025-06-02-09:00", "tickets_job:2025-06-02-09:00"),
+            ("kb_job", "2025-06-02-11:00", "kb_job:2025-06-02-11:00"),
+        }
+        reasons = {r.partition_key: r.tags[sensors.REASON_TAG] for r in result.run_requests}
+        assert "support_tickets 2025-06-02-09:00: not materialised 160 min" in reasons["2025-06-02-09:00"]
+
+        # A run already in progress for the hour is not requested again; the tick says why.
+        instance.create_run_for_job(
+            defs.get_job_def("tickets_job"), tags={"dagster/partition": "2025-06-02-09:00"}, status=dg.DagsterRunStatus.STARTED
+        )
+        _materialised(instance, "kb_procedures", "2025-06-02-11:00")
+        result, _ = _tick(sensor, instance)
+        assert result.run_requests == []
+        assert "already queued or running" in result.skip_message
+
+        _materialised(instance, "support_tickets", "2025-06-02-09:00")
+        result, _ = _tick(sensor, instance)
+        assert result.run_requests == [] and "every partition is materialised" in result.skip_message
+
+
+def test_late_partition_sensor_waits_out_the_grace_period(monkeypatch):
+    monkeypatch.setenv("FD_FRESHNESS_LOOKBACK_HOURS", "1")
+    early = datetime(2025, 6, 2, 12, 10, tzinfo=UTC)
+    with dg.DagsterInstance.ephemeral() as instance:
+        result, _ = _tick(sensors.build_freshness_sensor(clock=lambda: early), instance)
+        assert result.run_requests == [] and "grace period" in result.skip_message
+        later = early + timedelta(minutes=15)
+        result, _ = _tick(sensors.build_freshness_sensor(clock=lambda: later), instance)
+        assert {r.partition_key for r in result.run_requests} == {"2025-06-02-11:00"}
+
+
+def test_realtime_sensor_one_call_per_tick_and_one_run_per_change(make_emulator, emulator_now):
+    emu = make_emulator(tickets=60, articles=5)
+    freshdesk = FreshdeskResource(base_url=emu.base_url, api_key=emu.api_key, max_retries=1)
+    clock = {"now": emulator_now + timedelta(minutes=2)}
+    sensor = sensors.build_realtime_sensor(clock=lambda: clock["now"])
+    before = emu.stats.snapshot()["requests"]
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result, ctx = _tick(sensor, instance, freshdesk=freshdesk)
+        (request,) = result.run_requests
+        newest = datetime.fromisoformat(result.cursor)
+        assert newest < emulator_now and request.partition_key == newest.strftime("%Y-%m-%d-%H:00")
+        assert request.run_key == f"tickets_job:{request.partition_key}:{newest.isoformat()}"
+        assert emu.stats.snapshot()["requests"] - before == 1
+
+        result, _ = _tick(sensor, instance, cursor=result.cursor, freshdesk=freshdesk)
+        assert result.run_requests == [] and "no ticket updated since" in result.skip_message
+        assert emu.stats.snapshot()["requests"] - before == 2
+        cursor = newest.isoformat()
+
+        # A change in the hour still open: hourly partitions exist once the hour closes.
+        emu.clock.set(emulator_now + timedelta(seconds=30))
+        emu.update_ticket(_some_ticket(emu), priority=4)
+        result, _ = _tick(sensor, instance, cursor=cursor, freshdesk=freshdesk)
+        assert result.run_requests == [] and "still open" in result.skip_message
+        assert result.cursor == (emulator_now + timedelta(seconds=30)).isoformat()
+        cursor = result.cursor
+
+        # A change late in the hour, seen after it closed: that hour is requested.
+        emu.clock.set(emulator_now + timedelta(minutes=59))
+        emu.update_ticket(_some_ticket(emu), priority=3)
+        clock["now"] = emulator_now + timedelta(hours=1, minutes=1)
+        result, _ = _tick(sensor, instance, cursor=cursor, freshdesk=freshdesk)
+        (request,) = result.run_requests
+        assert request.partition_key == "2025-06-02-12:00"
+        assert result.cursor == (emulator_now + timedelta(minutes=59)).isoformat()
+
+
+def _some_ticket(emu) -> int:
+    return min(emu.desk.tickets)
+
+
+@pytest.mark.slow
+def test_second_writer_run_waits_in_the_queue(tmp_path, monkeypatch):
+    from dagster._core.test_utils import create_run_for_test, create_test_daemon_workspace_context
+    from dagster._core.workspace.load_target import ModuleTarget
+    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("FD_DATA_DIR", str(tmp_path / "data"))
+    for name in ("FRESHDESK_DOMAIN", "FRESHDESK_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    tags = {"fd_pipeline/writer": "stores", "dagster/partition": "2025-06-02-11:00"}
+
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        target = ModuleTarget(module_name="fd_pipeline.definitions", attribute=None, working_directory=str(ROOT), location_name="fd_pipeline")
+        with create_test_daemon_workspace_context(target, instance) as workspace:
+            request = workspace.create_request_context()
+            job = request.get_code_location("fd_pipeline").get_repository("__repository__").get_full_job("kb_job")
+            origins = {"remote_job_origin": job.get_remote_origin(), "job_code_origin": job.get_python_origin()}
+            # The first writer is in progress (state as the run worker would have set it).
+            first = create_run_for_test(instance, job_name="kb_job", status=dg.DagsterRunStatus.STARTED, tags=tags, **origins)
+            second = create_run_for_test(instance, job_name="kb_job", status=dg.DagsterRunStatus.NOT_STARTED, tags=tags, **origins)
+            instance.submit_run(second.run_id, request)
+            daemon = QueuedRunCoordinatorDaemon(interval_seconds=1)
+            list(daemon.run_iteration(workspace))
+            assert instance.get_run_by_id(second.run_id).status == dg.DagsterRunStatus.QUEUED
+
+            instance.report_run_failed(instance.get_run_by_id(first.run_id))
+            list(daemon.run_iteration(workspace))
+            assert instance.get_run_by_id(second.run_id).status != dg.DagsterRunStatus.QUEUED
+            # Let the launched run end (it fails: no Freshdesk configured) before the workspace closes.
+            deadline = time.monotonic() + 60
+            while not instance.get_run_by_id(second.run_id).is_finished and time.monotonic() < deadline:
+                time.sleep(0.5)
