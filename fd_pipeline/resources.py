@@ -115,15 +115,18 @@ class SyncSettingsResource(dg.ConfigurableResource):
     """How a sync behaves (FD_* settings): failure tolerance, batch sizes, which texts and articles."""
 
     max_failure_ratio: Optional[float] = None
+    max_retries_per_run: Optional[int] = None
     batch_size: Optional[int] = None
     cause_field: Optional[str] = None
     kb_languages: Optional[str] = None
     kb_categories: Optional[str] = None
     kb_include_drafts: Optional[bool] = None
-    kb_default_language: Optional[str] = None
 
     def failure_ratio(self) -> float:
         return self.max_failure_ratio if self.max_failure_ratio is not None else env_float("FD_MAX_FAILURE_RATIO", 0.2)
+
+    def retry_limit(self) -> int:
+        return self.max_retries_per_run or env_int("FD_RETRY_LIMIT", 500)
 
     def batch(self) -> int:
         return self.batch_size or env_int("FD_SYNC_BATCH", 512)
@@ -141,6 +144,3 @@ class SyncSettingsResource(dg.ConfigurableResource):
 
     def drafts(self) -> bool:
         return self.kb_include_drafts if self.kb_include_drafts is not None else env_bool("FD_KB_INCLUDE_DRAFTS", False)
-
-    def default_language(self) -> str | None:
-        return self.kb_default_language or env_str("FD_KB_DEFAULT_LANGUAGE")

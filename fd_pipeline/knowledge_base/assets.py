@@ -42,7 +42,6 @@ def raw_articles(
             languages=sync_settings.languages(),
             category_ids=sync_settings.categories(),
             include_drafts=sync_settings.drafts(),
-            default_language=sync_settings.default_language(),
             run_id=context.run_id,
             partition_key=scope.partition_key,
         )
@@ -69,7 +68,7 @@ def article_embeddings(
     model = embedder.get()
     with sync_log.open() as store:
         parse_failures: list[ItemResult] = []
-        docs = article_documents(store, default_language=sync_settings.default_language(), failures=parse_failures)
+        docs = article_documents(store, failures=parse_failures)
         report = embed_documents(
             docs, embedder=model, sync_store=store, collection=COLLECTION, item_type="kb_article",
             run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(),
@@ -102,7 +101,7 @@ def kb_procedures(
     with sync_log.open() as store, qdrant.open() as vectors:
         with tracked_run(store, COLLECTION, context, scope) as run:
             vectors.ensure_collection(KB, model.identity)
-            docs = list(article_documents(store, default_language=sync_settings.default_language()))
+            docs = list(article_documents(store))
             report = write_documents(
                 docs, embedder=model, sync_store=store, vector_store=vectors, spec=KB, item_type="kb_article",
                 run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(),

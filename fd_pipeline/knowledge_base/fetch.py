@@ -29,7 +29,6 @@ def fetch_articles(
     languages: tuple[str, ...] = (),
     category_ids: tuple[int, ...] | None = None,
     include_drafts: bool = False,
-    default_language: str | None = None,
     run_id: str | None = None,
     partition_key: str | None = None,
 ) -> Report:
@@ -48,7 +47,7 @@ def fetch_articles(
             else:
                 seen.add(item.item_id)
             continue
-        key = article_key(item, default_language)
+        key = article_key(item)
         seen.add(key)
         removed = not include_drafts and item.status != PUBLISHED
         listed.append(RawRecord(key, item.updated_at, article_record(item), removed=removed))

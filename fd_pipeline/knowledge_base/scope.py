@@ -11,12 +11,12 @@ from .texts import article_document
 
 
 def article_documents(
-    store: SyncStore, *, default_language: str | None, failures: list[ItemResult] | None = None
+    store: SyncStore, *, failures: list[ItemResult] | None = None
 ) -> Iterator[Document]:
     for batch in store.iter_raw("kb_article"):
         for record in batch:
             try:
-                yield article_document(record.record, removed=record.removed, default_language=default_language)
+                yield article_document(record.record, removed=record.removed)
             except (KeyError, TypeError, ValueError) as exc:
                 if failures is not None:
                     failures.append(

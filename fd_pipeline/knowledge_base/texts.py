@@ -13,11 +13,20 @@ ASPECTS = ("intent", "procedure")
 
 
 def article_record(article: Article) -> dict[str, Any]:
-    return {"article": article.raw, "folder_path": list(article.folder_path), "language": article.language}
+    return {
+        "article": article.raw,
+        "folder_path": list(article.folder_path),
+        "language": article.language,
+        "translation": article.translation,
+    }
 
 
-def article_key(article: Article, default_language: str | None) -> str:
-    return kb_item_id(article.id, article.language, default_language)
+def _translated(article: Article) -> str | None:
+    return (article.language or "unknown") if article.translation else None
+
+
+def article_key(article: Article) -> str:
+    return kb_item_id(article.id, _translated(article))
 
 
 def _keywords(raw: dict[str, Any]) -> list[str]:
@@ -38,8 +47,13 @@ def article_texts(article: Article) -> dict[str, str]:
     return {aspect: text for aspect, text in {"intent": intent, "procedure": procedure}.items() if text}
 
 
-def article_document(record: dict[str, Any], *, removed: bool, default_language: str | None) -> Document:
-    article = Article.from_raw(record["article"], folder_path=tuple(record.get("folder_path") or ()), language=record.get("language"))
+def article_document(record: dict[str, Any], *, removed: bool) -> Document:
+    article = Article.from_raw(
+        record["article"],
+        folder_path=tuple(record.get("folder_path") or ()),
+        language=record.get("language"),
+        translation=bool(record.get("translation")),
+    )
     texts = {} if removed else article_texts(article)
     payload = {} if removed else {
         "article_id": article.id,
@@ -56,8 +70,8 @@ def article_document(record: dict[str, Any], *, removed: bool, default_language:
         "updated_at": article.updated_at.isoformat().replace("+00:00", "Z"),
     }
     return Document(
-        item_id=kb_item_id(article.id, article.language, default_language),
-        point_id=kb_point_id(article.id, article.language, default_language),
+        item_id=kb_item_id(article.id, _translated(article)),
+        point_id=kb_point_id(article.id, _translated(article)),
         source_updated_at=article.updated_at,
         texts=texts,
         payload=payload,

@@ -44,17 +44,15 @@ def detect_language(text: str) -> str:
     return "ko" if hangul / len(letters) >= 0.2 else "en"
 
 
-def kb_point_id(article_id: int, language: str | None, default_language: str | None) -> int | str:
-    """The Freshdesk id for the primary language; a uuid5 of id and language for translations."""
-    if not language or language == default_language:
+def kb_point_id(article_id: int, translation_language: str | None) -> int | str:
+    """The Freshdesk id for the original article; a uuid5 of id and language for a translation."""
+    if not translation_language:
         return article_id
-    return str(uuid.uuid5(_KB_NAMESPACE, f"{article_id}:{language}"))
+    return str(uuid.uuid5(_KB_NAMESPACE, f"{article_id}:{translation_language}"))
 
 
-def kb_item_id(article_id: int, language: str | None, default_language: str | None) -> str:
-    if not language or language == default_language:
-        return str(article_id)
-    return f"{article_id}:{language}"
+def kb_item_id(article_id: int, translation_language: str | None) -> str:
+    return f"{article_id}:{translation_language}" if translation_language else str(article_id)
 
 
 def clip(text: str | None, limit: int) -> str:

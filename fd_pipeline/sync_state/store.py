@@ -155,6 +155,12 @@ class SyncStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> SyncStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @contextmanager
     def _tx(self) -> Iterator[sa.Connection]:
         try:

@@ -24,7 +24,10 @@ COLLECTION = TICKETS.name
     kinds={"freshdesk", "sql"},
 )
 def raw_tickets(
-    context: dg.AssetExecutionContext, freshdesk: FreshdeskResource, sync_log: SyncLogResource
+    context: dg.AssetExecutionContext,
+    freshdesk: FreshdeskResource,
+    sync_log: SyncLogResource,
+    sync_settings: SyncSettingsResource,
 ) -> dg.MaterializeResult:
     """Tickets updated in the partition's hours, with their conversations, stored as Freshdesk sent them.
 
@@ -33,7 +36,8 @@ def raw_tickets(
     """
     scope = scope_of(context)
     with sync_log.open() as store, freshdesk.client() as client:
-        retry = [s.item_id for s in store.failed_items(COLLECTION) if s.stage == "fetch"]
+        # The retry queue: every failed ticket is read again from Freshdesk, whatever its partition.
+        retry = [s.item_id for s in store.failed_items(COLLECTION, limit=sync_settings.retry_limit()) if s.item_id.isdigit()]
         report = fetch_tickets(
             client, store, start=scope.start, end=scope.end, retry_ids=retry, run_id=context.run_id, partition_key=scope.partition_key
         )

@@ -40,9 +40,9 @@ def fetch_tickets(
     failures: list[ItemResult] = []
     pending: list[Ticket] = []
 
-    def flush() -> None:
+    def flush(force: bool = False) -> None:
         if pending:
-            _store_live(client, store, pending, report, failures, run_id, partition_key)
+            _store_live(client, store, pending, report, failures, run_id, partition_key, force=force)
             pending.clear()
 
     for item in client.iter_tickets_updated(start=start, end=end):
@@ -79,7 +79,8 @@ def fetch_tickets(
             failures.append(ItemResult(item_id, "failed", None, error=str(exc), stage="fetch"))
             continue
         pending.append(ticket)
-    flush()
+    # A failed ticket is read whole again even when its updated_at did not move.
+    flush(force=True)
 
     if failures:
         store.record_results(COLLECTION, "ticket", failures, run_id=run_id, partition_key=partition_key)
@@ -98,15 +99,21 @@ def _store_live(
     failures: list[ItemResult],
     run_id: str | None,
     partition_key: str | None,
+    *,
+    force: bool = False,
 ) -> None:
     versions = store.raw_versions("ticket", [str(t.id) for t in tickets])
     records: list[RawRecord] = []
     for ticket in tickets:
         stored = versions.get(str(ticket.id))
+        if ticket.deleted or ticket.spam:
+            # Met through the retry queue: Freshdesk serves deleted tickets by id too.
+            records.append(RawRecord(str(ticket.id), ticket.updated_at, ticket_record(ticket, None), removed=True))
+            continue
         if stored is not None and stored[0] > ticket.updated_at:
             report.add("unchanged")  # the store already holds a newer version
             continue
-        if stored is not None and stored[0] == ticket.updated_at and not stored[1]:
+        if not force and stored is not None and stored[0] == ticket.updated_at and not stored[1]:
             report.add("unchanged")
             continue
         conversations: list[Conversation] = []

@@ -1,0 +1,213 @@
+"""The pipeline end to end on real components: the emulator over HTTP, Qdrant local mode on disk,
+the sync-state store on SQLite and Postgres, FlagEmbedding on the tiny bge-m3-shaped model.
+
+Materialising partitions fills both collections with exactly the emulator's live items and the
+right vectors; a re-run computes nothing and changes nothing; mutations flow through; a range
+beyond the 300-page cap completes in one run; bad items fail alone and are retried; an
+unreachable service fails the run with its name, and the next run repairs everything.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from fd_pipeline.vectorstore import KB, TICKETS
+
+from .fixtures.pipeline import hour_key
+
+
+def counts(result, asset: str) -> dict[str, float]:
+    """Summed numeric metadata of an asset's materialisations in one run (one per partition)."""
+    total: dict[str, float] = {}
+    for event in result.get_asset_materialization_events():
+        if event.asset_key.path[-1] != asset:
+            continue
+        for key, value in event.materialization.metadata.items():
+            if isinstance(value.value, (int, float)) and not isinstance(value.value, bool):
+                total[key] = max(total.get(key, 0), value.value)
+    return total
+
+
+def live_tickets(emu, start: datetime, end: datetime) -> dict[int, object]:
+    lo, hi = start.timestamp(), end.timestamp()
+    return {t.id: t for t in emu.desk.tickets.values() if not t.deleted and not t.spam and lo <= t.updated_at < hi}
+
+
+def published_articles(emu) -> set[int]:
+    return {a.id for a in emu.desk.articles.values() if a.status == 2}
+
+
+def expected_vectors(emu, ticket) -> set[str]:
+    convs = emu.desk.conversations(ticket.id)
+    names = {"symptom_vec", "symptom_sparse"}
+    if any(c.private for c in convs):
+        names |= {"cause_vec", "cause_sparse"}
+    if ticket.status in (4, 5) and any(not c.incoming and not c.private for c in convs):
+        names |= {"resolution_vec", "resolution_sparse"}
+    return names
+
+
+def failure_message(result) -> str:
+    """Every step failure's message with the errors that caused it."""
+    lines = []
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error is not None:
+            lines.append(error.message)
+            error = error.cause
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def small(pipeline_harness, db_url):
+    return pipeline_harness(db_url, tickets=90, articles=16, span_hours=6, rate_window_s=2.0)
+
+
+def test_partitions_fill_collections_then_rerun_changes_nothing(small):
+    first, last = small.window_keys(6)
+    result = small.run(first, last)
+    assert result.success
+    now = small.emulator.clock.now()
+    expected = live_tickets(small.emulator, now - timedelta(hours=6), now)
+    points = small.points(TICKETS)
+    assert set(points) == set(expected) and len(expected) > 50
+    for tid, ticket in expected.items():
+        payload, names = points[tid]
+        assert names == expected_vectors(small.emulator, ticket), tid
+        assert payload["ticket_id"] == tid and payload["subject"] == ticket.subject
+    assert {"resolution_vec"} <= set().union(*(n for _, n in points.values()))
+    assert set(small.points(KB)) == published_articles(small.emulator)
+    store = small.sync_store()
+    assert store.counts("support_tickets")["synced"] == len(expected)
+    assert store.last_syncs()["support_tickets"].partition_end == last
+
+    again = small.run(first, last)
+    assert again.success
+    assert counts(again, "ticket_embeddings").get("count_embedded", 0) == 0
+    assert counts(again, "article_embeddings").get("count_embedded", 0) == 0
+    assert counts(again, "raw_tickets").get("count_conversation_calls", 0) == 0
+    assert counts(again, "support_tickets").get("count_upserted", 0) == 0
+    assert small.points(TICKETS) == points
+
+
+def test_mutations_flow_through(pipeline_harness, sqlite_url):
+    h = pipeline_harness(sqlite_url, tickets=90, articles=16, span_hours=6, rate_window_s=2.0)
+    h.run(*h.window_keys(6))
+    emu = h.emulator
+    live = sorted(live_tickets(emu, emu.clock.now() - timedelta(hours=6), emu.clock.now()).values(), key=lambda t: t.id)
+    open_tickets = [t for t in live if t.status == 2]
+    emu.clock.advance(60)
+    current = hour_key(emu.clock.now())
+
+    status_only = open_tickets[0]
+    emu.update_ticket(status_only.id, status=3)
+    result = h.run(current)
+    assert counts(result, "ticket_embeddings").get("count_embedded", 0) == 0
+    assert h.points(TICKETS)[status_only.id][0]["status"] == 3
+
+    edited, replied, deleted, spammed = open_tickets[1], open_tickets[2], live[-1], live[-2]
+    before = h.points(TICKETS)
+    emu.update_ticket(edited.id, subject="Printer driver crashes when exporting invoices to PDF")
+    emu.resolve_ticket(replied.id, body="Reinstalling the 2.4 driver and clearing the spool fixed it.")
+    emu.delete_ticket(deleted.id)
+    emu.spam_ticket(spammed.id)
+    unpublished = sorted(published_articles(emu))[0]
+    emu.unpublish_article(unpublished)
+    result = h.run(current)
+    assert result.success
+    after = h.points(TICKETS)
+    assert after[edited.id][0]["subject"].startswith("Printer driver")
+    assert after[edited.id][0]["content_hashes"]["symptom"] != before[edited.id][0]["content_hashes"]["symptom"]
+    assert "resolution_vec" in after[replied.id][1] and "resolution_vec" not in before[replied.id][1]
+    assert after[replied.id][1] >= before[replied.id][1]  # gained a vector, lost none
+    assert deleted.id not in after and spammed.id not in after
+    assert unpublished not in h.points(KB)
+    assert counts(result, "ticket_embeddings")["count_embedded"] >= 2
+
+    emu.clock.advance(60)
+    emu.restore_ticket(deleted.id)
+    assert h.run(current).success
+    assert deleted.id in h.points(TICKETS)
+    states = h.sync_store().get_items("support_tickets", [str(deleted.id), str(spammed.id)])
+    assert states[str(deleted.id)].status == "synced" and states[str(spammed.id)].status == "deleted"
+
+
+def test_single_run_backfill_beyond_the_page_cap(pipeline_harness, sqlite_url):
+    """per_page=1 makes 300 pages cover 300 tickets: a window of 330 must walk past the cap."""
+    h = pipeline_harness(sqlite_url, tickets=340, articles=4, span_hours=3, rate_window_s=0.5, deleted_share=0, spam_share=0)
+    h.freshdesk_overrides = {"per_page": 1}
+    first, last = h.window_keys(3)
+    result = h.run(first, last, assets=[a for a in __import__("fd_pipeline_tests.fixtures.pipeline", fromlist=["ALL_ASSETS"]).ALL_ASSETS if a.key.path[-1] in {"raw_tickets", "ticket_embeddings", "support_tickets"}])
+    assert result.success
+    now = h.emulator.clock.now()
+    expected = live_tickets(h.emulator, now - timedelta(hours=3), now)
+    assert len(expected) > 300
+    assert set(h.points(TICKETS)) == set(expected)
+    assert counts(result, "raw_tickets")["api_calls"] > 300
+
+
+def test_bad_items_fail_alone_and_are_retried(pipeline_harness, sqlite_url):
+    h = pipeline_harness(sqlite_url, tickets=60, articles=4, span_hours=4, rate_window_s=2.0)
+    h.settings = {"max_failure_ratio": 1.0}
+    h.run(*h.window_keys(4))
+    emu = h.emulator
+    live = sorted(live_tickets(emu, emu.clock.now() - timedelta(hours=4), emu.clock.now()))
+    malformed, unembeddable, fine = live[:3]
+    emu.clock.advance(60)
+    emu.corrupt_ticket(malformed, how="bad_field")
+    emu.corrupt_ticket(unembeddable, how="unembeddable")
+    emu.update_ticket(fine, subject="VPN drops every 10 minutes on the new firmware")
+    current = hour_key(emu.clock.now())
+    assert h.run(current).success
+    store = h.sync_store()
+    failed = {s.item_id: s for s in store.failed_items("support_tickets")}
+    assert set(failed) == {str(malformed), str(unembeddable)}
+    assert failed[str(malformed)].stage == "fetch" and "malformed ticket" in failed[str(malformed)].error
+    assert failed[str(unembeddable)].stage == "embed" and "embedding failed" in failed[str(unembeddable)].error
+    assert h.points(TICKETS)[fine][0]["subject"].startswith("VPN drops")
+
+    # The failure ratio fails the asset, but only after everything else was written.
+    h.settings = {"max_failure_ratio": 0.0}
+    strict = h.run(current, raise_on_error=False)
+    assert not strict.success and "FD_MAX_FAILURE_RATIO" in failure_message(strict)
+
+    emu.repair_ticket(malformed)
+    emu.repair_ticket(unembeddable)
+    h.settings = {"max_failure_ratio": 1.0}
+    earlier = hour_key(emu.clock.now() - timedelta(hours=3))  # any partition retries the queue
+    assert h.run(earlier).success
+    assert store.failed_items("support_tickets") == []
+    points = h.points(TICKETS)
+    assert malformed in points and unembeddable in points
+
+
+@pytest.mark.postgres
+def test_unreachable_services_fail_by_name_and_a_rerun_repairs(pipeline_harness, pg_url, pg_server):
+    from fd_pipeline.resources import QdrantResource
+
+    h = pipeline_harness(pg_url, tickets=60, articles=8, span_hours=4, rate_window_s=2.0)
+    first, last = h.window_keys(4)
+
+    down = h.run(first, last, raise_on_error=False, qdrant=QdrantResource(url="http://127.0.0.1:1"))
+    assert not down.success and "127.0.0.1:1" in failure_message(down)
+
+    if pg_server is not None:
+        pg_server.stop()
+        try:
+            pg_down = h.run(first, last, raise_on_error=False)
+        finally:
+            pg_server.start()
+        message = failure_message(pg_down)
+        assert not pg_down.success and f"127.0.0.1:{pg_server.port}" in message and "postgres" in message
+
+    assert h.run(first, last).success
+    now = h.emulator.clock.now()
+    expected = live_tickets(h.emulator, now - timedelta(hours=4), now)
+    points = h.points(TICKETS)
+    assert set(points) == set(expected)
+    store = h.sync_store()
+    assert store.counts("support_tickets") == {"synced": len(expected), "deleted": store.counts("support_tickets")["deleted"], "failed": 0}
+    assert set(h.points(KB)) == published_articles(h.emulator)
