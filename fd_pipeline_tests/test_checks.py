@@ -1,0 +1,76 @@
+"""Asset-check contract: on a freshly materialised pipeline every collection check passes; points
+deleted behind the sync log's back fail `points_match_sync_log`, a collection of another dimension
+fails `vectors_have_model_dimension`, and an item failed longer than FD_FAILED_MAX_AGE_HOURS fails
+`no_stale_failures`. Checks run through Dagster (`materialize` with the check selection).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+from qdrant_client import models
+
+from fd_pipeline import checks
+from fd_pipeline.definitions import defs
+from fd_pipeline.sync_state import ItemResult
+from fd_pipeline.vectorstore import KB, TICKETS, VectorStore, VectorStoreConfig
+from fd_pipeline_tests.fixtures.pipeline import ALL_ASSETS
+
+CHECKS = checks.build_checks()
+
+
+def _run_checks(harness) -> dict[tuple[str, str], bool]:
+    result = dg.materialize(
+        [*ALL_ASSETS, *CHECKS], resources=harness.resources(), selection=dg.AssetSelection.all_asset_checks(),
+        partition_key=None, raise_on_error=False,
+    )
+    return {(e.asset_key.path[-1], e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+
+
+@pytest.fixture
+def synced(pipeline_harness, sqlite_url):
+    harness = pipeline_harness(sqlite_url, tickets=40, articles=6)
+    first, last = harness.window_keys(2)
+    harness.run(first, last)
+    return harness
+
+
+def test_checks_pass_on_a_synced_pipeline_and_catch_corruption(synced, monkeypatch):
+    results = _run_checks(synced)
+    assert len(results) == 6 and all(results.values()), results
+
+    # Points removed behind the sync log's back.
+    store = VectorStore(VectorStoreConfig(path=str(synced.qdrant_path)))
+    try:
+        ids = store.scroll_ids(TICKETS)[:3]
+        store.client.delete(store.alias_target(TICKETS), points_selector=models.PointIdsList(points=ids))
+        # A KB collection whose vectors have another size than the model's.
+        target = store.alias_target(KB)
+        store.client.delete_collection(target)
+        store.client.create_collection(target, vectors_config={"intent_vec": models.VectorParams(size=8, distance=models.Distance.COSINE)})
+        store.client.upsert(target, [models.PointStruct(id=1, vector={"intent_vec": [0.1] * 8}, payload={})])
+    finally:
+        store.close()
+    # An item failed now is stale once the allowed age is zero.
+    log = synced.sync_store()
+    try:
+        log.record_results(TICKETS.name, "ticket", [ItemResult(item_id="999999", status="failed", error="Empty content", stage="embed")],
+                           run_id="test", partition_key=None)
+    finally:
+        log.close()
+    monkeypatch.setenv("FD_FAILED_MAX_AGE_HOURS", "0")
+
+    results = _run_checks(synced)
+    assert results[("support_tickets", "points_match_sync_log")] is False
+    assert results[("kb_procedures", "vectors_have_model_dimension")] is False
+    assert results[("support_tickets", "no_stale_failures")] is False
+    assert results[("support_tickets", "vectors_have_model_dimension")] is True
+    assert results[("kb_procedures", "no_stale_failures")] is True
+
+
+def test_definitions_carry_freshness_policies_and_partition_freshness_checks():
+    graph = defs.get_repository_def().asset_graph
+    for name in ("support_tickets", "kb_procedures"):
+        assert graph.get(dg.AssetKey(name)).freshness_policy is not None
+    keys = {k for d in checks.build_freshness_checks() for k in d.check_keys}
+    assert {k.asset_key.path[-1] for k in keys} == {"support_tickets", "kb_procedures"}
