@@ -211,3 +211,24 @@ def test_unreachable_services_fail_by_name_and_a_rerun_repairs(pipeline_harness,
     store = h.sync_store()
     assert store.counts("support_tickets") == {"synced": len(expected), "deleted": store.counts("support_tickets")["deleted"], "failed": 0}
     assert set(h.points(KB)) == published_articles(h.emulator)
+
+
+def test_model_change_rebuilds_a_new_collection_then_moves_the_alias(pipeline_harness, sqlite_url, tmp_path):
+    """A second model never writes into the first one's collection: it re-embeds from the stored
+    raw records (no Freshdesk re-read of conversations) and the alias moves once it is complete."""
+    from fd_pipeline.embedding import build_tiny_bge_m3
+    from fd_pipeline.resources import EmbedderResource
+
+    h = pipeline_harness(sqlite_url, tickets=40, articles=6, span_hours=3, rate_window_s=2.0)
+    first, last = h.window_keys(3)
+    assert h.run(first, last).success
+    before = h.points(TICKETS)
+    other = build_tiny_bge_m3(tmp_path / "other-model", seed=1, hidden=48)
+    result = h.run(last, embedder=EmbedderResource(model=str(other)))  # one partition is enough
+    assert result.success
+    assert counts(result, "raw_tickets").get("count_conversation_calls", 0) == 0
+    after = h.points(TICKETS)
+    assert set(after) == set(before)
+    assert {p["model"] for p, _ in after.values()} != {p["model"] for p, _ in before.values()}
+    assert set(h.points(KB)) == published_articles(h.emulator)
+    assert h.sync_store().stale_model_ids("support_tickets", next(iter(after.values()))[0]["model"]) == []
