@@ -71,7 +71,7 @@ def article_embeddings(
         docs = article_documents(store, failures=parse_failures)
         report = embed_documents(
             docs, embedder=model, sync_store=store, collection=COLLECTION, item_type="kb_article",
-            run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(),
+            run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(), progress=context.log.info,
         )
         record_failures(store, COLLECTION, "kb_article", parse_failures, report, run_id=context.run_id, partition_key=scope.partition_key)
     check_failure_ratio(report, sync_settings.failure_ratio(), "article texts")
@@ -104,7 +104,7 @@ def kb_procedures(
             docs = list(article_documents(store))
             report = write_documents(
                 docs, embedder=model, sync_store=store, vector_store=vectors, spec=KB, item_type="kb_article",
-                run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(),
+                run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(), progress=context.log.info,
             )
             live = {d.point_id for d in docs if not d.removed}
             stray = [pid for pid in vectors.scroll_ids(KB, model.identity) if pid not in live]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +66,7 @@ def embed_documents(
     partition_key: str | None,
     batch_size: int = 512,
     report: Report | None = None,
+    progress: Callable[[str], None] = log.info,
 ) -> Report:
     """Embed every text whose content hash is not cached yet, many documents per encode call."""
     report = report or Report()
@@ -102,6 +103,10 @@ def embed_documents(
                         doc.item_id, "failed", doc.source_updated_at, error=f"embedding failed: {result.error}", stage="embed"
                     )
         report.add("embedded", len(stored))
+        progress(
+            f"{collection}: {report.counts.get('documents', 0)} documents, "
+            f"{report.counts.get('embedded', 0)} texts embedded, {report.counts.get('cache_hits', 0)} cached"
+        )
         started = time.perf_counter()
         sync_store.put_embeddings(stored)
         if failures:
@@ -125,6 +130,7 @@ def write_documents(
     partition_key: str | None,
     batch_size: int = 512,
     report: Report | None = None,
+    progress: Callable[[str], None] = log.info,
 ) -> Report:
     """Upsert new and changed points, delete removed ones, and log every item's outcome.
 
@@ -187,6 +193,11 @@ def write_documents(
         started = time.perf_counter()
         sync_store.record_results(collection, item_type, results, run_id=run_id, partition_key=partition_key)
         report.time("log", time.perf_counter() - started)
+        progress(
+            f"{collection}: {report.counts.get('new', 0)} new, {report.counts.get('changed', 0)} changed, "
+            f"{report.counts.get('unchanged', 0)} unchanged, {report.counts.get('deleted', 0)} deleted, "
+            f"{report.counts.get('failed', 0)} failed"
+        )
     return report
 
 

@@ -69,7 +69,7 @@ def ticket_embeddings(
         docs = ticket_documents(store, start=scope.start, end=scope.end, model=model.identity.key, cause_field=sync_settings.cause(), failures=parse_failures)
         report = embed_documents(
             docs, embedder=model, sync_store=store, collection=COLLECTION, item_type="ticket",
-            run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(),
+            run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(), progress=context.log.info,
         )
         record_failures(store, COLLECTION, "ticket", parse_failures, report, run_id=context.run_id, partition_key=scope.partition_key)
     check_failure_ratio(report, sync_settings.failure_ratio(), "ticket texts")
@@ -103,7 +103,7 @@ def support_tickets(
             docs = ticket_documents(store, start=scope.start, end=scope.end, model=model.identity.key, cause_field=sync_settings.cause())
             report = write_documents(
                 docs, embedder=model, sync_store=store, vector_store=vectors, spec=TICKETS, item_type="ticket",
-                run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(),
+                run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(), progress=context.log.info,
             )
             promoted = promote_when_complete(vectors, store, TICKETS, model.identity)
             run["counts"] = report.counts
