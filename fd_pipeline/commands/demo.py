@@ -107,7 +107,8 @@ def prepare_env(emu, folder: Path, model: str) -> Path:
     return dagster_home()
 
 
-def run_demo(emu, *, hours: int = 24, folder: Path | None = None, say: Callable[[str], None] = print) -> DemoResult:
+def run_demo(emu, *, hours: int = 24, folder: Path | None = None, model: str | None = None,
+             say: Callable[[str], None] = print) -> DemoResult:
     """Sync the emulator's last `hours` closed hours into a fresh demo folder; print status and a search."""
     import dagster as dg
 
@@ -122,7 +123,7 @@ def run_demo(emu, *, hours: int = 24, folder: Path | None = None, say: Callable[
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     say(f"Freshdesk emulator at {emu.base_url}: {emu.desk.counts()['live']} tickets, {len(emu.desk.articles)} articles")
-    model = demo_model(folder, say)
+    model = model or demo_model(folder, say)
     home = prepare_env(emu, folder, model)
     say(f"data: {folder}  DAGSTER_HOME={home}")
 

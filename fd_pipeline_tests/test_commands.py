@@ -1,0 +1,112 @@
+"""Command contract: `fd-pipeline status --json` reports, per collection, the last successful sync
+and its partitions, the points in Qdrant, the synced/deleted/failed counts and the failed items
+with reasons, plus runs in flight from the Dagster instance; `fd-pipeline search` returns at most
+`--limit` items of the synced collection, best first, with ids, scores and titles; the demo, run
+small, syncs the emulator's closed hours in ONE run recorded in its own DAGSTER_HOME and prints
+status and a search.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from fd_pipeline import cli
+from fd_pipeline.commands import demo
+from fd_pipeline.sync_state import ItemResult
+from fd_pipeline.vectorstore import KB, TICKETS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def synced(pipeline_harness, sqlite_url, monkeypatch):
+    harness = pipeline_harness(sqlite_url, tickets=40, articles=6)
+    first, last = harness.window_keys(3)
+    harness.run(first, last)
+    for name in ("DATABASE_URL", "QDRANT_URL", "QDRANT_HOST", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FD_DATABASE_URL", harness.db_url)
+    monkeypatch.setenv("QDRANT_PATH", str(harness.qdrant_path))
+    monkeypatch.setenv("FD_EMBED_MODEL", str(harness.model_dir))
+    monkeypatch.setenv("FD_EMBED_DEVICE", "cpu")
+    harness.keys = (first, last)
+    return harness
+
+
+def _cli_json(capsys, *argv) -> object:
+    capsys.readouterr()
+    assert cli.main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_status_reports_syncs_points_failures_and_runs(synced, capsys, tmp_path, monkeypatch):
+    store = synced.sync_store()
+    try:
+        store.record_results(TICKETS.name, "ticket", [ItemResult(item_id="424242", status="failed", error="Empty content", stage="embed")])
+        counts = {spec.name: store.counts(spec.name) for spec in (TICKETS, KB)}
+    finally:
+        store.close()
+    report = _cli_json(capsys, "status", "--json")
+    tickets = report["collections"]["support_tickets"]
+    assert tickets["last_sync"]["partitions"] == f"{synced.keys[0]}..{synced.keys[1]}"
+    assert tickets["points"] == counts["support_tickets"]["synced"] == len(synced.points(TICKETS)) > 0
+    assert tickets["items"] == counts["support_tickets"]
+    assert [(f["id"], f["error"]) for f in tickets["failed_items"]] == [("424242", "Empty content")]
+    assert report["collections"]["kb_procedures"]["points"] == counts["kb_procedures"]["synced"] > 0
+    assert report["dagster_runs"] is None and report["running_syncs"] == []
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    from fd_pipeline.definitions import defs
+
+    with dg.DagsterInstance.get() as instance:
+        run = instance.create_run_for_job(defs.get_job_def("kb_job"), tags={"dagster/partition": synced.keys[1]},
+                                          status=dg.DagsterRunStatus.STARTED)
+    report = _cli_json(capsys, "status", "--json")
+    assert report["dagster_runs"] == [{"run_id": run.run_id, "job": "kb_job", "status": "STARTED", "partitions": synced.keys[1]}]
+    capsys.readouterr()
+    assert cli.main(["status"]) == 0
+    text = capsys.readouterr().out
+    assert "424242" in text and "Empty content" in text and "kb_job" in text
+
+
+def test_search_returns_ranked_items_with_titles(synced, capsys):
+    live = synced.points(TICKETS)
+    subject = next(iter(live.values()))[0]["subject"]
+    hits = _cli_json(capsys, "search", subject, "--limit", "5", "--json")
+    assert 0 < len(hits) <= 5
+    assert all(h["id"] in live for h in hits)
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    assert subject in [h["title"] for h in hits]
+    kb = _cli_json(capsys, "search", "reset password", "--kb", "--aspect", "procedure", "--limit", "3", "--json")
+    assert kb and all(h["collection"] == "kb_procedures" and h["title"] for h in kb)
+    assert cli.main(["search", "x", "--kb", "--aspect", "symptom"]) == 1  # not a KB aspect: one clear line
+
+
+@pytest.mark.slow
+def test_demo_syncs_the_closed_hours_in_one_run(make_emulator, tiny_model_dir, tmp_path, monkeypatch, capsys):
+    keys = ("FRESHDESK_BASE_URL", "FRESHDESK_API_KEY", "FD_EMBED_MODEL", "FD_DATA_DIR", "FD_DATABASE_URL", "DAGSTER_HOME", *demo._CLEARED)
+    for name in keys:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "restored-after-test")  # monkeypatch puts back the real value
+        monkeypatch.delenv(name)
+    emu = make_emulator(tickets=30, articles=5, span_hours=2)
+    lines: list[str] = []
+    result = demo.run_demo(emu, hours=2, folder=tmp_path / "demo", model=str(tiny_model_dir), say=lines.append)
+    out = "\n".join(lines)
+    assert (result.first, result.last) == ("2025-06-02-10:00", "2025-06-02-11:00")
+    assert "raw_tickets started" in out and "support_tickets done" in out and "search" in out
+    with dg.DagsterInstance.get() as instance:
+        assert str(instance.root_directory) == str(result.dagster_home)
+        (run,) = instance.get_runs()
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        assert run.tags["dagster/asset_partition_range_start"] == "2025-06-02-10:00"
+    live = {t.id for t in emu.desk.tickets.values() if not t.deleted and not t.spam}
+    assert f"points      {len(live)}" in out
