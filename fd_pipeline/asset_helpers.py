@@ -3,7 +3,7 @@ in the sync log, and metadata whose numeric keys stay the same from run to run."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,8 +11,11 @@ from datetime import datetime
 import dagster as dg
 
 from fd_pipeline.freshdesk import ApiStats
-from fd_pipeline.sync.engine import Report
-from fd_pipeline.sync_state import SyncStore
+from fd_pipeline.resources import EmbedderResource, QdrantResource, SyncLogResource, SyncSettingsResource
+from fd_pipeline.sync.documents import Document
+from fd_pipeline.sync.engine import Report, embed_documents, promote_when_complete, record_failures, write_documents
+from fd_pipeline.sync_state import ItemResult, SyncStore
+from fd_pipeline.vectorstore import CollectionSpec
 
 COUNT_KEYS = (
     "fetched", "new", "changed", "unchanged", "removed", "deleted", "failed", "retried",
@@ -78,3 +81,82 @@ def check_failure_ratio(report: Report, ratio: float, what: str) -> None:
             "the rest is synced and the failures are in the sync log for the next run to retry",
             metadata=metadata(report),
         )
+
+
+# Documents in scope for a run: (store, model key, failures sink) -> documents.
+DocumentSource = Callable[[SyncStore, Scope, str, list[ItemResult] | None], Iterable[Document]]
+
+
+def embedding_step(
+    context: dg.AssetExecutionContext,
+    *,
+    spec: CollectionSpec,
+    item_type: str,
+    documents: DocumentSource,
+    embedder: EmbedderResource,
+    sync_log: SyncLogResource,
+    sync_settings: SyncSettingsResource,
+) -> dg.MaterializeResult:
+    """The body of both `*_embeddings` assets: embed what is not cached, record what failed."""
+    scope = scope_of(context)
+    model = embedder.get()
+    run = {"run_id": context.run_id, "partition_key": scope.partition_key}
+    with sync_log.open() as store:
+        failures: list[ItemResult] = []
+        report = embed_documents(
+            documents(store, scope, model.identity.key, failures),
+            embedder=model, sync_store=store, collection=spec.name, item_type=item_type,
+            batch_size=sync_settings.batch(), progress=context.log.info, **run,
+        )
+        record_failures(store, spec.name, item_type, failures, report, **run)
+    check_failure_ratio(report, sync_settings.failure_ratio(), f"{item_type} texts")
+    return dg.MaterializeResult(metadata=metadata(report, extra={"model": model.identity.key}))
+
+
+def collection_step(
+    context: dg.AssetExecutionContext,
+    *,
+    spec: CollectionSpec,
+    item_type: str,
+    documents: DocumentSource,
+    embedder: EmbedderResource,
+    qdrant: QdrantResource,
+    sync_log: SyncLogResource,
+    sync_settings: SyncSettingsResource,
+    remove_strays: bool = False,
+) -> dg.MaterializeResult:
+    """The body of both collection assets: write changed points, delete removed ones, log every item.
+
+    With `remove_strays` the whole collection is reconciled: any point the documents do not
+    account for leaves it (the KB is listed whole every run, tickets only by window).
+    """
+    scope = scope_of(context)
+    model = embedder.get()
+    with sync_log.open() as store, qdrant.open() as vectors:
+        with tracked_run(store, spec.name, context, scope) as run:
+            vectors.ensure_collection(spec, model.identity)
+            live: set = set()
+
+            def remember(docs: Iterable[Document]) -> Iterator[Document]:
+                for doc in docs:
+                    if not doc.removed:
+                        live.add(doc.point_id)
+                    yield doc
+
+            report = write_documents(
+                remember(documents(store, scope, model.identity.key, None)),
+                embedder=model, sync_store=store, vector_store=vectors, spec=spec, item_type=item_type,
+                run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(),
+                progress=context.log.info,
+            )
+            if remove_strays:
+                stray = [pid for pid in vectors.scroll_ids(spec, model.identity) if pid not in live]
+                vectors.delete(spec, model.identity, stray)
+                report.add("deleted", len(stray))
+            promoted = promote_when_complete(vectors, store, spec, model.identity)
+            run["counts"] = report.counts
+            points = vectors.count(spec)
+    check_failure_ratio(report, sync_settings.failure_ratio(), f"{item_type}s")
+    return dg.MaterializeResult(
+        metadata=metadata(report, extra={"points": dg.MetadataValue.int(points), "model": model.identity.key, "alias_moved": promoted})
+    )

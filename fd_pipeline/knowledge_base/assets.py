@@ -3,11 +3,9 @@
 
 import dagster as dg
 
-from fd_pipeline.asset_helpers import check_failure_ratio, metadata, scope_of, tracked_run
+from fd_pipeline.asset_helpers import collection_step, embedding_step, metadata, scope_of
 from fd_pipeline.partitions import HOURLY
 from fd_pipeline.resources import EmbedderResource, FreshdeskResource, QdrantResource, SyncLogResource, SyncSettingsResource
-from fd_pipeline.sync.engine import embed_documents, promote_when_complete, record_failures, write_documents
-from fd_pipeline.sync_state import ItemResult
 from fd_pipeline.vectorstore import KB
 
 from .fetch import fetch_articles
@@ -64,18 +62,10 @@ def article_embeddings(
 ) -> dg.MaterializeResult:
     """bge-m3 dense and sparse vectors of each published article's intent (title, tags, keywords)
     and procedure (body); only texts whose content hash is new are embedded."""
-    scope = scope_of(context)
-    model = embedder.get()
-    with sync_log.open() as store:
-        parse_failures: list[ItemResult] = []
-        docs = article_documents(store, failures=parse_failures)
-        report = embed_documents(
-            docs, embedder=model, sync_store=store, collection=COLLECTION, item_type="kb_article",
-            run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(), progress=context.log.info,
-        )
-        record_failures(store, COLLECTION, "kb_article", parse_failures, report, run_id=context.run_id, partition_key=scope.partition_key)
-    check_failure_ratio(report, sync_settings.failure_ratio(), "article texts")
-    return dg.MaterializeResult(metadata=metadata(report, extra={"model": model.identity.key}))
+    return embedding_step(
+        context, spec=KB, item_type="kb_article", documents=_documents,
+        embedder=embedder, sync_log=sync_log, sync_settings=sync_settings,
+    )
 
 
 @dg.asset(
@@ -96,24 +86,12 @@ def kb_procedures(
 
     Reconciles the whole collection with the stored KB: removed articles and any stray point leave it.
     """
-    scope = scope_of(context)
-    model = embedder.get()
-    with sync_log.open() as store, qdrant.open() as vectors:
-        with tracked_run(store, COLLECTION, context, scope) as run:
-            vectors.ensure_collection(KB, model.identity)
-            docs = list(article_documents(store))
-            report = write_documents(
-                docs, embedder=model, sync_store=store, vector_store=vectors, spec=KB, item_type="kb_article",
-                run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(), progress=context.log.info,
-            )
-            live = {d.point_id for d in docs if not d.removed}
-            stray = [pid for pid in vectors.scroll_ids(KB, model.identity) if pid not in live]
-            vectors.delete(KB, model.identity, stray)
-            report.add("deleted", len(stray))
-            promoted = promote_when_complete(vectors, store, KB, model.identity)
-            run["counts"] = report.counts
-            points = vectors.count(KB)
-    check_failure_ratio(report, sync_settings.failure_ratio(), "articles")
-    return dg.MaterializeResult(
-        metadata=metadata(report, extra={"points": dg.MetadataValue.int(points), "model": model.identity.key, "alias_moved": promoted})
+    return collection_step(
+        context, spec=KB, item_type="kb_article", documents=_documents, remove_strays=True,
+        embedder=embedder, qdrant=qdrant, sync_log=sync_log, sync_settings=sync_settings,
     )
+
+
+def _documents(store, _scope, _model_key, failures):
+    """Every stored article: a KB is small and has no updated_since, so each run reconciles it whole."""
+    return article_documents(store, failures=failures)

@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from fd_pipeline.freshdesk import FreshdeskClient, MalformedItem
-from fd_pipeline.sync.engine import Report
+from fd_pipeline.sync.engine import Report, record_failures
 from fd_pipeline.sync.failures import malformed_result
 from fd_pipeline.sync_state import ItemResult, RawRecord, SyncStore
 
@@ -79,10 +79,6 @@ def fetch_articles(
     store.put_raw("kb_article", gone, run_id=run_id, partition_key=partition_key)
     report.add("removed", len(gone) + sum(1 for r in changed if r.removed))
 
-    if failures:
-        store.record_results(COLLECTION, "kb_article", failures, run_id=run_id, partition_key=partition_key)
-        for failure in failures:
-            report.error(failure.item_id, failure.error or "")
-    report.add("failed", len(failures))
+    record_failures(store, COLLECTION, "kb_article", failures, report, run_id=run_id, partition_key=partition_key)
     report.time("fetch", time.perf_counter() - started)
     return report

@@ -3,11 +3,9 @@
 
 import dagster as dg
 
-from fd_pipeline.asset_helpers import check_failure_ratio, metadata, scope_of, tracked_run
+from fd_pipeline.asset_helpers import collection_step, embedding_step, metadata, scope_of
 from fd_pipeline.partitions import HOURLY
 from fd_pipeline.resources import EmbedderResource, FreshdeskResource, QdrantResource, SyncLogResource, SyncSettingsResource
-from fd_pipeline.sync.engine import embed_documents, record_failures, promote_when_complete, write_documents
-from fd_pipeline.sync_state import ItemResult
 from fd_pipeline.vectorstore import TICKETS
 
 from .fetch import fetch_tickets
@@ -62,18 +60,10 @@ def ticket_embeddings(
 
     Cached by content hash: only texts that changed (or a new model) are embedded, in large batches.
     """
-    scope = scope_of(context)
-    model = embedder.get()
-    with sync_log.open() as store:
-        parse_failures: list[ItemResult] = []
-        docs = ticket_documents(store, start=scope.start, end=scope.end, model=model.identity.key, cause_field=sync_settings.cause(), failures=parse_failures)
-        report = embed_documents(
-            docs, embedder=model, sync_store=store, collection=COLLECTION, item_type="ticket",
-            run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(), progress=context.log.info,
-        )
-        record_failures(store, COLLECTION, "ticket", parse_failures, report, run_id=context.run_id, partition_key=scope.partition_key)
-    check_failure_ratio(report, sync_settings.failure_ratio(), "ticket texts")
-    return dg.MaterializeResult(metadata=metadata(report, extra={"model": model.identity.key}))
+    return embedding_step(
+        context, spec=TICKETS, item_type="ticket", documents=_source(sync_settings),
+        embedder=embedder, sync_log=sync_log, sync_settings=sync_settings,
+    )
 
 
 @dg.asset(
@@ -95,20 +85,19 @@ def support_tickets(
     New and changed tickets are upserted, deleted and spam tickets removed, and every ticket's
     outcome (synced, deleted, failed) written to the sync log.
     """
-    scope = scope_of(context)
-    model = embedder.get()
-    with sync_log.open() as store, qdrant.open() as vectors:
-        with tracked_run(store, COLLECTION, context, scope) as run:
-            vectors.ensure_collection(TICKETS, model.identity)
-            docs = ticket_documents(store, start=scope.start, end=scope.end, model=model.identity.key, cause_field=sync_settings.cause())
-            report = write_documents(
-                docs, embedder=model, sync_store=store, vector_store=vectors, spec=TICKETS, item_type="ticket",
-                run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(), progress=context.log.info,
-            )
-            promoted = promote_when_complete(vectors, store, TICKETS, model.identity)
-            run["counts"] = report.counts
-            points = vectors.count(TICKETS)
-    check_failure_ratio(report, sync_settings.failure_ratio(), "tickets")
-    return dg.MaterializeResult(
-        metadata=metadata(report, extra={"points": dg.MetadataValue.int(points), "model": model.identity.key, "alias_moved": promoted})
+    return collection_step(
+        context, spec=TICKETS, item_type="ticket", documents=_source(sync_settings),
+        embedder=embedder, qdrant=qdrant, sync_log=sync_log, sync_settings=sync_settings,
     )
+
+
+def _source(sync_settings: SyncSettingsResource):
+    """The window's tickets, the retry queue's and any left on another model."""
+    cause_field = sync_settings.cause()
+
+    def documents(store, scope, model_key, failures):
+        return ticket_documents(
+            store, start=scope.start, end=scope.end, model=model_key, cause_field=cause_field, failures=failures
+        )
+
+    return documents

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from fd_pipeline.freshdesk import Conversation, FreshdeskClient, FreshdeskError, FreshdeskNotFound, MalformedItem, Ticket
-from fd_pipeline.sync.engine import Report
+from fd_pipeline.sync.engine import Report, record_failures
 from fd_pipeline.sync.failures import malformed_result
 from fd_pipeline.sync_state import ItemResult, RawRecord, SyncStore
 
@@ -82,11 +82,7 @@ def fetch_tickets(
     # A failed ticket is read whole again even when its updated_at did not move.
     flush(force=True)
 
-    if failures:
-        store.record_results(COLLECTION, "ticket", failures, run_id=run_id, partition_key=partition_key)
-        for failure in failures:
-            report.error(failure.item_id, failure.error or "")
-    report.add("failed", len(failures))
+    record_failures(store, COLLECTION, "ticket", failures, report, run_id=run_id, partition_key=partition_key)
     report.time("fetch", time.perf_counter() - started)
     return report
 
