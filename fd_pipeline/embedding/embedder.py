@@ -431,6 +431,9 @@ class Embedder:
         else:
             dense_rows, lexical = output, None
         dense_rows = np.asarray(dense_rows, dtype=np.float32).reshape(len(texts), -1)
+        # Renormalised in float32: under fp16 on cuda the model's own normalisation is only ~1e-3 exact.
+        norms = np.linalg.norm(dense_rows, axis=1, keepdims=True)
+        dense_rows = np.divide(dense_rows, norms, out=dense_rows, where=norms > 0)
         for i, text in enumerate(texts):
             dense = dense_rows[i].copy()
             dense.setflags(write=False)
