@@ -12,7 +12,9 @@ DEFAULT_START = "2025-01-01-00:00"
 def hourly_partitions() -> dg.HourlyPartitionsDefinition:
     # Partition definitions are part of the code location, so this is read when definitions load.
     start = os.environ.get("FD_PARTITIONS_START") or DEFAULT_START
-    return dg.HourlyPartitionsDefinition(start_date=start, timezone="UTC")
+    # end_offset=1: the hour still open is a partition too, so the near-real-time sensor can
+    # sync a new ticket within minutes; schedules still take the hour that just closed.
+    return dg.HourlyPartitionsDefinition(start_date=start, timezone="UTC", end_offset=1)
 
 
 HOURLY = hourly_partitions()

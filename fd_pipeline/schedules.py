@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dagster as dg
 
 from fd_pipeline import jobs
+from fd_pipeline.partitions import HOURLY
 from fd_pipeline.settings import env_str
 
 
@@ -26,12 +29,31 @@ def build_schedules() -> list:
     # The KB job lists the whole tree each run; five minutes after the tickets keeps the two runs
     # from queueing on the writer limit at the same minute.
     return [
-        dg.build_schedule_from_partitioned_job(
-            jobs.tickets_job, name="tickets_hourly", minute_of_hour=5, default_status=status,
+        closed_hour_schedule(
+            jobs.tickets_job, name="tickets_hourly", minute=5, status=status,
             description="Tickets updated in the hour that just closed, at :05.",
         ),
-        dg.build_schedule_from_partitioned_job(
-            jobs.kb_job, name="kb_hourly", minute_of_hour=10, default_status=status,
+        closed_hour_schedule(
+            jobs.kb_job, name="kb_hourly", minute=10, status=status,
             description="The knowledge base reconciled for the hour that just closed, at :10.",
         ),
     ]
+
+
+def closed_hour_schedule(job, *, name: str, minute: int, status, description: str) -> dg.ScheduleDefinition:
+    """Each hour at :minute, the partition of the hour that just closed.
+
+    Not `build_schedule_from_partitioned_job`: with `end_offset=1` its newest partition is the
+    hour still open, and the schedule's job is the closed one.
+    """
+
+    @dg.schedule(
+        name=name, job=job, cron_schedule=f"{minute} * * * *", execution_timezone="UTC",
+        default_status=status, description=description,
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext):
+        closed = context.scheduled_execution_time.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+        key = closed.strftime(HOURLY.fmt)
+        return dg.RunRequest(run_key=f"{job.name}:{key}", partition_key=key)
+
+    return _schedule

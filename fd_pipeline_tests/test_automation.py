@@ -30,7 +30,10 @@ def test_hourly_schedules_target_the_hour_that_just_closed():
         assert schedule.cron_schedule == f"{minute} * * * *"
         at = datetime(2025, 6, 2, 13, minute, tzinfo=UTC)
         with dg.DagsterInstance.ephemeral() as instance:
-            result = schedule.evaluate_tick(dg.build_schedule_context(instance=instance, scheduled_execution_time=at))
+            context = dg.build_schedule_context(
+                instance=instance, scheduled_execution_time=at, repository_def=defs.get_repository_def()
+            )
+            result = schedule.evaluate_tick(context)
         (request,) = result.run_requests
         assert request.partition_key == "2025-06-02-12:00"
         assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
@@ -108,11 +111,12 @@ def test_realtime_sensor_one_call_per_tick_and_one_run_per_change(make_emulator,
         assert emu.stats.snapshot()["requests"] - before == 2
         cursor = newest.isoformat()
 
-        # A change in the hour still open: hourly partitions exist once the hour closes.
+        # A change in the hour still open is synced within minutes: that hour is a partition too.
         emu.clock.set(emulator_now + timedelta(seconds=30))
         emu.update_ticket(_some_ticket(emu), priority=4)
         result, _ = _tick(sensor, instance, cursor=cursor, freshdesk=freshdesk)
-        assert result.run_requests == [] and "still open" in result.skip_message
+        (request,) = result.run_requests
+        assert request.partition_key == emulator_now.strftime("%Y-%m-%d-%H:00")
         assert result.cursor == (emulator_now + timedelta(seconds=30)).isoformat()
         cursor = result.cursor
 
