@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 # Settings a user's shell may carry that would point the demo at real services.
 _CLEARED = ("FRESHDESK_DOMAIN", "FRESHDESK_CA_BUNDLE", "QDRANT_URL", "QDRANT_HOST", "QDRANT_PORT", "QDRANT_PATH",
-            "QDRANT_API_KEY", "DATABASE_URL", "FD_EMBED_KIND", "FD_EMBED_POOLING")
+            "QDRANT_API_KEY", "DATABASE_URL", "FD_DATABASE_URL", "FD_EMBED_KIND", "FD_EMBED_POOLING")
 
 
 @dataclass(frozen=True)
