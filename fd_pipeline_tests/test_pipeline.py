@@ -185,23 +185,22 @@ def test_bad_items_fail_alone_and_are_retried(pipeline_harness, sqlite_url):
 
 
 @pytest.mark.postgres
-def test_unreachable_services_fail_by_name_and_a_rerun_repairs(pipeline_harness, pg_url, pg_server):
+def test_unreachable_services_fail_by_name_and_a_rerun_repairs(pipeline_harness, stoppable_pg_url, pg_server):
     from fd_pipeline.resources import QdrantResource
 
-    h = pipeline_harness(pg_url, tickets=60, articles=8, span_hours=4, rate_window_s=2.0)
+    h = pipeline_harness(stoppable_pg_url, tickets=60, articles=8, span_hours=4, rate_window_s=2.0)
     first, last = h.window_keys(4)
 
     down = h.run(first, last, raise_on_error=False, qdrant=QdrantResource(url="http://127.0.0.1:1"))
     assert not down.success and "127.0.0.1:1" in failure_message(down)
 
-    if pg_server is not None:
-        pg_server.stop()
-        try:
-            pg_down = h.run(first, last, raise_on_error=False)
-        finally:
-            pg_server.start()
-        message = failure_message(pg_down)
-        assert not pg_down.success and f"127.0.0.1:{pg_server.port}" in message and "postgres" in message
+    pg_server.stop()
+    try:
+        pg_down = h.run(first, last, raise_on_error=False)
+    finally:
+        pg_server.start()
+    message = failure_message(pg_down)
+    assert not pg_down.success and f"127.0.0.1:{pg_server.port}" in message and "postgres" in message
 
     assert h.run(first, last).success
     now = h.emulator.clock.now()

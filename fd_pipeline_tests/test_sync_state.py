@@ -139,10 +139,8 @@ def test_closed_port_names_the_database():
 
 
 @pytest.mark.postgres
-def test_stopped_server_names_the_database_and_recovers(pg_server, pg_url):
-    if pg_server is None:
-        pytest.skip("the server is external (FD_TEST_DATABASE_URL); the closed-port test covers it")
-    store = SyncStore(pg_url)
+def test_stopped_server_names_the_database_and_recovers(pg_server, stoppable_pg_url):
+    store = SyncStore(stoppable_pg_url)
     store.record_results(C, "ticket", [ItemResult("1", "synced", T0, {"symptom": "a"})])
     pg_server.stop()
     try:
