@@ -327,7 +327,9 @@ def child_rss(args) -> dict:
             "rss_before_run_mb": baseline, "peak_rss_mb": peak_rss_mb(),
             "tickets_synced": int(md.get("support_tickets", {}).get("count_new", 0)),
             "texts_embedded": int(md.get("ticket_embeddings", {}).get("count_embedded", 0)),
-            "client_throttled": int(md.get("raw_tickets", {}).get("api_throttled", 0))}
+            "client_throttled": int(md.get("raw_tickets", {}).get("api_throttled", 0)),
+            "fetch_s": round(md.get("raw_tickets", {}).get("seconds_fetch", 0.0), 2),
+            "client_wait_s": round(md.get("raw_tickets", {}).get("api_wait_seconds", 0.0), 2)}
 
 
 # --- the parent -------------------------------------------------------------------------------------
@@ -431,7 +433,7 @@ def summarise(configs: list[dict], rss: list[dict]) -> tuple[str, list[dict]]:
     if rss:
         lines.append("")
         lines.append(table(rss, ["tickets_generated", "tickets_synced", "store", "wall_s", "rss_before_run_mb", "peak_rss_mb",
-                                 "api_requests", "throttled_429", "rate_window_s"], "Peak RSS of one backfill (tiny model)"))
+                                 "api_requests", "fetch_s", "client_wait_s", "throttled_429", "rate_window_s"], "Peak RSS of one backfill (tiny model)"))
         by_n = sorted(rss, key=lambda r: r["tickets_generated"])
         if len(by_n) >= 2:
             growth = round(by_n[-1]["peak_rss_mb"] - by_n[0]["peak_rss_mb"], 1)
