@@ -116,6 +116,7 @@ class SyncSettingsResource(dg.ConfigurableResource):
 
     max_failure_ratio: Optional[float] = None
     max_retries_per_run: Optional[int] = None
+    conversation_concurrency: Optional[int] = None
     batch_size: Optional[int] = None
     cause_field: Optional[str] = None
     kb_languages: Optional[str] = None
@@ -127,6 +128,9 @@ class SyncSettingsResource(dg.ConfigurableResource):
 
     def retry_limit(self) -> int:
         return self.max_retries_per_run or env_int("FD_RETRY_LIMIT", 500)
+
+    def conversation_workers(self) -> int:
+        return self.conversation_concurrency or env_int("FD_CONVERSATION_WORKERS", 4)
 
     def batch(self) -> int:
         return self.batch_size or env_int("FD_SYNC_BATCH", 512)

@@ -37,7 +37,8 @@ def raw_tickets(
         # The retry queue: every failed ticket is read again from Freshdesk, whatever its partition.
         retry = [s.item_id for s in store.failed_items(COLLECTION, limit=sync_settings.retry_limit()) if s.item_id.isdigit()]
         report = fetch_tickets(
-            client, store, start=scope.start, end=scope.end, retry_ids=retry, run_id=context.run_id, partition_key=scope.partition_key
+            client, store, start=scope.start, end=scope.end, retry_ids=retry, run_id=context.run_id,
+            partition_key=scope.partition_key, conversation_workers=sync_settings.conversation_workers(),
         )
         api = client.stats.snapshot()
     return dg.MaterializeResult(metadata=metadata(report, api=api, extra={"window": f"{scope.start.isoformat()} .. {scope.end.isoformat()}"}))

@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from fd_pipeline.freshdesk import Conversation, FreshdeskClient, FreshdeskError, FreshdeskNotFound, MalformedItem, Ticket
+from fd_pipeline.freshdesk import Conversation, FreshdeskClient, FreshdeskNotFound, MalformedItem, Ticket
+from fd_pipeline.freshdesk.errors import FreshdeskMalformedResponse
 from fd_pipeline.sync.engine import Report, record_failures
 from fd_pipeline.sync.failures import malformed_result
 from fd_pipeline.sync_state import ItemResult, RawRecord, SyncStore
@@ -32,6 +34,7 @@ def fetch_tickets(
     retry_ids: Iterable[str] = (),
     run_id: str | None = None,
     partition_key: str | None = None,
+    conversation_workers: int = 4,
 ) -> Report:
     """Store every ticket updated in `[start, end)` (deleted and spam ones as removed), and re-read
     the tickets whose fetch failed before (the retry queue)."""
@@ -40,47 +43,47 @@ def fetch_tickets(
     failures: list[ItemResult] = []
     pending: list[Ticket] = []
 
-    def flush(force: bool = False) -> None:
-        if pending:
-            _store_live(client, store, pending, report, failures, run_id, partition_key, force=force)
-            pending.clear()
+    with ThreadPoolExecutor(max_workers=max(1, conversation_workers), thread_name_prefix="fd-conversations") as pool:
 
-    for item in client.iter_tickets_updated(start=start, end=end):
-        report.add("fetched")
-        if isinstance(item, MalformedItem):
-            failures.append(malformed_result(item))
-            continue
-        pending.append(item)
-        if len(pending) >= _FLUSH:
-            flush()
-    flush()
+        def flush(force: bool = False) -> None:
+            if pending:
+                _store_live(client, store, pending, report, failures, run_id, partition_key, pool, force=force)
+                pending.clear()
 
-    removed: list[RawRecord] = []
-    for item in client.iter_removed_tickets(start=start, end=end):
-        report.add("fetched")
-        if isinstance(item, MalformedItem):
-            failures.append(malformed_result(item))
-            continue
-        removed.append(RawRecord(str(item.id), item.updated_at, ticket_record(item, None), removed=True))
-    store.put_raw("ticket", removed, run_id=run_id, partition_key=partition_key)
-    report.add("removed", len(removed))
+        for item in client.iter_tickets_updated(start=start, end=end):
+            report.add("fetched")
+            if isinstance(item, MalformedItem):
+                failures.append(malformed_result(item))
+                continue
+            pending.append(item)
+            if len(pending) >= _FLUSH:
+                flush()
+        flush()
 
-    for item_id in retry_ids:
-        report.add("retried")
-        try:
-            ticket = client.get_ticket(int(item_id))
-        except FreshdeskNotFound:
-            # Gone for good (hard-deleted): nothing left to sync.
-            store.record_results(COLLECTION, "ticket", [ItemResult(item_id, "deleted", datetime.now(UTC))], run_id=run_id, partition_key=partition_key)
-            continue
-        except FreshdeskError as exc:
-            if "cannot be parsed" not in str(exc):
-                raise
-            failures.append(ItemResult(item_id, "failed", None, error=str(exc), stage="fetch"))
-            continue
-        pending.append(ticket)
-    # A failed ticket is read whole again even when its updated_at did not move.
-    flush(force=True)
+        removed: list[RawRecord] = []
+        for item in client.iter_removed_tickets(start=start, end=end):
+            report.add("fetched")
+            if isinstance(item, MalformedItem):
+                failures.append(malformed_result(item))
+                continue
+            removed.append(RawRecord(str(item.id), item.updated_at, ticket_record(item, None), removed=True))
+        store.put_raw("ticket", removed, run_id=run_id, partition_key=partition_key)
+        report.add("removed", len(removed))
+
+        for item_id in retry_ids:
+            report.add("retried")
+            try:
+                ticket = client.get_ticket(int(item_id))
+            except FreshdeskNotFound:
+                # Gone for good (hard-deleted): nothing left to sync.
+                store.record_results(COLLECTION, "ticket", [ItemResult(item_id, "deleted", datetime.now(UTC))], run_id=run_id, partition_key=partition_key)
+                continue
+            except FreshdeskMalformedResponse as exc:
+                failures.append(ItemResult(item_id, "failed", None, error=str(exc), stage="fetch"))
+                continue
+            pending.append(ticket)
+        # A failed ticket is read whole again even when its updated_at did not move.
+        flush(force=True)
 
     record_failures(store, COLLECTION, "ticket", failures, report, run_id=run_id, partition_key=partition_key)
     report.time("fetch", time.perf_counter() - started)
@@ -95,38 +98,47 @@ def _store_live(
     failures: list[ItemResult],
     run_id: str | None,
     partition_key: str | None,
+    pool: ThreadPoolExecutor,
     *,
     force: bool = False,
 ) -> None:
     versions = store.raw_versions("ticket", [str(t.id) for t in tickets])
     records: list[RawRecord] = []
+    wanted: list[Ticket] = []
     for ticket in tickets:
         stored = versions.get(str(ticket.id))
         if ticket.deleted or ticket.spam:
             # Met through the retry queue: Freshdesk serves deleted tickets by id too.
             records.append(RawRecord(str(ticket.id), ticket.updated_at, ticket_record(ticket, None), removed=True))
-            continue
-        if stored is not None and stored[0] > ticket.updated_at:
+        elif stored is not None and stored[0] > ticket.updated_at:
             report.add("unchanged")  # the store already holds a newer version
-            continue
-        if not force and stored is not None and stored[0] == ticket.updated_at and not stored[1]:
+        elif not force and stored is not None and stored[0] == ticket.updated_at and not stored[1]:
             report.add("unchanged")
-            continue
-        conversations: list[Conversation] = []
-        bad: MalformedItem | None = None
-        try:
-            for conv in client.iter_conversations(ticket.id):
-                if isinstance(conv, MalformedItem):
-                    bad = conv
-                else:
-                    conversations.append(conv)
-        except FreshdeskNotFound:
+        else:
+            wanted.append(ticket)
+    # Conversations are one call per changed ticket: read a few at a time (the client's pacer
+    # keeps the account under its rate limit), in the listing's order.
+    for ticket, outcome in zip(wanted, pool.map(lambda t: _conversations(client, t), wanted), strict=True):
+        if outcome is None:
             log.info("ticket %s disappeared while its conversations were read", ticket.id)
             continue
         report.add("conversation_calls")
-        if bad is not None:
-            failures.append(malformed_result(bad, item_id=str(ticket.id)))
+        if isinstance(outcome, MalformedItem):
+            failures.append(malformed_result(outcome, item_id=str(ticket.id)))
             continue
-        report.add("new" if stored is None else "changed")
-        records.append(RawRecord(str(ticket.id), ticket.updated_at, ticket_record(ticket, conversations)))
+        report.add("new" if str(ticket.id) not in versions else "changed")
+        records.append(RawRecord(str(ticket.id), ticket.updated_at, ticket_record(ticket, outcome)))
     store.put_raw("ticket", records, run_id=run_id, partition_key=partition_key)
+
+
+def _conversations(client: FreshdeskClient, ticket: Ticket) -> list[Conversation] | MalformedItem | None:
+    """All conversations of a ticket; the first malformed one instead if any; None if the ticket is gone."""
+    conversations: list[Conversation] = []
+    try:
+        for conv in client.iter_conversations(ticket.id):
+            if isinstance(conv, MalformedItem):
+                return conv
+            conversations.append(conv)
+    except FreshdeskNotFound:
+        return None
+    return conversations
