@@ -39,6 +39,7 @@ def raw_tickets(
         report = fetch_tickets(
             client, store, start=scope.start, end=scope.end, retry_ids=retry, run_id=context.run_id,
             partition_key=scope.partition_key, conversation_workers=sync_settings.conversation_workers(),
+            cause_field=sync_settings.cause(),
         )
         api = client.stats.snapshot()
     return dg.MaterializeResult(metadata=metadata(report, api=api, extra={"window": f"{scope.start.isoformat()} .. {scope.end.isoformat()}"}))

@@ -35,6 +35,7 @@ def fetch_tickets(
     run_id: str | None = None,
     partition_key: str | None = None,
     conversation_workers: int = 4,
+    cause_field: str | None = None,
 ) -> Report:
     """Store every ticket updated in `[start, end)` (deleted and spam ones as removed), and re-read
     the tickets whose fetch failed before (the retry queue)."""
@@ -47,7 +48,7 @@ def fetch_tickets(
 
         def flush(force: bool = False) -> None:
             if pending:
-                _store_live(client, store, pending, report, failures, run_id, partition_key, pool, force=force)
+                _store_live(client, store, pending, report, failures, run_id, partition_key, pool, force=force, cause_field=cause_field)
                 pending.clear()
 
         for item in client.iter_tickets_updated(start=start, end=end):
@@ -101,6 +102,7 @@ def _store_live(
     pool: ThreadPoolExecutor,
     *,
     force: bool = False,
+    cause_field: str | None = None,
 ) -> None:
     versions = store.raw_versions("ticket", [str(t.id) for t in tickets])
     records: list[RawRecord] = []
@@ -127,7 +129,7 @@ def _store_live(
             failures.append(malformed_result(outcome, item_id=str(ticket.id)))
             continue
         report.add("new" if str(ticket.id) not in versions else "changed")
-        records.append(RawRecord(str(ticket.id), ticket.updated_at, ticket_record(ticket, outcome)))
+        records.append(RawRecord(str(ticket.id), ticket.updated_at, ticket_record(ticket, outcome, cause_field=cause_field)))
     store.put_raw("ticket", records, run_id=run_id, partition_key=partition_key)
 
 

@@ -1,0 +1,79 @@
+"""Pure functions that turn stored records into documents: which text feeds which aspect
+(symptom, cause, resolution; intent, procedure), quotes and signatures stripped, empty aspects
+absent, and a stored derivation giving exactly the document a fresh parse gives."""
+
+from __future__ import annotations
+
+from fd_pipeline.freshdesk import Conversation, Ticket
+from fd_pipeline.knowledge_base.texts import article_document
+from fd_pipeline.tickets.texts import ticket_document, ticket_record
+
+T = "2026-11-20T10:00:00Z"
+
+
+def raw_ticket(**fields) -> dict:
+    base = {
+        "id": 4242, "subject": "VPN drops every 10 minutes", "description": "<p>Since the update the VPN drops.</p>"
+        "<blockquote>On Mon, Kim wrote: old thread text</blockquote>", "description_text": "Since the update the VPN drops.",
+        "status": 4, "priority": 2, "source": 1, "type": "Incident", "tags": ["vpn"], "custom_fields": {"cf_root_cause": None},
+        "spam": False, "deleted": False, "requester_id": 1, "responder_id": 2, "group_id": None, "company_id": None,
+        "product_id": 7, "created_at": T, "updated_at": T,
+    }
+    return {**base, **fields}
+
+
+def conv(cid, body, *, incoming=False, private=False) -> dict:
+    html = body.replace("\n", "<br>")
+    return {"id": cid, "ticket_id": 4242, "body": f"<div>{html}</div>", "body_text": body, "incoming": incoming,
+            "private": private, "source": 2 if private else 0, "user_id": 3, "created_at": T, "updated_at": T}
+
+
+CONVERSATIONS = [
+    conv(1, "It also happens on my phone.\n\n--\nBest regards,\nKim", incoming=True),
+    conv(2, "Diagnosis: firmware 2.4 resets idle tunnels after 600 s.", private=True),
+    conv(3, "Please update the firmware to 2.5; the tunnel then stays up."),
+]
+
+
+def test_ticket_aspects_come_from_the_right_messages():
+    record = ticket_record(Ticket.from_raw(raw_ticket()), [Conversation.from_raw(c) for c in CONVERSATIONS])
+    doc = ticket_document(record, removed=False)
+    assert doc.point_id == 4242 and doc.item_id == "4242"
+    assert "VPN drops every 10 minutes" in doc.texts["symptom"] and "on my phone" in doc.texts["symptom"]
+    assert "old thread text" not in doc.texts["symptom"] and "Best regards" not in doc.texts["symptom"]
+    assert doc.texts["cause"].startswith("Diagnosis: firmware 2.4")
+    assert doc.texts["resolution"].startswith("Please update the firmware")
+    assert doc.payload["status_name"] == "resolved" and doc.payload["tags"] == ["vpn"]
+
+
+def test_open_ticket_has_no_resolution_and_empty_aspects_are_absent():
+    ticket = Ticket.from_raw(raw_ticket(status=2))
+    doc = ticket_document(ticket_record(ticket, [Conversation.from_raw(CONVERSATIONS[2])]), removed=False)
+    assert set(doc.texts) == {"symptom"}
+
+
+def test_cause_field_wins_over_private_notes():
+    ticket = Ticket.from_raw(raw_ticket(custom_fields={"cf_root_cause": "Idle timeout in firmware 2.4"}))
+    record = ticket_record(ticket, [Conversation.from_raw(c) for c in CONVERSATIONS], cause_field="cf_root_cause")
+    assert ticket_document(record, removed=False, cause_field="cf_root_cause").texts["cause"] == "Idle timeout in firmware 2.4"
+    # A derivation made under another setting is not trusted: the cause comes from the notes again.
+    assert ticket_document(record, removed=False).texts["cause"].startswith("Diagnosis")
+
+
+def test_stored_derivation_equals_a_fresh_parse():
+    record = ticket_record(Ticket.from_raw(raw_ticket()), [Conversation.from_raw(c) for c in CONVERSATIONS])
+    fresh = {k: v for k, v in record.items() if k != "derived"}
+    a, b = ticket_document(record, removed=False), ticket_document(fresh, removed=False)
+    assert (a.item_id, a.point_id, a.source_updated_at, a.texts, a.payload) == (b.item_id, b.point_id, b.source_updated_at, b.texts, b.payload)
+    assert a.payload_hash == b.payload_hash
+
+
+def test_article_intent_and_procedure_and_translation_ids():
+    raw = {"id": 77, "title": "Reset a router", "description": "<ol><li>Hold reset</li><li>Wait 30 s</li></ol>",
+           "description_text": "Hold reset Wait 30 s", "status": 2, "tags": ["router"], "folder_id": 5, "category_id": 1,
+           "seo_data": {"meta_keywords": "factory reset, 초기화"}, "created_at": T, "updated_at": T}
+    doc = article_document({"article": raw, "folder_path": ["Devices", "Routers"], "language": None}, removed=False)
+    assert doc.point_id == 77 and doc.texts["intent"].startswith("Reset a router") and "초기화" in doc.texts["intent"]
+    assert "1. Hold reset" in doc.texts["procedure"] and doc.payload["folder_path"] == ["Devices", "Routers"]
+    ko = article_document({"article": raw, "folder_path": [], "language": "ko", "translation": True}, removed=False)
+    assert ko.item_id == "77:ko" and isinstance(ko.point_id, str) and ko.point_id != doc.point_id
