@@ -18,3 +18,6 @@ def hourly_partitions() -> dg.HourlyPartitionsDefinition:
 
 
 HOURLY = hourly_partitions()
+
+# Every asset of the project: hourly partitions, and one run for a whole range of them.
+HOURLY_ASSET = {"partitions_def": HOURLY, "backfill_policy": dg.BackfillPolicy.single_run()}

@@ -4,7 +4,7 @@
 import dagster as dg
 
 from fd_pipeline.asset_helpers import collection_step, embedding_step, metadata, scope_of
-from fd_pipeline.partitions import HOURLY
+from fd_pipeline.partitions import HOURLY_ASSET
 from fd_pipeline.resources import EmbedderResource, FreshdeskResource, QdrantResource, SyncLogResource, SyncSettingsResource
 from fd_pipeline.vectorstore import KB
 
@@ -17,8 +17,7 @@ COLLECTION = KB.name
 
 @dg.asset(
     group_name=GROUP,
-    partitions_def=HOURLY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    **HOURLY_ASSET,
     kinds={"freshdesk", "sql"},
 )
 def raw_articles(
@@ -49,8 +48,7 @@ def raw_articles(
 
 @dg.asset(
     group_name=GROUP,
-    partitions_def=HOURLY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    **HOURLY_ASSET,
     deps=[raw_articles],
     kinds={"pytorch", "sql"},
 )
@@ -70,8 +68,7 @@ def article_embeddings(
 
 @dg.asset(
     group_name=GROUP,
-    partitions_def=HOURLY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    **HOURLY_ASSET,
     deps=[article_embeddings],
     kinds={"qdrant", "sql"},
 )

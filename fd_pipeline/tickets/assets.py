@@ -4,7 +4,7 @@
 import dagster as dg
 
 from fd_pipeline.asset_helpers import collection_step, embedding_step, metadata, scope_of
-from fd_pipeline.partitions import HOURLY
+from fd_pipeline.partitions import HOURLY_ASSET
 from fd_pipeline.resources import EmbedderResource, FreshdeskResource, QdrantResource, SyncLogResource, SyncSettingsResource
 from fd_pipeline.vectorstore import TICKETS
 
@@ -17,8 +17,7 @@ COLLECTION = TICKETS.name
 
 @dg.asset(
     group_name=GROUP,
-    partitions_def=HOURLY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    **HOURLY_ASSET,
     kinds={"freshdesk", "sql"},
 )
 def raw_tickets(
@@ -47,8 +46,7 @@ def raw_tickets(
 
 @dg.asset(
     group_name=GROUP,
-    partitions_def=HOURLY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    **HOURLY_ASSET,
     deps=[raw_tickets],
     kinds={"pytorch", "sql"},
 )
@@ -70,8 +68,7 @@ def ticket_embeddings(
 
 @dg.asset(
     group_name=GROUP,
-    partitions_def=HOURLY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    **HOURLY_ASSET,
     deps=[ticket_embeddings],
     kinds={"qdrant", "sql"},
 )
