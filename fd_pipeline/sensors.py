@@ -109,8 +109,19 @@ def build_freshness_sensor(clock: Clock = _utcnow, name: str = "late_partitions_
                 late_by = now - (_hour_start(key) + timedelta(hours=1))
                 reason = f"{asset_name} {key}: not materialised {int(late_by.total_seconds() // 60)} min after the hour closed"
                 context.log.info("requesting %s for %s", job.name, reason)
+                # A run key per failed attempt: ticks never duplicate a request, yet an hour whose
+                # run failed is asked for again on a later tick.
+                failed = len(
+                    context.instance.get_runs(
+                        filters=dg.RunsFilter(
+                            job_name=job.name, statuses=[dg.DagsterRunStatus.FAILURE], tags={"dagster/partition": key}
+                        ),
+                        limit=20,
+                    )
+                )
+                run_key = f"{job.name}:{key}" + (f":retry{failed}" if failed else "")
                 requests.append(
-                    dg.RunRequest(run_key=f"{job.name}:{key}", job_name=job.name, partition_key=key, tags={REASON_TAG: reason})
+                    dg.RunRequest(run_key=run_key, job_name=job.name, partition_key=key, tags={REASON_TAG: reason})
                 )
         if not requests:
             detail = "; ".join(notes) if notes else "every partition is materialised"

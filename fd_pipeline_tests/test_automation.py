@@ -75,6 +75,14 @@ def test_late_partition_sensor_requests_missing_hours_with_run_keys(monkeypatch)
         assert result.run_requests == []
         assert "already queued or running" in result.skip_message
 
+        # The run fails: the hour is asked for again, under a new run key, on the next tick.
+        (in_progress,) = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+        instance.report_run_failed(in_progress)
+        result, _ = _tick(sensor, instance)
+        assert [(r.partition_key, r.run_key) for r in result.run_requests] == [
+            ("2025-06-02-09:00", "tickets_job:2025-06-02-09:00:retry1")
+        ]
+
         _materialised(instance, "support_tickets", "2025-06-02-09:00")
         result, _ = _tick(sensor, instance)
         assert result.run_requests == [] and "every partition is materialised" in result.skip_message
