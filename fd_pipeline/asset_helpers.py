@@ -83,7 +83,7 @@ def check_failure_ratio(report: Report, ratio: float, what: str) -> None:
         )
 
 
-# Documents in scope for a run: (store, model key, failures sink) -> documents.
+# Documents in scope for a run: (store, partition scope, model key, failures sink or None) -> documents.
 DocumentSource = Callable[[SyncStore, Scope, str, list[ItemResult] | None], Iterable[Document]]
 
 

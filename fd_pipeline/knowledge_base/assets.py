@@ -12,7 +12,6 @@ from .fetch import fetch_articles
 from .scope import article_documents
 
 GROUP = "knowledge_base"
-COLLECTION = KB.name
 
 
 @dg.asset(

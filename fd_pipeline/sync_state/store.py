@@ -174,7 +174,8 @@ class SyncStore:
             raise
 
     def _unavailable(self, exc: sa.exc.DBAPIError) -> DatabaseUnavailable:
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
+        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        reason = lines[0] if lines else type(exc).__name__
         return DatabaseUnavailable(f"sync-state store: cannot use the {self.label}: {reason}")
 
     def _insert(self, table: sa.Table):
