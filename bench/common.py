@@ -43,6 +43,7 @@ def timer(into: dict, key: str) -> Iterator[None]:
 def run_child(module_args: Sequence[str], result_file: Path, *, env: dict | None = None) -> dict:
     """Run `python bench/pipeline.py ARGS` in a fresh process (so its peak RSS is its own) and read
     the JSON it leaves in `result_file`."""
+    result_file.parent.mkdir(parents=True, exist_ok=True)  # bench/results/ is git-ignored: absent in a fresh clone
     result_file.unlink(missing_ok=True)
     cmd = [sys.executable, str(ROOT / "bench" / "pipeline.py"), *module_args, "--result-file", str(result_file)]
     proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **(env or {})})
