@@ -26,6 +26,7 @@ from fd_pipeline.embedding.identity import (
     hidden_size,
     model_name,
 )
+from fd_pipeline.embedding.quantize import check_precision, quantize_int8
 from fd_pipeline.settings import env_int, env_str
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class EmbedderConfig:
     fp16: bool | None = None  # None: fp16 on cuda only (FlagEmbedding forces fp32 on cpu)
     kind: str = "auto"  # auto | bge-m3 | dense
     pooling: str | None = None  # dense models: cls | mean; None reads sentence-transformers' config, else cls
+    precision: str = "fp32"  # fp32 | int8 (CPU only, see quantize.py); part of the model identity
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -70,11 +72,12 @@ class EmbedderConfig:
             raise ValueError("batch_size must be >= 1 and max_tokens >= 8")
         if self.threads is not None and self.threads < 1:
             raise ValueError("threads must be >= 1")
+        check_precision(self.precision, self.device)
 
     @classmethod
     def from_env(cls) -> EmbedderConfig:
         """FD_EMBED_MODEL, FD_EMBED_DEVICE, FD_EMBED_THREADS, FD_EMBED_BATCH_SIZE, FD_EMBED_MAX_TOKENS,
-        FD_EMBED_KIND, FD_EMBED_POOLING."""
+        FD_EMBED_KIND, FD_EMBED_POOLING, FD_EMBED_PRECISION."""
         device = env_str("FD_EMBED_DEVICE")
         threads = env_str("FD_EMBED_THREADS")
         return cls(
@@ -85,6 +88,7 @@ class EmbedderConfig:
             max_tokens=env_int("FD_EMBED_MAX_TOKENS", 512),
             kind=(env_str("FD_EMBED_KIND", "auto") or "auto").lower(),
             pooling=(env_str("FD_EMBED_POOLING") or "").lower() or None,
+            precision=(env_str("FD_EMBED_PRECISION", "fp32") or "fp32").lower(),
         )
 
 
@@ -246,6 +250,7 @@ def _resolve(config: EmbedderConfig) -> _Resolved:
         has_sparse=kind == "bge-m3",
         fingerprint=fingerprint_folder(folder),
         max_tokens=max_tokens,
+        precision=config.precision,
     )
     return _Resolved(folder, kind, _dense_pooling(folder, config.pooling) if kind == "dense" else "cls",
                      max_tokens, identity)
@@ -335,15 +340,19 @@ class Embedder:
 
     def _model(self) -> _LoadedModel:
         resolved = self.resolved
-        device = _pick_device(self.config.device)
+        int8 = self.config.precision == "int8"
+        device = "cpu" if int8 else _pick_device(self.config.device)
         fp16 = self.config.fp16 if self.config.fp16 is not None else device.startswith("cuda")
-        key = (str(resolved.folder), resolved.kind, resolved.pooling, device, fp16)
+        key = (str(resolved.folder), resolved.kind, resolved.pooling, device, fp16, self.config.precision)
         with _MODELS_LOCK:
             loaded = _MODELS.get(key)
             if loaded is None:
                 started = time.perf_counter()
                 self._apply_threads()
-                loaded = _MODELS[key] = _load(resolved, device, fp16)
+                loaded = _load(resolved, device, fp16)
+                if int8:
+                    quantize_int8(loaded.model)
+                _MODELS[key] = loaded
                 log.info("loaded embedding model %s (%s) on %s in %.1fs", resolved.identity.key,
                          resolved.kind, device, time.perf_counter() - started)
         return loaded

@@ -27,11 +27,14 @@ class ModelIdentity:
     has_sparse: bool
     fingerprint: str
     max_tokens: int
+    precision: str = "fp32"
 
     @property
     def key(self) -> str:
-        """A slug safe in Qdrant collection names, e.g. `bge-m3-1024-3f2a9c1b`."""
-        return f"{slug(self.name)}-{self.dim}-{self.fingerprint[:8]}"
+        """A slug safe in Qdrant collection names, e.g. `bge-m3-1024-3f2a9c1b` (`...-int8` when quantised)."""
+        key = f"{slug(self.name)}-{self.dim}-{self.fingerprint[:8]}"
+        # fp32 keys stay as they were, so opting out of int8 re-uses existing collections.
+        return key if self.precision == "fp32" else f"{key}-{self.precision}"
 
 
 def slug(text: str, limit: int = 40) -> str:
