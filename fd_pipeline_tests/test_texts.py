@@ -77,3 +77,33 @@ def test_article_intent_and_procedure_and_translation_ids():
     assert "1. Hold reset" in doc.texts["procedure"] and doc.payload["folder_path"] == ["Devices", "Routers"]
     ko = article_document({"article": raw, "folder_path": [], "language": "ko", "translation": True}, removed=False)
     assert ko.item_id == "77:ko" and isinstance(ko.point_id, str) and ko.point_id != doc.point_id
+
+
+def test_korean_resolution_is_the_fix_without_greeting_signoff_or_quote():
+    ticket = Ticket.from_raw(raw_ticket(subject="포켓팔 동기화가 안 됩니다", description="<div>안녕하세요,</div>"
+                                        "<div>휴대폰에서 추가한 항목이 웹에 안 보입니다.</div><div>감사합니다.<br>김민준 드림</div>"))
+    reply = conv(5, "김민준님, 안녕하세요.\n기다려 주셔서 감사합니다.\n\n"
+                 "포켓팔 앱의 동기화 상태를 초기화하고 기기 시간 자동 설정을 켜 드렸습니다.\n\n"
+                 "감사합니다.\nJisoo Park | 포켓팔 고객지원\n\n2026년 11월 3일 (화) 오후 2:14, 김민준 <u@x.kr>님이 작성:\n> 안 돼요")
+    doc = ticket_document(ticket_record(ticket, [Conversation.from_raw(reply)]), removed=False)
+    assert doc.texts["resolution"] == "포켓팔 앱의 동기화 상태를 초기화하고 기기 시간 자동 설정을 켜 드렸습니다."
+    assert doc.texts["symptom"] == "포켓팔 동기화가 안 됩니다\n\n휴대폰에서 추가한 항목이 웹에 안 보입니다."
+
+
+def test_long_thread_keeps_description_and_latest_messages_within_budget():
+    from fd_pipeline.tickets.texts import THREAD_CHARS
+
+    chatter = []
+    for n in range(40):
+        chatter.append(conv(100 + 2 * n, f"Follow-up {n}: the export is still empty, attempt {n} " + "x" * 120,
+                            incoming=True))
+        chatter.append(conv(101 + 2 * n, "Could you tell us the exact version?"))
+    chatter.append(conv(999, "I cleared the saved filter on your view; the export now has all rows."))
+    ticket = Ticket.from_raw(raw_ticket(subject="CSV export is empty"))
+    texts = ticket_document(ticket_record(ticket, [Conversation.from_raw(c) for c in chatter]), removed=False).texts
+    assert texts["symptom"].startswith("CSV export is empty\n\nSince the update the VPN drops.")
+    assert "Follow-up 39:" in texts["symptom"] and "Follow-up 0:" not in texts["symptom"]
+    assert len(texts["symptom"]) < THREAD_CHARS + 300
+    # The repeated question appears once, and the final reply (the fix) is always there.
+    assert texts["resolution"] == "Could you tell us the exact version?\n\n" \
+        "I cleared the saved filter on your view; the export now has all rows."

@@ -144,15 +144,41 @@ _QUOTE_HEADER_RES = (
     # Gmail/Naver in Korean: "2024년 1월 5일 (금) 오전 10:00, 홍길동 <a@b.com>님이 작성:"
     re.compile(r"^.{0,300}(\d|>|님이|님).{0,80}작성\s*:?\s*$"),
 )
-_OUTLOOK_FROM_RE = re.compile(r"^\s*(from|보낸 사람)\s*:", re.IGNORECASE)
-_OUTLOOK_NEXT_RE = re.compile(r"^\s*(sent|date|to|subject|보낸 날짜|받는 사람|제목)\s*:", re.IGNORECASE)
+_OUTLOOK_FROM_RE = re.compile(r"^\s*(from|보낸 사람|보낸사람)\s*:", re.IGNORECASE)
+_OUTLOOK_NEXT_RE = re.compile(
+    r"^\s*(sent|date|to|cc|subject|보낸 날짜|날짜|받는 사람|받는사람|참조|제목)\s*:", re.IGNORECASE
+)
 _SIG_DASHES_RE = re.compile(r"^--\s?$")
 _CLOSER_RE = re.compile(
     r"^\s*(best regards|kind regards|warm regards|regards|best wishes|best|thanks|thank you|thanks again|"
-    r"many thanks|cheers|sincerely|yours sincerely|yours truly|"
-    r"감사합니다|고맙습니다|감사드립니다|수고하세요|좋은 하루 되세요)\s*[,.!]*\s*$",
+    r"many thanks|thanks in advance|cheers|sincerely|yours sincerely|yours truly|"
+    r"감사합니다|고맙습니다|감사드립니다|수고하세요|수고하십시오|좋은 하루 되세요|좋은 하루 보내세요)\s*[,.!~^]*\s*$",
     re.IGNORECASE,
 )
+# Trailing lines that are never message: an agent's "Name | Product Support" sign-off (mail
+# clients put it after the body with no closer, so the closer rule cannot find it), a Korean
+# "홍길동 드림/올림", and mobile footers.
+_SIGNOFF_RES = (
+    re.compile(r"^[^|\n]{1,60}\s\|\s[^|\n]{0,60}(support|help ?desk|customer care|service desk|team|"
+               r"고객지원|고객 지원|고객센터|지원팀|상담팀|팀)\s*$", re.IGNORECASE),
+    re.compile(r"^\s*\S{1,20}( \S{1,20})?\s(드림|올림)\s*$"),
+    re.compile(r"^\s*(sent from my \S.{0,40}|get outlook for \S.{0,30}|\S.{0,30}에서 보냄)\s*$", re.IGNORECASE),
+)
+# Opening lines that only greet. A line with a question or any fact in it is message and stays.
+_GREETING_RES = (
+    re.compile(r"^\s*(hi|hello|hey|dear|good (morning|afternoon|evening))\b[^.!?:;\n]{0,40}[,.!:]?\s*"
+               r"((thanks|thank you) (for|so much for) (your patience|reaching out|contacting us|getting in touch|"
+               r"waiting|writing in)[.!]?)?\s*$", re.IGNORECASE),
+    re.compile(r"^\s*(thanks|thank you) (for|so much for) (your patience|reaching out|contacting us|"
+               r"getting in touch|waiting|writing in)[.!]?\s*$", re.IGNORECASE),
+    # "안녕하세요,", "안녕하세요 고객님,", "김민준님, 안녕하세요.", "안녕하세요. 문의드립니다."
+    re.compile(r"^\s*(\S{1,12}\s?(고객)?님[,.]?\s*)?(안녕하세요|안녕하십니까)\s*(\S{1,12}\s?(고객)?님)?[,.!~]*\s*"
+               r"(문의(드립|를 드립)니다[.!]?|\S{0,10}입니다[.]?)?\s*$"),
+    # "김민준님, 기다려 주셔서 감사합니다.", "문의해 주셔서 감사합니다."
+    re.compile(r"^\s*(\S{1,12}\s?(고객)?님[,.]?\s*)?(오래\s)?(기다려|문의해|연락해|연락) ?주셔서 (대단히 |정말 )?"
+               r"(감사합니다|감사드립니다|고맙습니다)[.!~]*\s*$"),
+)
+_MAX_GREETING_LINES = 3
 _MAX_NAME_BLOCK_LINES = 6
 _MAX_NAME_LINE_CHARS = 80
 
@@ -174,6 +200,10 @@ def _cut_signature(lines: list[str]) -> list[str]:
     for i in range(len(lines) - 1, -1, -1):
         if _SIG_DASHES_RE.match(lines[i]):
             return lines[:i]
+    end = len(lines)
+    while end and (not lines[end - 1].strip() or any(r.match(lines[end - 1]) for r in _SIGNOFF_RES)):
+        end -= 1
+    lines = lines[:end]
     # A closer counts only when what follows looks like a name block, not more message.
     tail_start = max(len(lines) - _MAX_NAME_BLOCK_LINES - 1, 0)
     for i in range(tail_start, len(lines)):
@@ -184,12 +214,26 @@ def _cut_signature(lines: list[str]) -> list[str]:
     return lines
 
 
+def _cut_greeting(lines: list[str]) -> list[str]:
+    start, dropped = 0, 0
+    while start < len(lines) and dropped < _MAX_GREETING_LINES:
+        if not lines[start].strip():
+            start += 1
+        elif any(r.match(lines[start]) for r in _GREETING_RES):
+            start, dropped = start + 1, dropped + 1
+        else:
+            break
+    return lines[start:] if dropped else lines
+
+
 def _nonblank(lines: list[str]) -> bool:
     return any(l.strip() for l in lines)
 
 
 def strip_quoted_and_signature(text: str | None) -> str:
-    """The new part of a message: quoted earlier messages and a trailing signature removed.
+    """The new part of a message: quoted earlier messages, a trailing signature (closer and name
+    block, "Name | Product Support" sign-off, "Sent from my phone") and an opening greeting
+    ("Hi Emma,", "안녕하세요 고객님,", "기다려 주셔서 감사합니다.") removed, in English and Korean.
 
     Accepts plain text or HTML (HTML also loses its <blockquote>s). Conservative: a step that
     would leave nothing is skipped, so the whole body is never stripped.
@@ -201,7 +245,8 @@ def strip_quoted_and_signature(text: str | None) -> str:
         text = unquoted if unquoted.strip() else html_to_text(text)
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
-    for step in (_cut_quote, lambda ls: [l for l in ls if not l.lstrip().startswith(">")], _cut_signature):
+    for step in (_cut_quote, lambda ls: [l for l in ls if not l.lstrip().startswith(">")], _cut_signature,
+                 _cut_greeting):
         candidate = step(lines)
         if _nonblank(candidate):
             lines = candidate

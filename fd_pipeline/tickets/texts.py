@@ -15,7 +15,12 @@ SOURCE_NAMES = {1: "email", 2: "portal", 3: "phone", 7: "chat", 9: "feedback_wid
 RESOLVED_STATUSES = frozenset({4, 5})
 ASPECTS = ("symptom", "cause", "resolution")
 # Bump when ticket_texts or ticket_payload change: stored derivations of older versions are redone.
-DERIVATION_VERSION = 1
+DERIVATION_VERSION = 2
+# Characters of conversation kept per aspect on top of the subject and description: about one
+# model window (512 tokens is ~2,000 English or ~1,000 Korean characters). A thread of 40 messages
+# would otherwise be cut by the model at its first screen, keeping the oldest back-and-forth and
+# losing the latest state; see `_latest_within`.
+THREAD_CHARS = 2000
 
 
 def ticket_record(
@@ -48,23 +53,47 @@ def _join(parts: list[str]) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
+def _latest_within(messages: list[str], budget: int = THREAD_CHARS) -> list[str]:
+    """The newest messages whose cleaned texts fit `budget` characters (the newest always), in
+    thread order, each distinct text once: in a long thread the last replies carry the current
+    state and the fix, and "still happening, please help" twenty times says nothing new."""
+    kept: list[str] = []
+    seen: set[str] = set()
+    used = 0
+    for text in reversed(messages):
+        if not text or text in seen:
+            continue
+        if kept and used + len(text) > budget:
+            break
+        kept.append(text)
+        seen.add(text)
+        used += len(text)
+    return kept[::-1]
+
+
 def ticket_texts(ticket: Ticket, conversations: list[Conversation], *, cause_field: str | None = None) -> dict[str, str]:
     """Symptom: subject, description, requester follow-ups. Cause: private notes (or a custom
-    field). Resolution: agents' public replies, only once the ticket is resolved or closed."""
+    field). Resolution: agents' public replies, only once the ticket is resolved or closed.
+
+    Long threads: the subject and the first description are always kept (they state the problem);
+    of the follow-ups, notes and replies each aspect keeps the latest that fit `THREAD_CHARS`
+    (`_latest_within`), so the final reply, the one that says what was done, is never cut."""
     ordered = sorted(conversations, key=lambda c: (c.created_at, c.id))
     symptom = _join(
         [ticket.subject.strip(), _clean(ticket.description_html, ticket.description_text)]
-        + [_clean(c.body_html, c.body_text) for c in ordered if c.incoming and not c.private]
+        + _latest_within([_clean(c.body_html, c.body_text) for c in ordered if c.incoming and not c.private])
     )
     cause = ""
     if cause_field:
         value = ticket.custom_fields.get(cause_field)
         cause = str(value).strip() if value not in (None, "") else ""
     if not cause:
-        cause = _join([_clean(c.body_html, c.body_text) for c in ordered if c.private])
+        cause = _join(_latest_within([_clean(c.body_html, c.body_text) for c in ordered if c.private]))
     resolution = ""
     if ticket.status in RESOLVED_STATUSES:
-        resolution = _join([_clean(c.body_html, c.body_text) for c in ordered if not c.incoming and not c.private])
+        resolution = _join(
+            _latest_within([_clean(c.body_html, c.body_text) for c in ordered if not c.incoming and not c.private])
+        )
     texts = {"symptom": symptom, "cause": cause, "resolution": resolution}
     return {aspect: text for aspect, text in texts.items() if text}
 
