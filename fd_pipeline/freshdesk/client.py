@@ -12,7 +12,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -160,6 +160,7 @@ class FreshdeskClient:
         max_retry_after: float = 600.0,
         max_pages: int = MAX_LIST_PAGES,
         pacer: RatePacer | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not api_key:
             raise FreshdeskConfigError("FRESHDESK_API_KEY is empty: set it to an agent's API key (Profile settings).")
@@ -176,7 +177,8 @@ class FreshdeskClient:
         self.max_pages = max_pages
         self.pacer = pacer or RatePacer()
         self.stats = ApiStats()
-        self._sleep = time.sleep
+        # Injectable with the pacer's clock so tests can drive waits on a fake clock.
+        self._sleep = sleep
         if self.origin.startswith("http://"):
             verify_arg: bool | ssl.SSLContext = False  # loopback only; loading the CA store costs ~75 ms
         elif isinstance(verify, str):
