@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from fd_pipeline.knowledge_base.assets import kb_procedures
+from fd_pipeline.pools import writer_pool
 from fd_pipeline.resources import EmbedderResource, QdrantResource, SyncLogResource
 from fd_pipeline.settings import env_float
 from fd_pipeline.tickets.assets import support_tickets
@@ -72,20 +73,23 @@ def no_stale_failures(store, spec: CollectionSpec, max_age_hours: float, now: da
 
 
 def collection_checks(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.AssetChecksDefinition]:
-    @dg.asset_check(asset=asset, name="points_match_sync_log",
+    # A check-only run opens the same stores as the asset (the embedded Qdrant folder admits one process).
+    pool = writer_pool(spec.name)
+
+    @dg.asset_check(asset=asset, name="points_match_sync_log", pool=pool,
                     description="Points in the collection equal the items the sync log holds as synced.")
     def points_match(qdrant: QdrantResource, sync_log: SyncLogResource) -> dg.AssetCheckResult:
         with sync_log.open() as store, qdrant.open() as vectors:
             return points_match_log(vectors, store, spec)
 
-    @dg.asset_check(asset=asset, name="vectors_have_model_dimension",
+    @dg.asset_check(asset=asset, name="vectors_have_model_dimension", pool=pool,
                     description="Sampled stored vectors have the configured model's dimension.")
     def model_dim(qdrant: QdrantResource, embedder: EmbedderResource) -> dg.AssetCheckResult:
         identity = embedder.get().identity
         with qdrant.open() as vectors:
             return vectors_have_model_dim(vectors, identity, spec)
 
-    @dg.asset_check(asset=asset, name="no_stale_failures",
+    @dg.asset_check(asset=asset, name="no_stale_failures", pool=pool,
                     description="No item has stayed failed longer than FD_FAILED_MAX_AGE_HOURS (default 24).")
     def stale_failures(sync_log: SyncLogResource) -> dg.AssetCheckResult:
         with sync_log.open() as store:

@@ -1,4 +1,7 @@
-"""Jobs: one per domain, partitioned hourly; every run carries the writer tag the run queue limits."""
+"""Jobs: one per domain and the main one, partitioned hourly.
+
+They carry no concurrency tag: the assets' pools (`fd_pipeline/pools.py`) queue every run that
+writes, whether a job, an asset page or a backfill launched it."""
 
 from __future__ import annotations
 
@@ -8,13 +11,10 @@ from fd_pipeline.knowledge_base.assets import GROUP as KB_GROUP
 from fd_pipeline.partitions import HOURLY
 from fd_pipeline.tickets.assets import GROUP as TICKETS_GROUP
 
-WRITER_TAG = "fd_pipeline/writer"
-
 tickets_job = dg.define_asset_job(
     "tickets_job",
     selection=dg.AssetSelection.groups(TICKETS_GROUP),
     partitions_def=HOURLY,
-    tags={WRITER_TAG: "stores", "fd_pipeline/collection": "support_tickets"},
     description="Sync tickets updated in the partition's hour(s) into support_tickets.",
 )
 
@@ -22,7 +22,6 @@ kb_job = dg.define_asset_job(
     "kb_job",
     selection=dg.AssetSelection.groups(KB_GROUP),
     partitions_def=HOURLY,
-    tags={WRITER_TAG: "stores", "fd_pipeline/collection": "kb_procedures"},
     description="Reconcile the knowledge base into kb_procedures.",
 )
 
@@ -30,6 +29,5 @@ sync_all_job = dg.define_asset_job(
     "sync_all_job",
     selection=dg.AssetSelection.groups(TICKETS_GROUP, KB_GROUP),
     partitions_def=HOURLY,
-    tags={WRITER_TAG: "stores"},
     description="Both collections for the partition(s): the main job.",
 )

@@ -2,8 +2,9 @@
 sensor requests exactly the closed hours whose collection partition is missing past the grace
 period (run key `<job>:<partition>`, skip reason when fresh or already running); the Freshdesk
 sensor spends one API call per tick, requests the changed hour's tickets partition once per change
-and advances its cursor; and with the project's dagster.yaml a second writer run stays QUEUED
-while the first is in progress, then leaves the queue when the first ends.
+and advances its cursor; and with the project's dagster.yaml every asset and check is in a writer pool, so a second run
+launched from an asset page (no job, no tags) stays QUEUED while the first is in progress, then
+leaves the queue when the first ends.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from fd_pipeline import sensors
+from dagster_graphql.test.utils import execute_dagster_graphql
+
+from fd_pipeline import checks, pools, sensors
 from fd_pipeline.definitions import defs
 from fd_pipeline.resources import FreshdeskResource
 
@@ -142,9 +145,56 @@ def _some_ticket(emu) -> int:
     return min(emu.desk.tickets)
 
 
+LAUNCH = """
+mutation Launch($params: ExecutionParams!) {
+  launchPipelineExecution(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def _launch_from_asset_page(context, assets: list[str], partition: str) -> str:
+    """What the UI's Materialize button sends: the implicit asset job, an asset selection, no job tags."""
+    params = {
+        "selector": {
+            "repositoryLocationName": "fd_pipeline", "repositoryName": "__repository__", "jobName": "__ASSET_JOB",
+            "assetSelection": [{"path": [name]} for name in assets],
+        },
+        "runConfigData": {},
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
+    }
+    result = execute_dagster_graphql(context, LAUNCH, {"params": params})
+    launched = result.data["launchPipelineExecution"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return launched["run"]["runId"]
+
+
+def test_every_asset_and_check_names_the_writer_pool(monkeypatch):
+    graph = defs.resolve_asset_graph()
+    assert {graph.get(k).pools and tuple(graph.get(k).pools) for k in graph.get_all_asset_keys()} == {("fd_stores",)}
+    assert {c.op.pool for c in checks.build_checks()} == {"fd_stores"}
+    # A Qdrant server with a Postgres sync log: one pool per collection.
+    monkeypatch.setenv("QDRANT_URL", "http://qdrant:6333")
+    monkeypatch.setenv("FD_DATABASE_URL", "postgresql://u@db/fd")
+    assert (pools.writer_pool("support_tickets"), pools.writer_pool("kb_procedures")) == ("fd_support_tickets", "fd_kb_procedures")
+    monkeypatch.setenv("FD_DATABASE_URL", "sqlite:///x.db")
+    assert pools.writer_pool("support_tickets") == "fd_stores"
+
+
+def _wait_finished(instance, run_id: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not instance.get_run_by_id(run_id).is_finished and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 @pytest.mark.slow
-def test_second_writer_run_waits_in_the_queue(tmp_path, monkeypatch):
-    from dagster._core.test_utils import create_run_for_test, create_test_daemon_workspace_context
+def test_asset_page_launches_queue_on_the_writer_pool(tmp_path, monkeypatch):
+    """Two launches the way the UI makes them (GraphQL, asset selections, no tags): Dagster's own
+    dequeuer starts the first and keeps the second QUEUED until the first ends."""
+    from dagster._core.test_utils import create_test_daemon_workspace_context
     from dagster._core.workspace.load_target import ModuleTarget
     from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
@@ -153,29 +203,33 @@ def test_second_writer_run_waits_in_the_queue(tmp_path, monkeypatch):
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("FD_DATA_DIR", str(tmp_path / "data"))
-    for name in ("FRESHDESK_DOMAIN", "FRESHDESK_BASE_URL"):
+    for name in ("FRESHDESK_DOMAIN", "FRESHDESK_BASE_URL", "QDRANT_URL", "QDRANT_HOST"):
         monkeypatch.delenv(name, raising=False)
-    tags = {"fd_pipeline/writer": "stores", "dagster/partition": "2025-06-02-11:00"}
+    partition = "2025-06-02-11:00"
 
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        pools.ensure_pool_limits(instance)
+        assert {p.name: p.limit for p in instance.event_log_storage.get_pool_limits()} == {"fd_stores": 1}
         target = ModuleTarget(module_name="fd_pipeline.definitions", attribute=None, working_directory=str(ROOT), location_name="fd_pipeline")
         with create_test_daemon_workspace_context(target, instance) as workspace:
             request = workspace.create_request_context()
-            job = request.get_code_location("fd_pipeline").get_repository("__repository__").get_full_job("kb_job")
-            origins = {"remote_job_origin": job.get_remote_origin(), "job_code_origin": job.get_python_origin()}
-            # The first writer is in progress (state as the run worker would have set it).
-            first = create_run_for_test(instance, job_name="kb_job", status=dg.DagsterRunStatus.STARTED, tags=tags, **origins)
-            second = create_run_for_test(instance, job_name="kb_job", status=dg.DagsterRunStatus.NOT_STARTED, tags=tags, **origins)
-            instance.submit_run(second.run_id, request)
+            tickets = _launch_from_asset_page(request, ["raw_tickets", "ticket_embeddings", "support_tickets"], partition)
+            kb = _launch_from_asset_page(request, ["kb_procedures"], partition)
+            for run_id in (tickets, kb):
+                run = instance.get_run_by_id(run_id)
+                assert run.status == dg.DagsterRunStatus.QUEUED
+                assert not any(k.startswith("fd_pipeline/") for k in run.tags)
+                assert run.run_op_concurrency.all_pools == {"fd_stores"}
+
             daemon = QueuedRunCoordinatorDaemon(interval_seconds=1)
             list(daemon.run_iteration(workspace))
-            assert instance.get_run_by_id(second.run_id).status == dg.DagsterRunStatus.QUEUED
+            assert instance.get_run_by_id(tickets).status != dg.DagsterRunStatus.QUEUED
+            assert instance.get_run_by_id(kb).status == dg.DagsterRunStatus.QUEUED
 
-            instance.report_run_failed(instance.get_run_by_id(first.run_id))
+            # The first run ends (it fails: no Freshdesk configured); the second leaves the queue.
+            _wait_finished(instance, tickets)
+            assert instance.get_run_by_id(tickets).is_finished
             list(daemon.run_iteration(workspace))
-            assert instance.get_run_by_id(second.run_id).status != dg.DagsterRunStatus.QUEUED
-            # Let the launched run end (it fails: no Freshdesk configured) before the workspace closes.
-            deadline = time.monotonic() + 60
-            while not instance.get_run_by_id(second.run_id).is_finished and time.monotonic() < deadline:
-                time.sleep(0.5)
+            assert instance.get_run_by_id(kb).status != dg.DagsterRunStatus.QUEUED
+            _wait_finished(instance, kb)

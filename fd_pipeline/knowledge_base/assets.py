@@ -5,6 +5,7 @@ import dagster as dg
 
 from fd_pipeline.asset_helpers import collection_step, embedding_step, metadata, scope_of
 from fd_pipeline.partitions import HOURLY_ASSET
+from fd_pipeline.pools import writer_pool
 from fd_pipeline.resources import EmbedderResource, FreshdeskResource, QdrantResource, SyncLogResource, SyncSettingsResource
 from fd_pipeline.vectorstore import KB
 
@@ -12,11 +13,13 @@ from .fetch import fetch_articles
 from .scope import article_documents
 
 GROUP = "knowledge_base"
+POOL = writer_pool(KB.name)
 
 
 @dg.asset(
     group_name=GROUP,
     **HOURLY_ASSET,
+    pool=POOL,
     kinds={"freshdesk", "sql"},
 )
 def raw_articles(
@@ -48,6 +51,7 @@ def raw_articles(
 @dg.asset(
     group_name=GROUP,
     **HOURLY_ASSET,
+    pool=POOL,
     deps=[raw_articles],
     kinds={"pytorch", "sql"},
 )
@@ -68,6 +72,7 @@ def article_embeddings(
 @dg.asset(
     group_name=GROUP,
     **HOURLY_ASSET,
+    pool=POOL,
     deps=[article_embeddings],
     kinds={"qdrant", "sql"},
 )

@@ -5,6 +5,7 @@ import dagster as dg
 
 from fd_pipeline.asset_helpers import collection_step, embedding_step, metadata, scope_of
 from fd_pipeline.partitions import HOURLY_ASSET
+from fd_pipeline.pools import writer_pool
 from fd_pipeline.resources import EmbedderResource, FreshdeskResource, QdrantResource, SyncLogResource, SyncSettingsResource
 from fd_pipeline.vectorstore import TICKETS
 
@@ -13,11 +14,13 @@ from .scope import ticket_documents
 
 GROUP = "tickets"
 COLLECTION = TICKETS.name
+POOL = writer_pool(COLLECTION)
 
 
 @dg.asset(
     group_name=GROUP,
     **HOURLY_ASSET,
+    pool=POOL,
     kinds={"freshdesk", "sql"},
 )
 def raw_tickets(
@@ -47,6 +50,7 @@ def raw_tickets(
 @dg.asset(
     group_name=GROUP,
     **HOURLY_ASSET,
+    pool=POOL,
     deps=[raw_tickets],
     kinds={"pytorch", "sql"},
 )
@@ -69,6 +73,7 @@ def ticket_embeddings(
 @dg.asset(
     group_name=GROUP,
     **HOURLY_ASSET,
+    pool=POOL,
     deps=[ticket_embeddings],
     kinds={"qdrant", "sql"},
 )
