@@ -3,7 +3,7 @@
 Every test runs on SQLite and on the real Postgres: schema creation and upgrade (also of the
 predecessor's database in place), idempotent upserts, the no-regress rule, status transitions,
 the last-sync and failed-item queries, raw records, the embedding cache, and the error that
-names the database when it is down.
+names the database when it is down, or the setting and what is wrong when its URL is malformed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from fd_pipeline.sync_state import DatabaseUnavailable, ItemResult, RawRecord, StoredEmbedding, SyncStore
+from fd_pipeline.sync_state import DatabaseConfigError, DatabaseUnavailable, ItemResult, RawRecord, StoredEmbedding, SyncStore
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 C = "support_tickets"
@@ -136,6 +136,33 @@ def test_closed_port_names_the_database():
         SyncStore("postgresql://fd:s3cret-pw@127.0.0.1:1/fd_sync")
     message = str(err.value)
     assert "127.0.0.1:1" in message and "fd_sync" in message and "s3cret-pw" not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("postgresql://fd:s3cret-pw@db.internal:54x32/fd_sync", "the port '54x32' is not a number"),
+        ("postgresql://fd:s3cret-pw@db.internal:/fd_sync", "the port after ':' is empty"),
+        ("postgresql://fd:s3cret-pw@db.internal:99999/fd_sync", "has port 99999, outside 1-65535"),
+        ("fd:s3cret-pw@db.internal/fd_sync", "it has no scheme:// prefix"),
+        ("mysql://fd:s3cret-pw@db.internal/fd_sync", "names a 'mysql' database"),
+    ],
+)
+def test_malformed_database_url_is_one_line_naming_the_variable(monkeypatch, url, reason):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("FD_DATABASE_URL", url)
+    with pytest.raises(DatabaseConfigError) as err:
+        SyncStore()
+    message = str(err.value)
+    assert message.startswith("FD_DATABASE_URL ") and reason in message
+    assert "\n" not in message and "s3cret-pw" not in message and err.value.__cause__ is None
+    assert isinstance(err.value, ValueError)  # what configuration errors are, project-wide
+    monkeypatch.delenv("FD_DATABASE_URL")
+    monkeypatch.setenv("DATABASE_URL", url)
+    with pytest.raises(DatabaseConfigError, match="^DATABASE_URL "):
+        SyncStore()
+    with pytest.raises(DatabaseConfigError, match="^the sync-state database URL "):
+        SyncStore(url.replace("s3cret-pw", "other-pw"))
 
 
 @pytest.mark.postgres

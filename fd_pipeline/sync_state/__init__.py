@@ -1,6 +1,7 @@
 """The sync-state store (no Dagster import): see `store.py`."""
 
 from .store import (
+    DatabaseConfigError,
     DatabaseUnavailable,
     ItemResult,
     ItemState,
@@ -13,6 +14,7 @@ from .store import (
 )
 
 __all__ = [
+    "DatabaseConfigError",
     "DatabaseUnavailable",
     "ItemResult",
     "ItemState",

@@ -107,19 +107,66 @@ class LastSync:
     counts: dict[str, Any] | None
 
 
+class DatabaseConfigError(SyncStateError, ValueError):
+    """The database URL cannot be used as written; the message names the setting, never the password."""
+
+
+_URL_VARS = ("FD_DATABASE_URL", "DATABASE_URL")
+_URL_EXAMPLE = "postgresql://user:password@host:5432/dbname or sqlite:///path/to/sync_state.db"
+
+
 def database_url_from_env() -> str:
-    url = os.environ.get("FD_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if url:
-        return url
+    for name in _URL_VARS:
+        if os.environ.get(name):
+            return os.environ[name]
     return f"sqlite:///{data_dir() / 'sync_state.db'}"
 
 
+def _url_source(url: str) -> str:
+    """The setting a URL came from, for messages."""
+    for name in _URL_VARS:
+        if os.environ.get(name) == url:
+            return name
+    return "the sync-state database URL"
+
+
 def _normalise_url(url: str) -> sa.URL:
-    parsed = sa.make_url(url)
+    try:
+        parsed = sa.make_url(url)
+    except (ValueError, sa.exc.ArgumentError):
+        # SQLAlchemy's own messages either echo nothing useful ("invalid literal for int()") or
+        # nothing at all; the raw URL is never echoed, it holds the password.
+        raise DatabaseConfigError(f"{_url_source(url)} is not a valid database URL: {_url_problem(url)} (expected {_URL_EXAMPLE})") from None
+    if parsed.get_backend_name() not in ("postgresql", "postgres", "sqlite"):
+        raise DatabaseConfigError(
+            f"{_url_source(url)} names a {parsed.get_backend_name()!r} database; only Postgres and SQLite are supported (expected {_URL_EXAMPLE})"
+        )
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise DatabaseConfigError(f"{_url_source(url)} has port {parsed.port}, outside 1-65535 (expected {_URL_EXAMPLE})")
     # The project speaks psycopg 3; plain postgres URLs would pick psycopg2.
     if parsed.drivername in ("postgres", "postgresql", "postgresql+psycopg2"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
+
+
+def _url_problem(url: str) -> str:
+    """What is wrong with a URL SQLAlchemy cannot parse, naming no credentials."""
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep or not scheme:
+        return "it has no scheme:// prefix"
+    authority = rest.split("/", 1)[0]
+    if "@" in rest and "@" not in authority:
+        return "it does not parse: a '/' in the user name or password must be percent-encoded (%2F)"
+    hostport = authority.rpartition("@")[2]
+    if hostport.startswith("["):
+        port = hostport.partition("]")[2].lstrip(":")
+    else:
+        port = hostport.rpartition(":")[2] if ":" in hostport else ""
+    if port and not port.isdigit():
+        return f"the port {port!r} is not a number"
+    if hostport.endswith(":"):
+        return "the port after ':' is empty"
+    return "it does not parse as scheme://user:password@host:port/database"
 
 
 def describe_url(url: sa.URL) -> str:
