@@ -443,7 +443,7 @@ def test_same_seed_same_data_and_ground_truth_is_consistent(emulator_now):
         assert art.status == 2 and art.topic == t.topic
         if t.product_id is not None:
             assert art.category_id - gen.CATEGORY_ID_START == t.product_id - gen.PRODUCT_ID_START
-        first_step = gen.ISSUES[gen.TOPICS[t.topic][1]].steps[0]
+        first_step = gen.topic_fix(t.topic).steps[0]  # the fix of this ticket's product
         replies = [x for x in a.desk.conversations(tid) if not x.incoming and not x.private and "<ol>" in x.body_html]
         if replies and t.language == "en":
             assert first_step in replies[-1].body_text and first_step in art.description_text
