@@ -27,6 +27,7 @@ from fd_pipeline.embedding.identity import (
     model_name,
 )
 from fd_pipeline.embedding.quantize import check_precision, quantize_int8
+from fd_pipeline.embedding.unicode_check import invalid_character
 from fd_pipeline.settings import env_int, env_str
 
 log = logging.getLogger(__name__)
@@ -374,6 +375,8 @@ class Embedder:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 results[i] = EmbeddingFailure(error=f"not a string: {type(text).__name__}")
+            elif (invalid := invalid_character(text)) is not None:
+                results[i] = EmbeddingFailure(error=invalid)
             elif text.strip():
                 positions.setdefault(text, []).append(i)
         by_text: dict[str, Embedding | EmbeddingFailure] = {}
