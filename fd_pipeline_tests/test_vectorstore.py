@@ -1,15 +1,22 @@
-"""Contract of `fd_pipeline.vectorstore` on real qdrant-client local mode (memory and disk).
+"""Contract of `fd_pipeline.vectorstore`, run on both engines: qdrant-edge in a folder (the embedded
+default) and qdrant-client in memory (the stand-in for a Qdrant server's API).
 
 - Connection: from the environment; an unreachable server fails naming the URL, never the key;
-  an embedded folder held by another process fails saying so and pointing at QDRANT_URL.
-- Collections: created idempotently behind an alias; the alias is never moved by
-  `ensure_collection`; a physical collection of another model or size is never written into.
+  an embedded folder held by another process fails at once with one line naming the folder and
+  pointing at QDRANT_URL (also `fd-pipeline search` during a sync); a qdrant-client local-mode
+  folder is recognised and the message says how to refill (`fd-pipeline rebuild-vectors`).
+- Collections: created idempotently behind an alias (a pointer file replaced atomically on
+  qdrant-edge); the alias is never moved by `ensure_collection`, never missing while promoted;
+  a physical collection of another model, size or IDF setting is never written into.
 - Model switch: a new model fills its own collection while searches through the alias keep
   answering from the old one, until `promote` swaps the alias in one step.
 - Writes: batched, deterministic ids (re-upserts do not duplicate); `upsert` replaces whole
   points, `update_vectors` adds aspects and keeps the others; deletes; exact counts; id scroll.
 - Search: dense and hybrid (RRF of dense + sparse), where an exact sparse term lifts a document
-  above a dense near-miss; payload filters.
+  above a dense near-miss; payload filters; lexical sparse vectors get Qdrant's IDF modifier.
+- Indexing (qdrant-edge): `optimize` turns segments past the threshold into HNSW, searches agree.
+- Migration: `fd-pipeline rebuild-vectors` refills an empty store from the sync log's stored
+  embeddings without loading the model.
 """
 
 from __future__ import annotations
@@ -24,11 +31,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
 import pytest
-from qdrant_client import models
 
 from fd_pipeline.vectorstore import (
     KB,
     TICKETS,
+    Layout,
     ModelMismatch,
     Point,
     SearchFilter,
@@ -42,13 +49,14 @@ from fd_pipeline_tests.fixtures.qdrant import make_identity, random_vec, vec
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "disk"])
-def store(request, memory_store, tmp_path):
-    if request.param == "memory":
-        return memory_store
-    s = VectorStore(VectorStoreConfig(path=str(tmp_path / "q"), upsert_batch=64))
-    request.addfinalizer(s.close)
-    return s
+@pytest.fixture
+def store(vector_store):
+    return vector_store
+
+
+def foreign_collection(store: VectorStore, name: str, size: int) -> None:
+    """A collection made behind fd_pipeline's back (no model identity), through the engine itself."""
+    store._engine.create(name, Layout(dense={f"{a}_vec": size for a in TICKETS.aspects}, sparse=frozenset()), {}, ())
 
 
 def ticket_points(n: int, identity, *, seed: int = 0, start_id: int = 1, aspects=TICKETS.aspects):
@@ -158,7 +166,7 @@ def test_embedded_folder_held_by_another_process_says_so(tmp_path):
 def test_ensure_collection_is_idempotent_and_creates_alias_and_vectors(store, qdrant_identity):
     first = store.ensure_collection(TICKETS, qdrant_identity)
     assert store.ensure_collection(TICKETS, qdrant_identity) == first == f"support_tickets__{qdrant_identity.key}"
-    if store.config.path != ":memory:":  # a later run: a new handle on the same folder
+    if store.engine == "edge":  # a later run: a new handle on the same folder
         store.close()
         store = VectorStore(store.config)
         try:
@@ -168,36 +176,33 @@ def test_ensure_collection_is_idempotent_and_creates_alias_and_vectors(store, qd
         store = VectorStore(store.config)
     assert store.alias_target(TICKETS) == first
     assert list(store.physical_collections(TICKETS)) == [first]
+    assert store.physical_collections(TICKETS)[first]["fingerprint"] == qdrant_identity.fingerprint
 
-    params = store.client.get_collection(first).config.params
-    assert {k: (v.size, v.distance) for k, v in params.vectors.items()} == {
-        f"{a}_vec": (16, models.Distance.COSINE) for a in TICKETS.aspects
-    }
-    assert set(params.sparse_vectors) == {f"{a}_sparse" for a in TICKETS.aspects}
+    layout = store.collection_layout(first)
+    assert layout.dense == {f"{a}_vec": 16 for a in TICKETS.aspects}
+    assert layout.sparse == {f"{a}_sparse" for a in TICKETS.aspects} and not layout.idf
     assert store.count(TICKETS) == 0
+    store.close()
 
 
-def test_dense_only_model_gets_no_sparse_vectors_and_hybrid_falls_back(memory_store):
+def test_dense_only_model_gets_no_sparse_vectors_and_hybrid_falls_back(store):
     ident = make_identity("minilm", dim=8, has_sparse=False)
-    name = memory_store.ensure_collection(KB, ident)
-    assert not memory_store.client.get_collection(name).config.params.sparse_vectors
-    memory_store.upsert(KB, ident, [Point(1, {"intent": vec([1, 0, 0, 0, 0, 0, 0, 0], {5: 0.3})}, {"article_id": 1})])
-    hits = memory_store.search(KB, aspect="intent", dense=[1, 0, 0, 0, 0, 0, 0, 0], sparse_indices=[5], sparse_values=[1.0])
+    name = store.ensure_collection(KB, ident)
+    assert not store.collection_layout(name).sparse
+    store.upsert(KB, ident, [Point(1, {"intent": vec([1, 0, 0, 0, 0, 0, 0, 0], {5: 0.3})}, {"article_id": 1})])
+    hits = store.search(KB, aspect="intent", dense=[1, 0, 0, 0, 0, 0, 0, 0], sparse_indices=[5], sparse_values=[1.0])
     assert [h.id for h in hits] == [1] and hits[0].score == pytest.approx(1.0, abs=1e-5)
 
 
-def test_collection_of_another_model_is_never_written_into(memory_store, qdrant_identity):
-    name = memory_store.physical_name(TICKETS, qdrant_identity)
-    # Same name, made by hand with another size: e.g. a name collision.
-    memory_store.client.create_collection(
-        name, vectors_config={f"{a}_vec": models.VectorParams(size=8, distance=models.Distance.COSINE) for a in TICKETS.aspects}
-    )
+def test_collection_of_another_model_is_never_written_into(store, qdrant_identity):
+    name = store.physical_name(TICKETS, qdrant_identity)
+    foreign_collection(store, name, size=8)  # same name, another size: e.g. a name collision
     with pytest.raises(ModelMismatch, match="size 8"):
-        memory_store.ensure_collection(TICKETS, qdrant_identity)
+        store.ensure_collection(TICKETS, qdrant_identity)
     with pytest.raises(ModelMismatch):
-        memory_store.upsert(TICKETS, qdrant_identity, ticket_points(2, qdrant_identity))
-    assert memory_store.client.count(name).count == 0
-    assert memory_store.alias_target(TICKETS) is None
+        store.upsert(TICKETS, qdrant_identity, ticket_points(2, qdrant_identity))
+    assert store.count(TICKETS, qdrant_identity) == 0
+    assert store.alias_target(TICKETS) is None
 
 
 def test_same_key_but_other_fingerprint_is_a_mismatch(tmp_path):
@@ -213,16 +218,16 @@ def test_same_key_but_other_fingerprint_is_a_mismatch(tmp_path):
         assert store.retrieve(TICKETS, a, [1, 2]).keys() == {1}
 
 
-def test_vectors_of_the_wrong_size_are_refused(memory_store, qdrant_identity):
+def test_vectors_of_the_wrong_size_are_refused(store, qdrant_identity):
     bad = Point(1, {"symptom": vec([1.0] * 8)}, {})
     with pytest.raises(ModelMismatch, match="8 dimensions"):
-        memory_store.upsert(TICKETS, qdrant_identity, [bad])
+        store.upsert(TICKETS, qdrant_identity, [bad])
 
 
-def test_public_name_taken_by_a_plain_collection_is_reported(memory_store, qdrant_identity):
-    memory_store.client.create_collection("support_tickets", vectors_config={})
+def test_public_name_taken_by_a_plain_collection_is_reported(store, qdrant_identity):
+    foreign_collection(store, "support_tickets", size=16)
     with pytest.raises(VectorStoreError, match="not an alias"):
-        memory_store.ensure_collection(TICKETS, qdrant_identity)
+        store.ensure_collection(TICKETS, qdrant_identity)
 
 
 def test_new_model_fills_its_collection_while_the_alias_serves_the_old_then_promote(store):
@@ -254,9 +259,9 @@ def test_new_model_fills_its_collection_while_the_alias_serves_the_old_then_prom
     assert store.sample_vectors(TICKETS, limit=3) == {i: {f"{a}_vec": 12 for a in TICKETS.aspects} for i in (1, 2, 3)}
 
 
-def test_promote_refuses_a_missing_collection(memory_store, qdrant_identity):
+def test_promote_refuses_a_missing_collection(store, qdrant_identity):
     with pytest.raises(VectorStoreError, match="does not exist"):
-        memory_store.promote(TICKETS, qdrant_identity)
+        store.promote(TICKETS, qdrant_identity)
 
 
 # -- writes ----------------------------------------------------------------------------------
@@ -291,12 +296,12 @@ def test_partial_vectors_then_completion_and_upsert_replaces_whole_point(store, 
     assert store.sample_vectors(TICKETS) == {7: {"symptom_vec": 16}}
 
 
-def test_batched_upserts_reupserts_scroll_and_deletes(qdrant_identity):
-    store = VectorStore(VectorStoreConfig(path=":memory:", upsert_batch=7))
+def test_batched_upserts_reupserts_scroll_and_deletes(store, qdrant_identity, monkeypatch):
+    monkeypatch.setattr(store, "config", store.config.with_(upsert_batch=7))
     ident = qdrant_identity
     calls = []
-    real_upsert = store.client.upsert
-    store.client.upsert = lambda *a, **k: calls.append(len(k["points"])) or real_upsert(*a, **k)
+    real_upsert = store._engine.upsert
+    monkeypatch.setattr(store._engine, "upsert", lambda name, points: calls.append(len(points)) or real_upsert(name, points))
     assert store.upsert(TICKETS, ident, iter(ticket_points(50, ident))) == 50
     assert calls == [7] * 7 + [1]
     assert store.count(TICKETS) == 50
@@ -316,14 +321,16 @@ def test_batched_upserts_reupserts_scroll_and_deletes(qdrant_identity):
     assert store.delete(TICKETS, ident, []) == 0
 
 
-def test_payload_datetimes_are_stored_as_iso_strings(memory_store, qdrant_identity):
-    memory_store.upsert(TICKETS, qdrant_identity, [Point(1, {}, {"updated_at": T0, "tags": ("a", "b")})])
-    assert memory_store.retrieve(TICKETS, None, [1])[1] == {"updated_at": "2025-03-01T00:00:00+00:00", "tags": ["a", "b"]}
+def test_payload_datetimes_are_stored_as_iso_strings(store, qdrant_identity):
+    store.upsert(TICKETS, qdrant_identity, [Point(1, {}, {"updated_at": T0, "tags": ("a", "b")})])
+    assert store.retrieve(TICKETS, None, [1])[1] == {"updated_at": "2025-03-01T00:00:00+00:00", "tags": ["a", "b"]}
 
 
-def test_reads_before_any_collection_exist_fail_clearly(memory_store):
+def test_reads_before_any_collection_exist_fail_clearly(store, qdrant_identity):
     with pytest.raises(VectorStoreError, match="does not exist yet"):
-        memory_store.count(TICKETS)
+        store.count(TICKETS)
+    with pytest.raises(VectorStoreError, match=r"support_tickets__tiny.*(does not exist|not found)"):
+        store.count(TICKETS, qdrant_identity)
 
 
 # -- search ------------------------------------------------------------------------------------
@@ -354,7 +361,7 @@ def test_hybrid_lifts_the_exact_term_document_above_a_dense_near_miss(store):
     assert [h.id for h in without][:1] == [near_miss] and exact_term not in [h.id for h in without]
 
 
-def test_filters(memory_store, qdrant_identity):
+def test_filters(store, qdrant_identity):
     ident = qdrant_identity
     rng = np.random.default_rng(5)
     q = random_vec(rng, ident.dim)
@@ -364,7 +371,7 @@ def test_filters(memory_store, qdrant_identity):
         (3, 4, ["login"], "en", T0 + timedelta(days=2), 11),
         (4, 5, [], "en", T0 + timedelta(days=3), 12),
     ]
-    memory_store.upsert(
+    store.upsert(
         KB,
         ident,
         [
@@ -375,7 +382,7 @@ def test_filters(memory_store, qdrant_identity):
     )
 
     def ids(f, **kw):
-        hits = memory_store.search(KB, aspect="procedure", dense=q.dense, sparse_indices=q.sparse_indices,
+        hits = store.search(KB, aspect="procedure", dense=q.dense, sparse_indices=q.sparse_indices,
                                    sparse_values=q.sparse_values, filters=f, **kw)
         return sorted(h.id for h in hits)
 
@@ -391,4 +398,4 @@ def test_filters(memory_store, qdrant_identity):
     with pytest.raises(ValueError, match="mode"):
         ids(None, mode="sparse")
     with pytest.raises(ValueError, match="aspect"):
-        memory_store.search(KB, aspect="symptom", dense=q.dense)
+        store.search(KB, aspect="symptom", dense=q.dense)

@@ -1,6 +1,7 @@
-"""Vector store: Qdrant (server or embedded local mode) behind model-safe aliases. See `store` for the rules."""
+"""Vector store: Qdrant (a server, or qdrant-edge embedded) behind model-safe aliases. See `store` for the rules."""
 
 from fd_pipeline.vectorstore.config import VectorStoreConfig
+from fd_pipeline.vectorstore.engine import Layout
 from fd_pipeline.vectorstore.errors import ModelMismatch, VectorStoreError, VectorStoreUnavailable
 from fd_pipeline.vectorstore.records import (
     KB,
@@ -16,6 +17,7 @@ from fd_pipeline.vectorstore.store import VectorStore
 
 __all__ = [
     "KB",
+    "Layout",
     "TICKETS",
     "CollectionSpec",
     "EmbeddingLike",

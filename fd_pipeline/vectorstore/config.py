@@ -1,4 +1,4 @@
-"""Where the vector store lives: a Qdrant server or qdrant-client's embedded local mode."""
+"""Where the vector store lives: a Qdrant server, or embedded (qdrant-edge in a folder; `:memory:` for tests)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,18 @@ from pathlib import Path
 from fd_pipeline.settings import env_float, env_int, env_str
 
 MEMORY = ":memory:"
+ENGINES = ("edge", "local")
 
 
 @dataclass(frozen=True)
 class VectorStoreConfig:
     """Connection settings. `url` (or `host`/`port`) means a server; otherwise `path` is embedded.
 
-    `path` is a folder for local mode on disk, or ":memory:" (tests). The API key is kept out
-    of the repr so the config can be logged.
+    `path` is a folder for the embedded engine, or ":memory:" (qdrant-client in memory: tests,
+    and the stand-in for the server API). `embedded_engine` picks what runs in a folder:
+    "edge" (qdrant-edge, the default) or "local" (qdrant-client's local mode, kept for the
+    benchmark). The index settings apply to qdrant-edge (a server has its own). The API key is
+    kept out of the repr so the config can be logged.
     """
 
     url: str | None = None
@@ -26,17 +30,29 @@ class VectorStoreConfig:
     path: str | None = MEMORY
     upsert_batch: int = 256
     timeout: float = 10.0
+    embedded_engine: str = "edge"
+    # A segment is turned into HNSW once its largest vector storage passes this many KB
+    # (20,000 KB = about 5,000 bge-m3 vectors); below it the exact scan is as fast.
+    index_threshold_kb: int = 20_000
+    # Filtered searches whose candidates fit in this many KB of vectors scan them exactly.
+    full_scan_threshold_kb: int = 10_000
+    hnsw_ef_construct: int = 100
+    index_threads: int = 0  # 0: as many as the engine sees fit
+    optimize_on_close: bool = True
 
     def __post_init__(self) -> None:
         if self.upsert_batch < 1:
             raise ValueError(f"upsert_batch must be at least 1, got {self.upsert_batch}")
+        if self.embedded_engine not in ENGINES:
+            raise ValueError(f"embedded_engine must be one of {ENGINES}, not {self.embedded_engine!r}")
 
     @classmethod
     def from_env(cls, data_dir: str | Path | None = None) -> VectorStoreConfig:
         """Read QDRANT_URL + QDRANT_API_KEY, else QDRANT_HOST/QDRANT_PORT, else `<data_dir>/qdrant`.
 
         QDRANT_PATH overrides the embedded folder (":memory:" allowed); QDRANT_UPSERT_BATCH and
-        QDRANT_TIMEOUT (seconds) tune writes and the server timeout.
+        QDRANT_TIMEOUT (seconds) tune writes and the server timeout; QDRANT_INDEX_THRESHOLD_KB
+        and QDRANT_INDEX_THREADS tune when and with how many threads qdrant-edge builds HNSW.
         """
         upsert_batch = env_int("QDRANT_UPSERT_BATCH", 256)
         timeout = env_float("QDRANT_TIMEOUT", 10.0)
@@ -55,7 +71,11 @@ class VectorStoreConfig:
 
                 data_dir = default_data_dir()
             path = str(Path(data_dir) / "qdrant")
-        return cls(path=path, upsert_batch=upsert_batch, timeout=timeout)
+        return cls(
+            path=path, upsert_batch=upsert_batch, timeout=timeout,
+            index_threshold_kb=env_int("QDRANT_INDEX_THRESHOLD_KB", cls.index_threshold_kb),
+            index_threads=env_int("QDRANT_INDEX_THREADS", cls.index_threads),
+        )
 
     @property
     def server_url(self) -> str | None:
@@ -76,7 +96,18 @@ class VectorStoreConfig:
             return f"Qdrant server at {self.server_url}"
         if self.path == MEMORY or self.path is None:
             return "embedded Qdrant in memory"
-        return f"embedded Qdrant in {self.path}"
+        if self.embedded_engine == "local":
+            return f"embedded Qdrant (local mode) in {self.path}"
+        return f"embedded Qdrant (qdrant-edge) in {self.path}"
+
+    @property
+    def engine(self) -> str:
+        """"server", "memory" (qdrant-client), "edge" or "local" (a folder)."""
+        if self.server_url:
+            return "server"
+        if self.path == MEMORY or self.path is None:
+            return "memory"
+        return self.embedded_engine
 
     def with_(self, **changes) -> VectorStoreConfig:
         return dataclasses.replace(self, **changes)

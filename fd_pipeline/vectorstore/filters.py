@@ -1,24 +1,60 @@
-"""Turn a SearchFilter (or a plain dict) into a Qdrant filter."""
+"""Payload filters: a SearchFilter (or a plain dict) becomes engine-neutral conditions, then each
+engine's own filter type (qdrant-client `models.Filter` for servers and `:memory:`, qdrant-edge's
+`Filter` for the embedded default)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 from qdrant_client import models
 
 from fd_pipeline.vectorstore.records import SearchFilter
 
+_RANGE_OPS = ("gt", "gte", "lt", "lte")
 
-def to_qdrant_filter(filters: SearchFilter | Mapping[str, Any] | models.Filter | None) -> models.Filter | None:
+
+@dataclass(frozen=True)
+class Condition:
+    """One payload condition: `eq` one value, `any` of several values, or a `range` (bounds by op)."""
+
+    key: str
+    kind: str
+    value: Any
+
+
+FilterInput = SearchFilter | Mapping[str, Any] | models.Filter | None
+
+
+def conditions(filters: SearchFilter | Mapping[str, Any] | None) -> list[Condition]:
     """A dict maps a field to a value (equal), a list/tuple/set (any of), or {"gte": .., "lt": ..} (range)."""
-    if filters is None or isinstance(filters, models.Filter):
-        return filters
+    if filters is None:
+        return []
     if isinstance(filters, SearchFilter):
         filters = _search_filter_fields(filters)
-    conditions = [_condition(key, value) for key, value in filters.items() if value is not None]
-    return models.Filter(must=conditions) if conditions else None
+    return [_condition(key, value) for key, value in filters.items() if value is not None]
+
+
+def to_qdrant_filter(filters: FilterInput) -> models.Filter | None:
+    """qdrant-client's filter (a `models.Filter` passes through unchanged)."""
+    if filters is None or isinstance(filters, models.Filter):
+        return filters
+    must = [_client_condition(c) for c in conditions(filters)]
+    return models.Filter(must=must) if must else None
+
+
+def to_edge_filter(filters: FilterInput) -> Any:
+    """qdrant-edge's filter; a qdrant-client `models.Filter` is translated (field conditions only)."""
+    import qdrant_edge as qe
+
+    if filters is None:
+        return None
+    if isinstance(filters, models.Filter):
+        return _edge_from_client(filters)
+    must = [_edge_condition(c) for c in conditions(filters)]
+    return qe.Filter(must=must) if must else None
 
 
 def _search_filter_fields(f: SearchFilter) -> dict[str, Any]:
@@ -44,18 +80,90 @@ def _as_list(value: Any) -> list | None:
     return list(value)
 
 
-def _condition(key: str, value: Any) -> models.FieldCondition:
+def _condition(key: str, value: Any) -> Condition:
     if isinstance(value, Mapping):
-        bounds = {op: value.get(op) for op in ("gt", "gte", "lt", "lte")}
-        unknown = set(value) - set(bounds)
+        unknown = set(value) - set(_RANGE_OPS)
         if unknown:
             raise ValueError(f"range on {key!r} accepts gt/gte/lt/lte, not {sorted(unknown)}")
-        if any(isinstance(b, (datetime, date)) for b in bounds.values()):
-            return models.FieldCondition(key=key, range=models.DatetimeRange(**bounds))
-        return models.FieldCondition(key=key, range=models.Range(**bounds))
+        return Condition(key, "range", {op: value.get(op) for op in _RANGE_OPS})
     if isinstance(value, (list, tuple, set, frozenset)):
         values = list(value)
         if not values:
             raise ValueError(f"filter on {key!r} has an empty list of values")
-        return models.FieldCondition(key=key, match=models.MatchAny(any=values))
-    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+        return Condition(key, "any", values)
+    return Condition(key, "eq", value)
+
+
+def _is_datetime_range(bounds: Mapping[str, Any]) -> bool:
+    return any(isinstance(b, (datetime, date)) for b in bounds.values())
+
+
+def _client_condition(c: Condition) -> models.FieldCondition:
+    if c.kind == "range":
+        if _is_datetime_range(c.value):
+            return models.FieldCondition(key=c.key, range=models.DatetimeRange(**c.value))
+        return models.FieldCondition(key=c.key, range=models.Range(**c.value))
+    if c.kind == "any":
+        return models.FieldCondition(key=c.key, match=models.MatchAny(any=c.value))
+    return models.FieldCondition(key=c.key, match=models.MatchValue(value=c.value))
+
+
+def _iso(value: Any) -> str | None:
+    """RFC 3339 for qdrant-edge's datetime ranges; a naive datetime is taken as UTC."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC).isoformat()
+    raise ValueError(f"not a datetime bound: {value!r}")
+
+
+def _edge_range(bounds: Mapping[str, Any], datetimes: bool) -> Any:
+    import qdrant_edge as qe
+
+    if datetimes:
+        return qe.RangeDateTime(**{op: _iso(v) for op, v in bounds.items() if v is not None})
+    return qe.RangeFloat(**{op: float(v) for op, v in bounds.items() if v is not None})
+
+
+def _edge_condition(c: Condition) -> Any:
+    import qdrant_edge as qe
+
+    if c.kind == "range":
+        return qe.FieldCondition(key=c.key, range=_edge_range(c.value, _is_datetime_range(c.value)))
+    if c.kind == "any":
+        return qe.FieldCondition(key=c.key, match=qe.MatchAny(c.value))
+    return qe.FieldCondition(key=c.key, match=qe.MatchValue(c.value))
+
+
+def _edge_from_client(f: models.Filter) -> Any:
+    import qdrant_edge as qe
+
+    def many(items: Any) -> list | None:
+        if items is None:
+            return None
+        items = items if isinstance(items, list) else [items]
+        return [_edge_from_client_condition(i) for i in items]
+
+    return qe.Filter(must=many(f.must), should=many(f.should), must_not=many(f.must_not))
+
+
+def _edge_from_client_condition(c: Any) -> Any:
+    import qdrant_edge as qe
+
+    if isinstance(c, models.Filter):
+        return _edge_from_client(c)
+    if not isinstance(c, models.FieldCondition):
+        raise ValueError(f"the embedded engine takes field conditions and nested filters, not {type(c).__name__}")
+    if c.range is not None:
+        bounds = {op: getattr(c.range, op) for op in _RANGE_OPS}
+        return qe.FieldCondition(key=c.key, range=_edge_range(bounds, isinstance(c.range, models.DatetimeRange)))
+    match = c.match
+    if isinstance(match, models.MatchValue):
+        return qe.FieldCondition(key=c.key, match=qe.MatchValue(match.value))
+    if isinstance(match, models.MatchAny):
+        return qe.FieldCondition(key=c.key, match=qe.MatchAny(list(match.any)))
+    if isinstance(match, models.MatchExcept):
+        return qe.FieldCondition(key=c.key, match=qe.MatchExcept(list(match.except_)))
+    raise ValueError(f"the embedded engine cannot translate the condition on {c.key!r}")
