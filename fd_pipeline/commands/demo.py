@@ -91,7 +91,7 @@ def demo_model(folder: Path, say: Callable[[str], None]) -> str:
 
 def prepare_env(emu, folder: Path, model: str) -> Path:
     """Point this process (and anything it starts) at the emulator and the demo folder."""
-    from .ui import dagster_home
+    from .instance import dagster_home
 
     for name in _CLEARED:
         os.environ.pop(name, None)

@@ -11,22 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from fd_pipeline.settings import data_dir
-
-# Used when the package is installed without the repository's dagster.yaml beside it.
-FALLBACK_INSTANCE_YAML = """\
-concurrency:
-  runs:
-    max_concurrent_runs: 4
-    tag_concurrency_limits:
-      - key: fd_pipeline/writer
-        limit: 1
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: QueuedRunCoordinator
-telemetry:
-  enabled: false
-"""
+from .instance import dagster_home, prepare_instance
 
 
 def register(subparsers) -> None:
@@ -39,20 +24,6 @@ def run(args: argparse.Namespace) -> int:
     home = dagster_home()
     print(f"DAGSTER_HOME={home}")
     return run_dagster_dev(args.port, env={**os.environ, "DAGSTER_HOME": str(home)})
-
-
-def project_instance_yaml() -> str:
-    repo_yaml = Path(__file__).resolve().parents[2] / "dagster.yaml"
-    return repo_yaml.read_text() if repo_yaml.is_file() else FALLBACK_INSTANCE_YAML
-
-
-def dagster_home(base: Path | None = None) -> Path:
-    """DAGSTER_HOME, else <data>/dagster_home; the project's dagster.yaml is put there if missing."""
-    home = Path(os.environ.get("DAGSTER_HOME") or (base or data_dir()) / "dagster_home").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text(project_instance_yaml())
-    return home
 
 
 def dagster_dev_command(port: int) -> list[str]:
@@ -79,6 +50,7 @@ def stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
 
 
 def run_dagster_dev(port: int, env: dict) -> int:
+    prepare_instance(Path(env["DAGSTER_HOME"]))
     proc = start_dagster_dev(port, env)
     print(f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops)", flush=True)
     try:

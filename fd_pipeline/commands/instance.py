@@ -1,0 +1,76 @@
+"""The Dagster instance the `fd-pipeline` commands use: its folder, its dagster.yaml, and a one-time
+initialisation before any Dagster process starts.
+
+Dagster creates its SQLite storages lazily and without a lock: two processes opening a fresh
+DAGSTER_HOME at the same moment can both stamp `alembic_version`, leaving two heads that make every
+later open fail. So every command that starts Dagster processes opens (and migrates) the instance
+once here, under a file lock, before it starts them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from fd_pipeline.settings import data_dir
+
+# The repository's dagster.yaml (pools, run queue, telemetry off): the one source of instance settings.
+PROJECT_INSTANCE_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
+LOCK_NAME = ".fd_pipeline_instance.lock"
+
+
+def dagster_home(base: Path | None = None) -> Path:
+    """DAGSTER_HOME, else <data>/dagster_home, with a dagster.yaml in it.
+
+    A home the user named keeps its own dagster.yaml (copied from the project's only when missing);
+    the project's default home follows the repository's file, so a change there is never missed.
+    """
+    named = os.environ.get("DAGSTER_HOME")
+    home = Path(named or (base or data_dir()) / "dagster_home").expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / "dagster.yaml"
+    if named and target.is_file():
+        return home
+    if not PROJECT_INSTANCE_YAML.is_file():
+        if target.is_file():
+            return home
+        raise FileNotFoundError(f"no dagster.yaml in {home} and none beside the package ({PROJECT_INSTANCE_YAML}); "
+                                "set DAGSTER_HOME to a folder that has one")
+    wanted = PROJECT_INSTANCE_YAML.read_text()
+    if not target.is_file() or target.read_text() != wanted:
+        with _locked(home):
+            _write_atomically(target, wanted)
+    return home
+
+
+def prepare_instance(home: Path) -> Path:
+    """Create or migrate the instance's storages once, so the processes started next only open them."""
+    import dagster as dg
+
+    # Each storage's migration logs at INFO; the commands print their own progress.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    with _locked(home):
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            instance.upgrade(print_fn=None)
+    return home
+
+
+@contextmanager
+def _locked(home: Path) -> Iterator[None]:
+    with open(home / LOCK_NAME, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    # Another process may be reading it: it sees the old file or the new one, never half of one.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
