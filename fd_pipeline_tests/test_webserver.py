@@ -1,29 +1,42 @@
 """UI contract: `dagster dev` on loopback over the project's code location serves, through its
 GraphQL API (what the UI uses), the six assets with their lineage edges; a partition of kb_job
 launched through GraphQL goes through the run queue, runs against a Freshdesk emulator and succeeds.
+`fd-pipeline ui` started twice at once on a fresh DAGSTER_HOME leaves one working instance (one
+Alembic head per storage, and a later command on that home works); SIGTERM or SIGINT to it stops
+every process it started (webserver, daemon, code servers).
 """
 
 from __future__ import annotations
 
-import os
+import json
 import shutil
 import signal
-import socket
+import sqlite3
 import subprocess
 import time
-from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from fd_pipeline.commands.ui import dagster_dev_command
+from fd_pipeline_tests.webui import (
+    ASSETS,
+    ASSETS_QUERY,
+    EDGES,
+    FD_PIPELINE,
+    ROOT,
+    clean_env,
+    descendants,
+    free_port,
+    gql,
+    repository_selector,
+    still_running,
+    stop_group,
+    wait_for_run,
+    wait_until_serving,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-EDGES = {
-    ("raw_tickets", "ticket_embeddings"), ("ticket_embeddings", "support_tickets"),
-    ("raw_articles", "article_embeddings"), ("article_embeddings", "kb_procedures"),
-}
-ASSETS_QUERY = "{ assetNodes { assetKey { path } dependencyKeys { path } } }"
 LAUNCH = """
 mutation($params: ExecutionParams!) {
   launchRun(executionParams: $params) {
@@ -33,22 +46,6 @@ mutation($params: ExecutionParams!) {
     ... on RunConfigValidationInvalid { errors { message } }
   }
 }"""
-REPOS = "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
-RUN_QUERY = 'query($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status } } }'
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _gql(client: httpx.Client, query: str, variables: dict | None = None) -> dict:
-    reply = client.post("/graphql", json={"query": query, "variables": variables or {}})
-    reply.raise_for_status()
-    body = reply.json()
-    assert "errors" not in body, body["errors"]
-    return body["data"]
 
 
 @pytest.mark.slow
@@ -57,57 +54,73 @@ def test_ui_shows_lineage_and_runs_a_partition(make_emulator, tiny_model_dir, tm
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FRESHDESK_", "QDRANT_", "FD_", "DAGSTER_")) and k != "DATABASE_URL"}
-    env.update({
-        "DAGSTER_HOME": str(home), "FRESHDESK_BASE_URL": emu.base_url, "FRESHDESK_API_KEY": emu.api_key,
-        "FD_EMBED_MODEL": str(tiny_model_dir), "FD_EMBED_DEVICE": "cpu", "FD_DATA_DIR": str(tmp_path / "data"),
-    })
-    port = _free_port()
-    log = open(tmp_path / "dagster-dev.log", "wb")
-    proc = subprocess.Popen(dagster_dev_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            deadline = time.monotonic() + 90
-            while True:
-                assert proc.poll() is None, (tmp_path / "dagster-dev.log").read_text()[-3000:]
-                try:
-                    if client.get("/server_info").status_code == 200 and _gql(client, ASSETS_QUERY)["assetNodes"]:
-                        break
-                except (httpx.HTTPError, AssertionError):
-                    pass
-                assert time.monotonic() < deadline, "webserver did not come up"
-                time.sleep(1)
+    env = clean_env(DAGSTER_HOME=home, FRESHDESK_BASE_URL=emu.base_url, FRESHDESK_API_KEY=emu.api_key,
+                    FD_EMBED_MODEL=tiny_model_dir, FD_EMBED_DEVICE="cpu", FD_DATA_DIR=tmp_path / "data")
+    port = free_port()
+    log_path = tmp_path / "dagster-dev.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(dagster_dev_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+                wait_until_serving(client, [proc], log_path)
+                nodes = gql(client, ASSETS_QUERY)["assetNodes"]
+                assert {n["assetKey"]["path"][-1] for n in nodes} == set(ASSETS)
+                assert {(d["path"][-1], n["assetKey"]["path"][-1]) for n in nodes for d in n["dependencyKeys"]} == EDGES
 
-            nodes = _gql(client, ASSETS_QUERY)["assetNodes"]
-            names = {n["assetKey"]["path"][-1] for n in nodes}
-            assert names == {"raw_tickets", "ticket_embeddings", "support_tickets", "raw_articles", "article_embeddings", "kb_procedures"}
-            edges = {(d["path"][-1], n["assetKey"]["path"][-1]) for n in nodes for d in n["dependencyKeys"]}
-            assert edges == EDGES
+                partition = (emulator_now.replace(hour=emulator_now.hour - 1)).strftime("%Y-%m-%d-%H:00")
+                params = {
+                    "selector": {**repository_selector(client), "jobName": "kb_job"},
+                    "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
+                }
+                launched = gql(client, LAUNCH, {"params": params})["launchRun"]
+                assert launched["__typename"] == "LaunchRunSuccess", launched
+                assert wait_for_run(client, launched["run"]["runId"]) == "SUCCESS", log_path.read_text()[-3000:]
+                assert emu.stats.snapshot()["requests"] > 0
+        finally:
+            stop_group(proc)
 
-            partition = (emulator_now.replace(hour=emulator_now.hour - 1)).strftime("%Y-%m-%d-%H:00")
-            (repo,) = _gql(client, REPOS)["repositoriesOrError"]["nodes"]
-            params = {
-                "selector": {"repositoryLocationName": repo["location"]["name"], "repositoryName": repo["name"], "jobName": "kb_job"},
-                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
-            }
-            launched = _gql(client, LAUNCH, {"params": params})["launchRun"]
-            assert launched["__typename"] == "LaunchRunSuccess", launched
-            run_id = launched["run"]["runId"]
-            deadline = time.monotonic() + 150
-            status = None
-            while time.monotonic() < deadline:
-                status = _gql(client, RUN_QUERY, {"id": run_id})["runOrError"]["status"]
-                if status in ("SUCCESS", "FAILURE", "CANCELED"):
-                    break
-                time.sleep(2)
-            assert status == "SUCCESS", (tmp_path / "dagster-dev.log").read_text()[-3000:]
-            assert emu.stats.snapshot()["requests"] > 0
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        log.close()
+
+def _alembic_heads(db) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        return [row[0] for row in conn.execute("select version_num from alembic_version")]
+
+
+@pytest.mark.slow
+def test_two_uis_at_once_on_a_fresh_home_then_sigterm_and_sigint_stop_every_child(tmp_path):
+    home = tmp_path / "fresh_home"  # does not exist yet: both commands find it empty
+    env = clean_env(DAGSTER_HOME=home, FD_DATA_DIR=tmp_path / "data")
+    ports = [free_port(), free_port()]
+    log_path = tmp_path / "ui.log"
+    with open(log_path, "wb") as log:
+        procs = [subprocess.Popen([FD_PIPELINE, "ui", "--port", str(port)], cwd=tmp_path, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True) for port in ports]
+        try:
+            for port in ports:
+                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+                    wait_until_serving(client, procs, log_path)
+            started = [descendants(p.pid) for p in procs]
+            for kids in started:
+                lines = [" ".join(k.cmdline()) for k in kids]
+                for part in ("dagster dev", "dagster_webserver", "dagster._daemon", "code-server"):
+                    assert any(part in line for line in lines), (part, lines)
+
+            procs[0].send_signal(signal.SIGTERM)
+            procs[1].send_signal(signal.SIGINT)
+            for proc in procs:
+                assert proc.wait(120) == 0, log_path.read_text()[-3000:]
+            time.sleep(1)  # orphans are reaped by init, not by the command
+            left = still_running([k for kids in started for k in kids])
+            assert not left, [" ".join(k.cmdline()) for k in left]
+        finally:
+            for proc in procs:
+                stop_group(proc)
+
+    assert _alembic_heads(home / "history" / "runs.db") and len(_alembic_heads(home / "history" / "runs.db")) == 1
+    assert len(_alembic_heads(home / "schedules" / "schedules.db")) == 1
+    status = subprocess.run([FD_PIPELINE, "status", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert report["dagster_runs"] == [], report
+    assert not [e for e in report["errors"] if e.startswith("dagster")], report["errors"]

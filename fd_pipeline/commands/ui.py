@@ -9,9 +9,24 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+import psutil
 
 from .instance import dagster_home, prepare_instance
+
+__all__ = ["dagster_dev_command", "dagster_home", "run_dagster_dev", "start_dagster_dev", "stop"]
+
+# What a service manager, `kill` or a closed terminal sends; each stops the UI like Ctrl-C does.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Stopped(Exception):
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 def register(subparsers) -> None:
@@ -22,7 +37,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     home = dagster_home()
-    print(f"DAGSTER_HOME={home}")
+    print(f"DAGSTER_HOME={home}", flush=True)
     return run_dagster_dev(args.port, env={**os.environ, "DAGSTER_HOME": str(home)})
 
 
@@ -36,28 +51,91 @@ def start_dagster_dev(port: int, env: dict, **popen) -> subprocess.Popen:
     return subprocess.Popen(dagster_dev_command(port), env=env, start_new_session=True, **popen)
 
 
-def stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
-    except ProcessLookupError:
-        pass
-
-
 def run_dagster_dev(port: int, env: dict) -> int:
+    """Run `dagster dev` until it exits or this process gets SIGINT, SIGTERM or SIGHUP; then stop all of it."""
     prepare_instance(Path(env["DAGSTER_HOME"]))
-    proc = start_dagster_dev(port, env)
-    print(f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops)", flush=True)
+    proc: subprocess.Popen | None = None
+    tree = _Tree()
+    with _stop_signals_raise():
+        try:
+            proc = start_dagster_dev(port, env)
+            print(f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops)", flush=True)
+            while proc.poll() is None:
+                tree.note(proc.pid)
+                time.sleep(0.5)
+            return proc.returncode
+        except (Stopped, KeyboardInterrupt) as exc:
+            print(f"stopping the UI ({exc or 'SIGINT'})", flush=True)
+            return 0
+        finally:
+            if proc is not None:
+                # A second Ctrl-C or SIGTERM must not cut the shutdown short and leave children behind.
+                for s in STOP_SIGNALS:
+                    signal.signal(s, lambda *_: None)
+                stop(proc, tree)
+
+
+def stop(proc: subprocess.Popen, tree: _Tree | None = None, timeout: float = 20.0) -> None:
+    """SIGINT to dagster dev's process group (its own orderly shutdown), then SIGTERM, then SIGKILL;
+    finally every process ever seen under it, in case one left the group."""
+    tree = tree or _Tree()
+    tree.note(proc.pid, every=0)
+    for signum, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+        if proc.poll() is not None:
+            break
+        try:
+            os.killpg(proc.pid, signum)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+    tree.reap()
+
+
+class _Tree:
+    """The descendants of a process, remembered while it lives: once it dies they are orphans
+    that nothing links back to it."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, psutil.Process] = {}
+        self._last = 0.0
+
+    def note(self, pid: int, every: float = 2.0) -> None:
+        if time.monotonic() - self._last < every:
+            return
+        self._last = time.monotonic()
+        try:
+            for child in psutil.Process(pid).children(recursive=True):
+                self._seen.setdefault(child.pid, child)
+        except psutil.Error:
+            pass
+
+    def reap(self, grace: float = 10.0) -> None:
+        procs = list(self._seen.values())
+        _, alive = psutil.wait_procs(procs, timeout=grace)
+        for p in alive:
+            try:
+                p.terminate()
+            except psutil.Error:
+                pass
+        _, alive = psutil.wait_procs(alive, timeout=5)
+        for p in alive:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+
+
+@contextmanager
+def _stop_signals_raise() -> Iterator[None]:
+    def handler(signum, _frame):
+        raise Stopped(signum)
+
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
     try:
-        while proc.poll() is None:
-            time.sleep(0.5)
-        return proc.returncode
-    except KeyboardInterrupt:
-        print("stopping the UI")
-        stop(proc)
-        return 0
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
