@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dagster as dg
 import pytest
-from qdrant_client import models
 
 from fd_pipeline import checks
 from fd_pipeline.definitions import defs
 from fd_pipeline.sync_state import ItemResult
-from fd_pipeline.vectorstore import KB, TICKETS, VectorStore, VectorStoreConfig
+from fd_pipeline.vectorstore import KB, TICKETS, Point, VectorStore, VectorStoreConfig
 from fd_pipeline_tests.fixtures.pipeline import ALL_ASSETS
+from fd_pipeline_tests.fixtures.qdrant import make_identity, vec
 
 CHECKS = checks.build_checks()
 
@@ -42,13 +42,11 @@ def test_checks_pass_on_a_synced_pipeline_and_catch_corruption(synced, monkeypat
     # Points removed behind the sync log's back.
     store = VectorStore(VectorStoreConfig(path=str(synced.qdrant_path)))
     try:
-        ids = store.scroll_ids(TICKETS)[:3]
-        store.client.delete(store.alias_target(TICKETS), points_selector=models.PointIdsList(points=ids))
-        # A KB collection whose vectors have another size than the model's.
-        target = store.alias_target(KB)
-        store.client.delete_collection(target)
-        store.client.create_collection(target, vectors_config={"intent_vec": models.VectorParams(size=8, distance=models.Distance.COSINE)})
-        store.client.upsert(target, [models.PointStruct(id=1, vector={"intent_vec": [0.1] * 8}, payload={})])
+        store.delete(TICKETS, None, store.scroll_ids(TICKETS)[:3])
+        # The KB alias serving vectors of another size than the model's.
+        odd = make_identity("odd", dim=8)
+        store.upsert(KB, odd, [Point(1, {"intent": vec([0.1] * 8)}, {})])
+        store.promote(KB, odd)
     finally:
         store.close()
     # An item failed now is stale once the allowed age is zero.
