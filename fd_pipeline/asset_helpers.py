@@ -11,6 +11,7 @@ from datetime import datetime
 import dagster as dg
 
 from fd_pipeline.freshdesk import ApiStats
+from fd_pipeline.partitions import check_range
 from fd_pipeline.resources import EmbedderResource, QdrantResource, SyncLogResource, SyncSettingsResource
 from fd_pipeline.sync.documents import Document
 from fd_pipeline.sync.engine import Report, embed_documents, promote_when_complete, record_failures, write_documents
@@ -34,8 +35,9 @@ class Scope:
 
 
 def scope_of(context: dg.AssetExecutionContext) -> Scope:
-    window = context.partition_time_window
     keys = context.partition_key_range
+    check_range(keys.start, keys.end)
+    window = context.partition_time_window
     label = keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"
     return Scope(window.start, window.end, label, keys.start, keys.end)
 

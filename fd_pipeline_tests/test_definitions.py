@@ -1,6 +1,8 @@
 """The code location loads and validates the way Dagster's own tools load it, and its asset
 graph is the one the README draws: six hourly-partitioned assets in two domain groups, with
-lineage raw -> embeddings -> collection, each naming the systems it touches."""
+lineage raw -> embeddings -> collection, each naming the systems it touches. The partitions start
+at FD_PARTITIONS_START (required: a missing, malformed or future value is one error naming it), and
+a reversed or malformed partition range fails with one clear message instead of syncing nothing."""
 
 from __future__ import annotations
 
@@ -9,22 +11,78 @@ import subprocess
 import sys
 from pathlib import Path
 
+from datetime import UTC, datetime
+
 import dagster as dg
+import pytest
 
 from fd_pipeline.definitions import defs
+from fd_pipeline.partitions import partitions_start
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_dagster_definitions_validate(tmp_path):
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+def _dagster(tmp_path, *args: str, **env: str | None) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "DAGSTER_HOME": str(tmp_path), "FD_DATA_DIR": str(tmp_path / "data"), **env}
+    environ = {k: v for k, v in environ.items() if v is not None}
     dagster = Path(sys.executable).with_name("dagster")
-    done = subprocess.run(
-        [str(dagster), "definitions", "validate", "-w", str(ROOT / "workspace.yaml")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
-    )
+    return subprocess.run([str(dagster), *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=180)
+
+
+def test_dagster_definitions_validate(tmp_path):
+    done = _dagster(tmp_path, "definitions", "validate", "-w", str(ROOT / "workspace.yaml"))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "All code locations passed validation" in done.stdout + done.stderr
+
+    unset = _dagster(tmp_path, "definitions", "validate", "-w", str(ROOT / "workspace.yaml"), FD_PARTITIONS_START=None)
+    assert unset.returncode != 0 and "FD_PARTITIONS_START is not set" in unset.stdout + unset.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(None, "is not set"), ("June 1st", "must be YYYY-MM-DD"), ("2025-06-01-10:30", "on the hour"), ("2031-01-01", "in the future")],
+)
+def test_partitions_start_is_required_and_checked(monkeypatch, value, message):
+    if value is None:
+        monkeypatch.delenv("FD_PARTITIONS_START", raising=False)
+    else:
+        monkeypatch.setenv("FD_PARTITIONS_START", value)
+    with pytest.raises(ValueError, match=message) as caught:
+        partitions_start(now=datetime(2026, 1, 1, tzinfo=UTC))
+    assert "FD_PARTITIONS_START" in str(caught.value)
+
+
+def test_partitions_start_accepts_a_day_or_an_hour(monkeypatch):
+    monkeypatch.setenv("FD_PARTITIONS_START", "2025-06-01")
+    assert partitions_start() == "2025-06-01-00:00"
+    monkeypatch.setenv("FD_PARTITIONS_START", "2025-06-01-07:00")
+    assert partitions_start() == "2025-06-01-07:00"
+
+
+def test_reversed_or_malformed_partition_range_is_one_clear_error(tmp_path):
+    """`dagster asset materialize --partition-range B...A` used to succeed with 0 items."""
+    reversed_range = _dagster(
+        tmp_path, "asset", "materialize", "-m", "fd_pipeline.definitions", "--select", "raw_articles",
+        "--partition-range", "2025-06-02-05:00...2025-06-02-01:00",
+    )
+    out = reversed_range.stdout + reversed_range.stderr
+    assert reversed_range.returncode != 0
+    assert "partition range 2025-06-02-05:00...2025-06-02-01:00 is reversed" in out
+    assert "did you mean 2025-06-02-01:00...2025-06-02-05:00" in out
+
+    off_hour = dg.materialize(
+        [defs.get_assets_def("raw_articles")], resources=_resources(tmp_path), raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": "2025-06-02-01:00", "dagster/asset_partition_range_end": "2025-06-02-05:30"},
+    )
+    (failure,) = off_hour.get_step_failure_events()
+    assert "'2025-06-02-05:30' is not an hourly partition" in failure.step_failure_data.error.message
+
+
+def _resources(tmp_path) -> dict:
+    from fd_pipeline.definitions import resources
+    from fd_pipeline.resources import SyncLogResource
+
+    return {**resources(), "sync_log": SyncLogResource(database_url=f"sqlite:///{tmp_path / 'sync.db'}")}
 
 
 def test_asset_graph_snapshot():
