@@ -501,3 +501,41 @@ def test_fifty_thousand_tickets_generate_and_list_fast(emulator_now):
             assert r.status_code == 200 and len(r.json()) == 100
         assert (time.perf_counter() - t0) / 3 < 0.5
         assert client.get("/api/v2/tickets", params={**params, "page": 301}).status_code == 400
+
+
+def test_include_company_alone_and_with_every_other_include(emulator, emulator_client):
+    window = {"updated_since": since(emulator, 48), "per_page": 100}
+    r = emulator_client.get("/api/v2/tickets", params={**window, "include": "company"})
+    assert r.status_code == 200 and r.headers["X-RateLimit-Used-CurrentRequest"] == "3"
+    tickets = r.json()
+    assert tickets
+    for t in tickets:
+        assert set(t) == TICKET_KEYS | {"company"}
+        if t["company_id"] is None:
+            assert t["company"] is None
+        else:
+            assert set(t["company"]) == {"id", "name"} and t["company"]["id"] == t["company_id"]
+            assert isinstance(t["company"]["name"], str) and t["company"]["name"]
+    assert any(t["company"] is None for t in tickets) and any(t["company"] for t in tickets)
+
+    r = emulator_client.get("/api/v2/tickets", params={**window, "include": "requester,company,stats"})
+    assert r.status_code == 200 and r.headers["X-RateLimit-Used-CurrentRequest"] == "7"
+    r = emulator_client.get("/api/v2/tickets", params={**window, "include": "description,requester,stats,company"})
+    assert r.status_code == 200 and r.headers["X-RateLimit-Used-CurrentRequest"] == "9"
+    full = r.json()
+    assert [t["id"] for t in full] == [t["id"] for t in tickets]
+    for t, alone in zip(full, tickets):
+        assert set(t) == TICKET_KEYS | {"description", "description_text", "requester", "stats", "company"}
+        assert t["company"] == alone["company"] and t["requester"]["id"] == t["requester_id"]
+        assert TS.match(t["stats"]["status_updated_at"])
+
+    with_company = next(t for t in tickets if t["company"])
+    one = emulator_client.get(f"/api/v2/tickets/{with_company['id']}", params={"include": "company"}).json()
+    assert one["company"] == with_company["company"]
+    for bad in ("companies", "conversations", "company,", ","):
+        r = emulator_client.get("/api/v2/tickets", params={**window, "include": bad})
+        if bad == "company,":  # an empty trailing value is ignored, as with the other includes
+            assert r.status_code == 200
+            continue
+        assert r.status_code == 400, bad
+        assert r.json()["errors"][0]["field"] == "include" and "company" in r.json()["errors"][0]["message"]

@@ -37,7 +37,7 @@ PAGE_301_BODY = {
                 "message": "You cannot access tickets beyond the 300th page. Please provide a smaller page number.",
                 "code": "invalid_value"}],
 }
-_LIST_INCLUDES = ("description", "requester", "stats")
+_LIST_INCLUDES = ("description", "requester", "stats", "company")
 _SHOW_INCLUDES = ("conversations", "requester", "company", "stats")
 _ORDER_BY = ("created_at", "due_by", "updated_at", "status")
 _FILTERS = ("new_and_my_open", "watching", "spam", "deleted")
@@ -187,7 +187,8 @@ class Handlers:
                                                   order_by=order_by, order_type=order_type,
                                                   offset=offset, limit=per_page)
             body = [ticket_json(desk.tickets[i], description="description" in includes,
-                                requester="requester" in includes, stats="stats" in includes) for i in ids]
+                                requester="requester" in includes, stats="stats" in includes,
+                                company="company" in includes) for i in ids]
         return JsonResponse(body, headers=_link(request, page, offset + per_page < total))
 
     def _ticket(self, request: Request):
@@ -200,11 +201,10 @@ class Handlers:
         includes = _includes(request, _SHOW_INCLUDES)
         with self.desk.lock:
             t = self._ticket(request)
-            body = ticket_json(t, description=True, requester="requester" in includes, stats="stats" in includes)
+            body = ticket_json(t, description=True, requester="requester" in includes, stats="stats" in includes,
+                               company="company" in includes)
             body["attachments"] = []
             body["source_additional_info"] = None
-            if "company" in includes:
-                body["company"] = {"id": t.company_id, "name": None} if t.company_id else None
             if "conversations" in includes:
                 self.emu.stats.conversation_read(t.id)
                 body["conversations"] = [conversation_json(c) for c in self.desk.conversations(t.id)[:10]]

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from .generator import requester_json
+from .generator import COMPANIES, COMPANY_ID_START, requester_json
 from .rows import ArticleRow, CategoryRow, ConversationRow, FolderRow, TicketRow, iso
 
 LONE_SURROGATE = "\ud800"
 
 
-def ticket_json(t: TicketRow, *, description: bool, requester: bool = False, stats: bool = False) -> dict:
+def company_json(company_id: int | None) -> dict | None:
+    """`include=company`: the ticket's company as `{id, name}`, or null when it has none."""
+    if company_id is None:
+        return None
+    return {"id": company_id, "name": COMPANIES[(company_id - COMPANY_ID_START) % len(COMPANIES)]}
+
+
+def ticket_json(t: TicketRow, *, description: bool, requester: bool = False, stats: bool = False,
+                company: bool = False) -> dict:
     subject, html, text = t.subject, t.description_html, t.description_text
     if t.corrupt == "unembeddable":
         subject, html, text = subject + LONE_SURROGATE, html + LONE_SURROGATE, text + LONE_SURROGATE
@@ -51,6 +59,8 @@ def ticket_json(t: TicketRow, *, description: bool, requester: bool = False, sta
         out["description_text"] = text
     if requester:
         out["requester"] = requester_json(t.requester_id)
+    if company:
+        out["company"] = company_json(t.company_id)
     if stats:
         resolved = t.status_updated_at if t.status >= 4 else None
         out["stats"] = {
