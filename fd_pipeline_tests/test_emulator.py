@@ -43,6 +43,10 @@ CONVERSATION_KEYS = {"id", "body", "body_text", "incoming", "private", "source",
 ARTICLE_KEYS = {"id", "type", "title", "description", "description_text", "status", "tags", "folder_id",
                 "category_id", "agent_id", "hierarchy", "hits", "thumbs_up", "thumbs_down", "seo_data",
                 "created_at", "updated_at"}
+AGENT_KEYS = {"available", "occasional", "id", "ticket_scope", "signature", "group_ids", "role_ids", "skill_ids",
+              "available_since", "contact", "created_at", "updated_at", "last_active_at", "type", "focus_mode"}
+AGENT_CONTACT_KEYS = {"active", "email", "job_title", "language", "last_login_at", "mobile", "name", "phone",
+                      "time_zone", "created_at", "updated_at"}
 
 
 def ts(s: str) -> datetime:
@@ -539,3 +543,45 @@ def test_include_company_alone_and_with_every_other_include(emulator, emulator_c
             continue
         assert r.status_code == 400, bad
         assert r.json()["errors"][0]["field"] == "include" and "company" in r.json()["errors"][0]["message"]
+
+
+def test_agents_pages_with_link_and_me_is_the_key_owner(emulator, emulator_client):
+    r = emulator_client.get("/api/v2/agents")
+    assert r.status_code == 200 and "link" not in r.headers
+    agents = r.json()
+    assert len(agents) == len(emulator.desk.agents) >= 8
+    for a in agents:
+        assert set(a) == AGENT_KEYS and set(a["contact"]) == AGENT_CONTACT_KEYS
+        assert a["type"] == "support_agent" and a["ticket_scope"] in (1, 2, 3)
+        assert isinstance(a["available"], bool) and isinstance(a["occasional"], bool)
+        assert "@" in a["contact"]["email"] and a["contact"]["name"]
+        for k in ("created_at", "updated_at"):
+            assert TS.match(a[k]) and TS.match(a["contact"][k])
+    ids = [a["id"] for a in agents]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    # The generator's responders and note authors are all agents of the account.
+    responders = {t.responder_id for t in emulator.desk.tickets.values() if t.responder_id}
+    assert responders and responders <= set(ids)
+
+    r = emulator_client.get("/api/v2/agents", params={"per_page": 3})
+    assert len(r.json()) == 3 and 'rel="next"' in r.headers["link"] and "page=2" in r.headers["link"]
+    assert [a["id"] for a in walk(emulator_client, "/api/v2/agents", {"per_page": 3})] == ids
+    last = -(-len(ids) // 3)
+    assert "link" not in emulator_client.get("/api/v2/agents", params={"per_page": 3, "page": last}).headers
+    assert emulator_client.get("/api/v2/agents", params={"per_page": 3, "page": last + 1}).json() == []
+    for bad in ({"per_page": 101}, {"page": 0}, {"state": "parttime"}):
+        r = emulator_client.get("/api/v2/agents", params=bad)
+        assert r.status_code == 400 and r.json()["errors"][0]["field"] in bad
+
+    occasional = emulator_client.get("/api/v2/agents", params={"state": "occasional"}).json()
+    fulltime = emulator_client.get("/api/v2/agents", params={"state": "fulltime"}).json()
+    assert occasional and all(a["occasional"] for a in occasional)
+    assert len(occasional) + len(fulltime) == len(ids)
+    email = agents[2]["contact"]["email"]
+    assert [a["id"] for a in emulator_client.get("/api/v2/agents", params={"email": email.upper()}).json()] == [ids[2]]
+
+    me = emulator_client.get("/api/v2/agents/me")
+    assert me.status_code == 200 and me.json() == agents[0] and me.json()["ticket_scope"] == 1
+    assert emulator_client.get(f"/api/v2/agents/{ids[1]}").json() == agents[1]
+    assert emulator_client.get("/api/v2/agents/1").status_code == 404
+    assert httpx.get(emulator.base_url + "/api/v2/agents/me").status_code == 401

@@ -22,7 +22,7 @@ from starlette.routing import Match, Route
 
 from .faults import FaultConfig
 from .rows import iso
-from .shapes import article_json, category_json, conversation_json, folder_json, ticket_json
+from .shapes import agent_json, article_json, category_json, conversation_json, folder_json, ticket_json
 
 if TYPE_CHECKING:
     from .server import Emulator
@@ -41,6 +41,7 @@ _LIST_INCLUDES = ("description", "requester", "stats", "company")
 _SHOW_INCLUDES = ("conversations", "requester", "company", "stats")
 _ORDER_BY = ("created_at", "due_by", "updated_at", "status")
 _FILTERS = ("new_and_my_open", "watching", "spam", "deleted")
+_AGENT_STATES = ("fulltime", "occasional")
 
 
 class ApiError(Exception):
@@ -135,6 +136,13 @@ def _link(request: Request, page: int, has_more: bool) -> dict[str, str]:
     return {"link": f'<{url}>; rel="next"'}
 
 
+def _one_page(request: Request, items: list) -> tuple[list, dict[str, str]]:
+    """The requested page of a whole list (30 unless `per_page`), and its `link` header while more remain."""
+    page, per_page = _paging(request)
+    offset = (page - 1) * per_page
+    return items[offset: offset + per_page], _link(request, page, offset + per_page < len(items))
+
+
 def _language(request: Request) -> str:
     lang = request.path_params.get("language", "en")
     if lang not in LANGUAGES:
@@ -220,6 +228,34 @@ class Handlers:
             body = [conversation_json(c) for c in convs[offset: offset + per_page]]
             more = offset + per_page < len(convs)
         return JsonResponse(body, headers=_link(request, page, more))
+
+    # --- agents -----------------------------------------------------------------------------------
+    async def agents_list(self, request: Request) -> Response:
+        q = request.query_params
+        state = q.get("state")
+        if state is not None and state not in _AGENT_STATES:
+            raise _invalid("state", f"It should be one of these values: '{','.join(_AGENT_STATES)}'")
+        with self.desk.lock:
+            agents = sorted(self.desk.agents.values(), key=lambda a: a.id)
+        if state is not None:
+            agents = [a for a in agents if a.occasional == (state == "occasional")]
+        if "email" in q:
+            agents = [a for a in agents if a.email.lower() == q["email"].strip().lower()]
+        if "phone" in q or "mobile" in q:
+            agents = []  # no generated agent has a phone or mobile number
+        page, link = _one_page(request, agents)
+        return JsonResponse([agent_json(a) for a in page], headers=link)
+
+    async def agent_me(self, request: Request) -> Response:
+        with self.desk.lock:
+            return JsonResponse(agent_json(self.desk.agents[self.desk.me_agent_id]))
+
+    async def agent_show(self, request: Request) -> Response:
+        with self.desk.lock:
+            a = self.desk.agents.get(request.path_params["agent_id"])
+            if a is None:
+                raise _not_found()
+            return JsonResponse(agent_json(a))
 
     # --- solutions ------------------------------------------------------------------------------
     def _chain(self, folder_id: int, language: str) -> list[tuple[str, int, str]]:
@@ -310,6 +346,9 @@ class Handlers:
             ("/api/v2/tickets", self.tickets_list),
             ("/api/v2/tickets/{ticket_id:int}", self.ticket_show),
             ("/api/v2/tickets/{ticket_id:int}/conversations", self.conversations_list),
+            ("/api/v2/agents", self.agents_list),
+            ("/api/v2/agents/me", self.agent_me),
+            ("/api/v2/agents/{agent_id:int}", self.agent_show),
             (f"{s}/categories", self.categories),
             (f"{s}/categories/{{category_id:int}}", self.category_show),
             (f"{s}/categories/{{category_id:int}}/folders", self.category_folders),

@@ -63,6 +63,20 @@ class ConversationRow:
 
 
 @dataclass(slots=True)
+class AgentRow:
+    id: int
+    name: str
+    email: str
+    occasional: bool
+    available: bool
+    ticket_scope: int                 # 1 global, 2 group, 3 restricted
+    time_zone: str
+    created_at: int
+    updated_at: int
+    last_login_at: int
+
+
+@dataclass(slots=True)
 class CategoryRow:
     id: int
     name: str

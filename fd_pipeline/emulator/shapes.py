@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .generator import COMPANIES, COMPANY_ID_START, requester_json
-from .rows import ArticleRow, CategoryRow, ConversationRow, FolderRow, TicketRow, iso
+from .rows import AgentRow, ArticleRow, CategoryRow, ConversationRow, FolderRow, TicketRow, iso
 
 LONE_SURROGATE = "\ud800"
 
@@ -107,6 +107,38 @@ def conversation_json(c: ConversationRow) -> dict:
         "automation_type_id": None,
         "auto_response": False,
         "source_additional_info": None,
+    }
+
+
+def agent_json(a: AgentRow) -> dict:
+    return {
+        "available": a.available,
+        "occasional": a.occasional,
+        "id": a.id,
+        "ticket_scope": a.ticket_scope,
+        "signature": f"<div dir=\"ltr\"><p>{a.name}<br>Customer Support</p></div>",
+        "group_ids": [],
+        "role_ids": [1] if a.ticket_scope == 1 else [2],
+        "skill_ids": [],
+        "available_since": None,
+        "contact": {
+            "active": True,
+            "email": a.email,
+            "job_title": None,
+            "language": "en",
+            "last_login_at": iso(a.last_login_at),
+            "mobile": None,
+            "name": a.name,
+            "phone": None,
+            "time_zone": a.time_zone,
+            "created_at": iso(a.created_at),
+            "updated_at": iso(a.updated_at),
+        },
+        "created_at": iso(a.created_at),
+        "updated_at": iso(a.updated_at),
+        "last_active_at": iso(a.last_login_at),
+        "type": "support_agent",
+        "focus_mode": True,
     }
 
 
