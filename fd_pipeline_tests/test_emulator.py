@@ -585,3 +585,53 @@ def test_agents_pages_with_link_and_me_is_the_key_owner(emulator, emulator_clien
     assert emulator_client.get(f"/api/v2/agents/{ids[1]}").json() == agents[1]
     assert emulator_client.get("/api/v2/agents/1").status_code == 404
     assert httpx.get(emulator.base_url + "/api/v2/agents/me").status_code == 401
+
+
+def test_solutions_lists_page_at_30_with_link_and_the_client_reads_the_whole_tree(make_emulator):
+    from fd_pipeline.freshdesk import FreshdeskClient
+
+    emu = make_emulator(tickets=10, articles=12)
+    client = httpx.Client(base_url=emu.base_url, auth=(emu.api_key, "X"))
+    admin = lambda **body: client.post("/_emulator/mutate", json=body).json()["result"]  # noqa: E731
+    first_cat = admin(op="add_category", name="Bulk 0", description="paged")
+    for n in range(1, 33):
+        emu.add_category(f"Bulk {n}")
+    top = admin(op="add_folder", name="Folder 0", category_id=first_cat)
+    for n in range(1, 31):
+        emu.add_folder(f"Folder {n}", category_id=first_cat)
+    parent = emu.add_folder("Parent", category_id=first_cat)
+    admin(op="add_folder", name="Sub 0", parent_folder_id=parent)
+    for n in range(1, 32):
+        emu.add_folder(f"Sub {n}", parent_folder_id=parent)
+    for n in range(70):
+        emu.add_article(top, f"Article {n}", f"<p>Body {n}</p>", status=1 + n % 2)
+    desk = emu.desk
+    lists = {
+        "/api/v2/solutions/categories": sorted(desk.categories),
+        f"/api/v2/solutions/categories/{first_cat}/folders":
+            sorted(f.id for f in desk.folders.values() if f.category_id == first_cat and f.parent_folder_id is None),
+        f"/api/v2/solutions/folders/{parent}/subfolders":
+            sorted(f.id for f in desk.folders.values() if f.parent_folder_id == parent),
+        f"/api/v2/solutions/folders/{top}/articles": sorted(a.id for a in desk.articles.values() if a.folder_id == top),
+    }
+    for path, expected in lists.items():
+        assert len(expected) > 30, path
+        r = client.get(path)
+        assert r.status_code == 200 and [x["id"] for x in r.json()] == expected[:30], path
+        assert 'rel="next"' in r.headers["link"] and "page=2" in r.headers["link"], path
+        assert [x["id"] for x in walk(client, path, {})] == expected, path
+        assert [x["id"] for x in walk(client, path, {"per_page": 7})] == expected, path
+        r = client.get(path, params={"per_page": 100})
+        assert [x["id"] for x in r.json()] == expected and "link" not in r.headers, path
+        last = -(-len(expected) // 30)
+        assert "link" not in client.get(path, params={"page": last}).headers, path
+        assert client.get(path, params={"page": last + 1}).json() == [], path
+        for bad in ({"per_page": 101}, {"per_page": 0}, {"page": "x"}):
+            r = client.get(path, params=bad)
+            assert r.status_code == 400 and r.json()["errors"][0]["field"] in bad, (path, bad)
+    ko = walk(client, "/api/v2/solutions/categories/ko", {})
+    assert len(ko) == len(desk.categories) and client.get("/api/v2/solutions/categories/ko").headers["link"]
+
+    with FreshdeskClient(api_key=emu.api_key, base_url=emu.base_url, max_retries=1) as fd:
+        read = [a.id for a in fd.iter_kb_articles()]
+    assert sorted(read) == sorted(desk.articles) and len(read) == len(set(read))

@@ -219,15 +219,13 @@ class Handlers:
         return JsonResponse(body)
 
     async def conversations_list(self, request: Request) -> Response:
-        page, per_page = _paging(request)
+        _paging(request)  # a bad page or per_page is a 400 before anything is read
         with self.desk.lock:
             t = self._ticket(request)
             self.emu.stats.conversation_read(t.id)
-            convs = self.desk.conversations(t.id)
-            offset = (page - 1) * per_page
-            body = [conversation_json(c) for c in convs[offset: offset + per_page]]
-            more = offset + per_page < len(convs)
-        return JsonResponse(body, headers=_link(request, page, more))
+            convs, link = _one_page(request, self.desk.conversations(t.id))
+            body = [conversation_json(c) for c in convs]
+        return JsonResponse(body, headers=link)
 
     # --- agents -----------------------------------------------------------------------------------
     async def agents_list(self, request: Request) -> Response:
@@ -278,8 +276,9 @@ class Handlers:
     async def categories(self, request: Request) -> Response:
         lang = _language(request)
         with self.desk.lock:
-            body = [category_json(c, lang) for c in sorted(self.desk.categories.values(), key=lambda c: c.id)]
-        return JsonResponse(body)
+            cats, link = _one_page(request, sorted(self.desk.categories.values(), key=lambda c: c.id))
+            body = [category_json(c, lang) for c in cats]
+        return JsonResponse(body, headers=link)
 
     def _category(self, request: Request):
         c = self.desk.categories.get(request.path_params["category_id"])
@@ -302,9 +301,10 @@ class Handlers:
         lang = _language(request)
         with self.desk.lock:
             c = self._category(request)
-            body = [self._folder_json(f, lang) for f in sorted(self.desk.folders.values(), key=lambda f: f.id)
-                    if f.category_id == c.id and f.parent_folder_id is None]
-        return JsonResponse(body)
+            folders, link = _one_page(request, [f for f in sorted(self.desk.folders.values(), key=lambda f: f.id)
+                                                if f.category_id == c.id and f.parent_folder_id is None])
+            body = [self._folder_json(f, lang) for f in folders]
+        return JsonResponse(body, headers=link)
 
     async def folder_show(self, request: Request) -> Response:
         lang = _language(request)
@@ -315,22 +315,20 @@ class Handlers:
         lang = _language(request)
         with self.desk.lock:
             f = self._folder(request)
-            body = [self._folder_json(g, lang) for g in sorted(self.desk.folders.values(), key=lambda g: g.id)
-                    if g.parent_folder_id == f.id]
-        return JsonResponse(body)
+            subs, link = _one_page(request, [g for g in sorted(self.desk.folders.values(), key=lambda g: g.id)
+                                             if g.parent_folder_id == f.id])
+            body = [self._folder_json(g, lang) for g in subs]
+        return JsonResponse(body, headers=link)
 
     async def folder_articles(self, request: Request) -> Response:
         lang = _language(request)
-        page, per_page = _paging(request)
         with self.desk.lock:
             f = self._folder(request)
-            arts = [a for a in sorted(self.desk.articles.values(), key=lambda a: a.id)
-                    if a.folder_id == f.id and (lang == "en" or lang in a.translations)]
-            offset = (page - 1) * per_page
+            arts, link = _one_page(request, [a for a in sorted(self.desk.articles.values(), key=lambda a: a.id)
+                                             if a.folder_id == f.id and (lang == "en" or lang in a.translations)])
             chain = self._chain(f.id, lang)
-            body = [article_json(a, lang, chain) for a in arts[offset: offset + per_page]]
-            more = offset + per_page < len(arts)
-        return JsonResponse(body, headers=_link(request, page, more))
+            body = [article_json(a, lang, chain) for a in arts]
+        return JsonResponse(body, headers=link)
 
     async def article_show(self, request: Request) -> Response:
         lang = _language(request)
@@ -368,7 +366,8 @@ class Admin:
 
     OPS = ("create_ticket", "update_ticket", "add_conversation", "resolve_ticket", "delete_ticket",
            "spam_ticket", "restore_ticket", "edit_article", "unpublish_article", "publish_article",
-           "move_article", "delete_article", "add_article", "corrupt_ticket", "repair_ticket", "mutate_random")
+           "move_article", "delete_article", "add_article", "add_category", "add_folder", "corrupt_ticket",
+           "repair_ticket", "mutate_random")
 
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from html import escape, unescape
 
 from . import generator as gen
-from .rows import AgentRow, ArticleRow, ConversationRow, FolderRow, TicketRow
+from .rows import AgentRow, ArticleRow, CategoryRow, ConversationRow, FolderRow, TicketRow
 
 VIEWS = ("live", "deleted", "spam")
 _TAG = re.compile(r"<[^>]+>")
@@ -437,6 +437,34 @@ class Desk:
                 topic=topic)
             self.version += 1
             return aid
+
+    def add_category(self, name: str, description: str | None = None, *, name_ko: str | None = None) -> int:
+        with self.lock:
+            cid = max(self.categories, default=gen.CATEGORY_ID_START - 1) + 1
+            now = self.clock.timestamp()
+            self.categories[cid] = CategoryRow(cid, name, name_ko or name, description, now, now)
+            self.version += 1
+            return cid
+
+    def add_folder(self, name: str, *, category_id: int | None = None, parent_folder_id: int | None = None,
+                   description: str | None = None, name_ko: str | None = None) -> int:
+        """A top-level folder of `category_id`, or a subfolder of `parent_folder_id`."""
+        with self.lock:
+            if parent_folder_id is not None:
+                parent = self.folders.get(parent_folder_id)
+                if parent is None:
+                    raise KeyError(f"no folder {parent_folder_id}")
+                if category_id is not None and category_id != parent.category_id:
+                    raise ValueError(f"folder {parent_folder_id} is in category {parent.category_id}, not {category_id}")
+                category_id = parent.category_id
+            if category_id not in self.categories:
+                raise KeyError(f"no category {category_id}")
+            fid = max(self.folders, default=gen.FOLDER_ID_START - 1) + 1
+            now = self.clock.timestamp()
+            self.folders[fid] = FolderRow(fid, category_id, parent_folder_id, name, name_ko or name, description,
+                                          now, now)
+            self.version += 1
+            return fid
 
     def counts(self) -> dict[str, int]:
         with self.lock:

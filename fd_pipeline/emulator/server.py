@@ -226,3 +226,10 @@ class Emulator:
 
     def add_article(self, folder_id: int, title: str, description: str, **fields) -> int:
         return self.desk.add_article(folder_id, title, description, **fields)
+
+    def add_category(self, name: str, description: str | None = None, **fields) -> int:
+        return self.desk.add_category(name, description, **fields)
+
+    def add_folder(self, name: str, **fields) -> int:
+        """A top-level folder (`category_id=`) or a subfolder (`parent_folder_id=`)."""
+        return self.desk.add_folder(name, **fields)
