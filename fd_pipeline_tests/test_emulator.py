@@ -15,6 +15,7 @@ import json
 import os
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -585,6 +586,41 @@ def test_agents_pages_with_link_and_me_is_the_key_owner(emulator, emulator_clien
     assert emulator_client.get(f"/api/v2/agents/{ids[1]}").json() == agents[1]
     assert emulator_client.get("/api/v2/agents/1").status_code == 404
     assert httpx.get(emulator.base_url + "/api/v2/agents/me").status_code == 401
+
+
+def _https_get(port: int, api_key: str, name: str, path: str, ca_file: str) -> httpx.Response:
+    """GET over TLS to 127.0.0.1:port while presenting and verifying `name` (SNI and the certificate's
+    name check), as a client configured for https://<name> reaches the emulator."""
+    ctx = ssl.create_default_context(cafile=ca_file)
+    with httpx.Client(verify=ctx, auth=(api_key, "X")) as client:
+        return client.get(f"https://127.0.0.1:{port}{path}", headers={"Host": name},
+                          extensions={"sni_hostname": name})
+
+
+def test_tls_hostname_is_in_the_certificate_and_verifies(make_emulator, tmp_path):
+    cert_dir = tmp_path / "tls"
+    emu = make_emulator(tickets=20, tls=True, cert_dir=cert_dir, tls_hostnames=["acme.freshdesk.com"])
+    r = _https_get(emu.port, emu.api_key, "acme.freshdesk.com", "/api/v2/agents/me", emu.ca_file)
+    assert r.status_code == 200 and r.json()["id"] == emu.desk.me_agent_id
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        _https_get(emu.port, emu.api_key, "other.freshdesk.com", "/api/v2/agents/me", emu.ca_file)
+    # Plain ssl: the handshake verifies the name against the CA file.
+    ctx = ssl.create_default_context(cafile=emu.ca_file)
+    with socket.create_connection(("127.0.0.1", emu.port), timeout=5) as raw, \
+            ctx.wrap_socket(raw, server_hostname="acme.freshdesk.com") as tls:
+        assert ("DNS", "acme.freshdesk.com") in tls.getpeercert()["subjectAltName"]
+    ca_before = open(emu.ca_file, "rb").read()
+    emu.stop()
+
+    # A restart asking for another name reissues the server certificate from the same CA: trust survives.
+    again = make_emulator(tickets=20, tls=True, cert_dir=cert_dir,
+                          tls_hostnames=["acme.freshdesk.com", "*.example-desk.test"])
+    assert open(again.ca_file, "rb").read() == ca_before
+    for name in ("eu.example-desk.test", "acme.freshdesk.com"):
+        assert _https_get(again.port, again.api_key, name, "/api/v2/agents", again.ca_file).status_code == 200
+    assert oct(os.stat(cert_dir / "ca-key.pem").st_mode & 0o777) == "0o600"
+    with pytest.raises(ValueError, match="host name"):
+        Emulator(tickets=1, articles=1, tls=True, tls_hostnames=["bad name.freshdesk.com"])
 
 
 def test_solutions_lists_page_at_30_with_link_and_the_client_reads_the_whole_tree(make_emulator):

@@ -24,6 +24,9 @@ def register(subparsers) -> None:
     p.add_argument("--rate-window", type=float, default=60.0, help="rate-limit window in seconds")
     p.add_argument("--api-key", default="emu-key")
     p.add_argument("--tls", action="store_true", help="serve HTTPS with a generated CA")
+    p.add_argument("--tls-hostname", action="append", default=[], metavar="NAME",
+                   help="an extra DNS name (or IP) in the certificate, e.g. acme.freshdesk.com; repeatable; "
+                        "implies --tls")
     p.add_argument("--cert-dir", help="where the CA and certificate are written (reused if present)")
     p.set_defaults(func=run)
 
@@ -32,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from .server import Emulator
 
     now = datetime.fromisoformat(args.now.replace("Z", "+00:00")) if args.now else datetime.now(UTC)
+    args.tls = args.tls or bool(args.tls_hostname)
     if args.tls and not args.cert_dir:
         from fd_pipeline.settings import data_dir
 
@@ -39,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     emu = Emulator(seed=args.seed, tickets=args.tickets, articles=args.articles, now=now,
                    span_hours=args.span_hours, plan=args.plan, rate_window_s=args.rate_window,
                    api_key=args.api_key, tls=args.tls, port=args.port, host=args.host,
-                   cert_dir=args.cert_dir, clock_running=not args.frozen)
+                   cert_dir=args.cert_dir, clock_running=not args.frozen, tls_hostnames=args.tls_hostname)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host}, not loopback")
     with emu:
@@ -49,7 +53,11 @@ def run(args: argparse.Namespace) -> int:
               f"{counts['articles']} articles; plan {args.plan}, window {args.rate_window:g}s")
         if emu.ca_file:
             print(f"  CA file: {emu.ca_file}   (FRESHDESK_CA_BUNDLE={emu.ca_file})")
-        print(f"  try: curl -u {emu.api_key}:X '{emu.base_url}/api/v2/tickets?per_page=2'"
+        user = emu.api_key
+        for name in args.tls_hostname:
+            print(f"  certificate also names {name}: curl -u \"{user}:X\" --resolve {name}:{emu.port}:{emu.host} "
+                  f"--cacert {emu.ca_file} https://{name}:{emu.port}/api/v2/agents/me")
+        print(f"  try: curl -u \"{user}:X\" '{emu.base_url}/api/v2/tickets?per_page=2'"
               + (f" --cacert {emu.ca_file}" if emu.ca_file else ""))
         print(f"  admin: {emu.base_url}/_emulator/stats | /ground_truth | POST /clock /mutate /faults")
         print("Ctrl-C stops.", flush=True)

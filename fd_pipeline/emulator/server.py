@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 import shutil
 import socket
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import uvicorn
@@ -22,52 +24,93 @@ from .stats import Stats
 UTC = dt.UTC
 
 
-def write_self_signed(cert_dir: Path, host: str = "127.0.0.1") -> tuple[Path, Path, Path]:
-    """A throwaway CA and a server certificate it signs (SANs: localhost, 127.0.0.1, host).
+_HOSTNAME = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
-    Returns (ca_file, cert_file, key_file). Files already in `cert_dir` are reused so a
-    client's trust survives restarts. A separate CA (not a self-signed leaf) keeps strict
-    X.509 verification happy.
+
+def _sans(host: str, hostnames: Iterable[str]) -> list[str]:
+    """The server certificate's names: localhost, 127.0.0.1, the bound host and any extra names."""
+    out = ["localhost", "127.0.0.1"]
+    for raw in (host, *hostnames):
+        name = raw.strip().lower().rstrip(".")
+        if name in ("0.0.0.0", "::") or name in out:
+            continue
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            if not _HOSTNAME.match(name) or len(name) > 253:
+                raise ValueError(f"not a host name a certificate can name: {raw!r}") from None
+        out.append(name)
+    return out
+
+
+def _general_name(name: str):
+    from cryptography import x509
+
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+def _cert_names(cert_file: Path) -> set[str]:
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return {*sans.get_values_for_type(x509.DNSName), *(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))}
+
+
+def write_self_signed(cert_dir: Path, host: str = "127.0.0.1",
+                      hostnames: Iterable[str] = ()) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate it signs (SANs: localhost, 127.0.0.1, host, hostnames).
+
+    Returns (ca_file, cert_file, key_file). The CA in `cert_dir` is kept across restarts so a
+    client's trust in it survives; the server certificate is reissued by that CA when it lacks a
+    requested name. A separate CA (not a self-signed leaf) keeps strict X.509 verification happy.
     """
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+    names = _sans(host, hostnames)
     cert_dir.mkdir(parents=True, exist_ok=True)
-    ca_file, cert_file, key_file = cert_dir / "ca.pem", cert_dir / "server.pem", cert_dir / "server-key.pem"
-    if ca_file.exists() and cert_file.exists() and key_file.exists():
+    ca_file, ca_key_file = cert_dir / "ca.pem", cert_dir / "ca-key.pem"
+    cert_file, key_file = cert_dir / "server.pem", cert_dir / "server-key.pem"
+    if ca_file.exists() and cert_file.exists() and key_file.exists() and set(names) <= _cert_names(cert_file):
         return ca_file, cert_file, key_file
     now = dt.datetime.now(UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fd-pipeline emulator CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=3650))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
+    if ca_file.exists() and ca_key_file.exists():
+        ca = x509.load_pem_x509_certificate(ca_file.read_bytes())
+        ca_key = serialization.load_pem_private_key(ca_key_file.read_bytes(), password=None)
+        ca_name = ca.subject
+    else:
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fd-pipeline emulator CA")])
+        ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+              .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+              .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=3650))
+              .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+              .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                           content_commitment=False, key_encipherment=False,
+                                           data_encipherment=False, key_agreement=False, encipher_only=False,
+                                           decipher_only=False), critical=True)
+              .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+              .sign(ca_key, hashes.SHA256()))
+        ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+        ca_key_file.write_bytes(ca_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                     serialization.NoEncryption()))
+        ca_key_file.chmod(0o600)
     key = ec.generate_private_key(ec.SECP256R1())
-    sans: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    try:
-        ip = ipaddress.ip_address(host)
-        if str(ip) != "127.0.0.1":
-            sans.append(x509.IPAddress(ip))
-    except ValueError:
-        sans.append(x509.DNSName(host))
     cert = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
             .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=825))
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.SubjectAlternativeName([_general_name(n) for n in names]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
-    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
@@ -84,8 +127,10 @@ class Emulator:
                  api_key: str = "emu-key", faults: FaultConfig | None = None, tls: bool = False, port: int = 0,
                  *, host: str = "127.0.0.1", cert_dir: str | Path | None = None,
                  restricted_api_key: str | None = "emu-restricted-key", clock_running: bool = False,
-                 deleted_share: float = 0.03, spam_share: float = 0.02) -> None:
+                 deleted_share: float = 0.03, spam_share: float = 0.02, tls_hostnames: Iterable[str] = ()) -> None:
         self.seed, self.host, self.port, self.tls = seed, host, port, tls
+        self.tls_hostnames = tuple(tls_hostnames)
+        _sans(host, self.tls_hostnames)  # a name no certificate can carry fails here, not at start()
         self.api_key = api_key
         self.restricted_api_key = restricted_api_key
         self.clock = Clock(now, running=clock_running)
@@ -121,7 +166,7 @@ class Emulator:
             if self._cert_dir is None:
                 self._own_cert_dir = tempfile.mkdtemp(prefix="fd-emu-tls-")
                 self._cert_dir = Path(self._own_cert_dir)
-            ca, cert, key = write_self_signed(self._cert_dir, self.host)
+            ca, cert, key = write_self_signed(self._cert_dir, self.host, self.tls_hostnames)
             self.ca_file = str(ca)
             ssl_kw = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
