@@ -671,3 +671,27 @@ def test_solutions_lists_page_at_30_with_link_and_the_client_reads_the_whole_tre
     with FreshdeskClient(api_key=emu.api_key, base_url=emu.base_url, max_retries=1) as fd:
         read = [a.id for a in fd.iter_kb_articles()]
     assert sorted(read) == sorted(desk.articles) and len(read) == len(set(read))
+
+
+def test_cli_masks_a_real_api_key_and_names_extra_tls_hosts(tmp_path):
+    key = "s3cr3t-freshdesk-key-9f2a"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fd_pipeline.cli", "emulator", "--port", "0", "--tickets", "20", "--articles", "5",
+         "--api-key", key, "--tls-hostname", "acme.freshdesk.com", "--cert-dir", str(tmp_path / "tls")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.getcwd()})
+    try:
+        banner = []
+        while not banner or "Ctrl-C stops." not in banner[-1]:
+            line = proc.stdout.readline()
+            assert line, "".join(banner)
+            banner.append(line)
+        text = "".join(banner)
+        assert key not in text and "****9f2a" in text, text
+        assert "acme.freshdesk.com" in text and "--cacert" in text
+        port = int(re.search(r"https://127\.0\.0\.1:(\d+)", text).group(1))
+        ca = str(tmp_path / "tls" / "ca.pem")
+        assert _https_get(port, key, "acme.freshdesk.com", "/api/v2/agents/me", ca).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0

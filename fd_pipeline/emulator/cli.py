@@ -8,6 +8,13 @@ from datetime import UTC, datetime
 
 from .ratelimit import PLANS
 
+DEV_API_KEY = "emu-key"  # the built-in development key: printed as is, any other key masked
+
+
+def masked(key: str) -> str:
+    """Enough of a key to tell which one is in use (its last 4 characters), never the key."""
+    return f"****{key[-4:]}" if len(key) >= 16 else "****"
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("emulator", help="serve a fake Freshdesk API on loopback",
@@ -22,7 +29,9 @@ def register(subparsers) -> None:
     p.add_argument("--frozen", action="store_true", help="freeze the clock instead of letting it run")
     p.add_argument("--plan", choices=sorted(PLANS), default="enterprise")
     p.add_argument("--rate-window", type=float, default=60.0, help="rate-limit window in seconds")
-    p.add_argument("--api-key", default="emu-key")
+    p.add_argument("--api-key", default=DEV_API_KEY,
+                   help="the key clients must send (default: the development key emu-key; any other is masked "
+                        "in the banner)")
     p.add_argument("--tls", action="store_true", help="serve HTTPS with a generated CA")
     p.add_argument("--tls-hostname", action="append", default=[], metavar="NAME",
                    help="an extra DNS name (or IP) in the certificate, e.g. acme.freshdesk.com; repeatable; "
@@ -48,12 +57,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: serving on {args.host}, not loopback")
     with emu:
         counts = emu.desk.counts()
-        print(f"Freshdesk emulator at {emu.base_url}  (api key: {emu.api_key}, any password)")
+        dev_key = emu.api_key == DEV_API_KEY
+        shown = emu.api_key if dev_key else masked(emu.api_key)
+        print(f"Freshdesk emulator at {emu.base_url}  (api key: {shown}, any password)")
         print(f"  {counts['live']} tickets (+{counts['deleted']} deleted, {counts['spam']} spam), "
               f"{counts['articles']} articles; plan {args.plan}, window {args.rate_window:g}s")
         if emu.ca_file:
             print(f"  CA file: {emu.ca_file}   (FRESHDESK_CA_BUNDLE={emu.ca_file})")
-        user = emu.api_key
+        user = emu.api_key if dev_key else "$FRESHDESK_API_KEY"
         for name in args.tls_hostname:
             print(f"  certificate also names {name}: curl -u \"{user}:X\" --resolve {name}:{emu.port}:{emu.host} "
                   f"--cacert {emu.ca_file} https://{name}:{emu.port}/api/v2/agents/me")
