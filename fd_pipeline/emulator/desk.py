@@ -186,6 +186,12 @@ class Desk:
             live = {topic: aid for topic, aid in self.topic_article.items() if aid in self.articles}
             return {t.id: live[t.topic] for t in self.tickets.values() if t.topic in live}
 
+    @property
+    def same_fix(self) -> dict[int, frozenset[int]]:
+        """Ticket id -> the tickets (itself included) that the same fix solves."""
+        with self.lock:
+            return gen.same_fix_groups(self.tickets.values())
+
     def folder_chain(self, folder_id: int) -> list[tuple[str, int, str]]:
         """(type, id, name) from the category down to this folder, in English."""
         chain: list[tuple[str, int, str]] = []

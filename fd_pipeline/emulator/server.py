@@ -222,6 +222,10 @@ class Emulator:
     def ground_truth(self) -> dict[int, int]:
         return self.desk.ground_truth
 
+    @property
+    def same_fix(self) -> dict[int, frozenset[int]]:
+        return self.desk.same_fix
+
     # --- mutations (each sets updated_at to clock.now()) ------------------------------------------
     def create_ticket(self, subject: str, description: str = "", **fields) -> int:
         return self.desk.create_ticket(subject, description, **fields)
