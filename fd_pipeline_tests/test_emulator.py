@@ -6,7 +6,10 @@ bodies, pagination with `link` and the exact page-301 body, per_page validation,
 default window, deleted/spam filters, ordering, include credits in `X-RateLimit-*`, 429 +
 Retry-After with a short window (and sub-limits), every fault type, TLS with the generated
 CA, mutations bumping `updated_at`, determinism, ground truth, the admin endpoints, the CLI,
-and a 50,000-ticket account listing quickly.
+and a 50,000-ticket account listing quickly. What third-party clients need: `include=company`
+alone and with every other include, `/agents` paged and `/agents/me`, extra certificate names
+that verify (`--tls-hostname`), solutions lists paging at 30 with `link` (and the project's
+client reading a paged tree whole), and a real API key masked in the CLI banner.
 """
 
 from __future__ import annotations
