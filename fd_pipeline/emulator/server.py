@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 import re
 import shutil
 import socket
@@ -60,6 +61,17 @@ def _cert_names(cert_file: Path) -> set[str]:
     return {*sans.get_values_for_type(x509.DNSName), *(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))}
 
 
+def _write_key(path: Path, key) -> None:
+    """A private key as unencrypted PKCS#8 PEM, readable by its owner only from the first byte."""
+    from cryptography.hazmat.primitives import serialization
+
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption()))
+
+
 def write_self_signed(cert_dir: Path, host: str = "127.0.0.1",
                       hostnames: Iterable[str] = ()) -> tuple[Path, Path, Path]:
     """A throwaway CA and a server certificate it signs (SANs: localhost, 127.0.0.1, host, hostnames).
@@ -98,9 +110,7 @@ def write_self_signed(cert_dir: Path, host: str = "127.0.0.1",
               .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
               .sign(ca_key, hashes.SHA256()))
         ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-        ca_key_file.write_bytes(ca_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                     serialization.NoEncryption()))
-        ca_key_file.chmod(0o600)
+        _write_key(ca_key_file, ca_key)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
@@ -112,9 +122,7 @@ def write_self_signed(cert_dir: Path, host: str = "127.0.0.1",
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    key_file.chmod(0o600)
+    _write_key(key_file, key)
     return ca_file, cert_file, key_file
 
 

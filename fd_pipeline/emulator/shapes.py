@@ -89,7 +89,7 @@ def conversation_json(c: ConversationRow) -> dict:
         "user_id": c.user_id,
         "support_email": None if c.incoming or c.private else c.from_email,
         "source": c.source,
-                "ticket_id": c.ticket_id,
+        "ticket_id": c.ticket_id,
         "to_emails": c.to_emails,
         "from_email": c.from_email,
         "cc_emails": [],
