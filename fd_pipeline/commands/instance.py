@@ -10,9 +10,10 @@ once here, under a file lock, before it starts them.
 from __future__ import annotations
 
 import fcntl
+import io
 import logging
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Iterator
 
@@ -21,6 +22,7 @@ from fd_pipeline.settings import data_dir
 # The repository's dagster.yaml (pools, run queue, telemetry off): the one source of instance settings.
 PROJECT_INSTANCE_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
 LOCK_NAME = ".fd_pipeline_instance.lock"
+STAMP_NAME = ".fd_pipeline_instance_version"  # the Dagster version the storages were last migrated to
 
 
 def dagster_home(base: Path | None = None) -> Path:
@@ -48,14 +50,20 @@ def dagster_home(base: Path | None = None) -> Path:
 
 
 def prepare_instance(home: Path) -> Path:
-    """Create or migrate the instance's storages once, so the processes started next only open them."""
+    """Create the instance's storages once, and migrate them once per Dagster version, so the
+    processes started next only open them."""
     import dagster as dg
 
     # Each storage's migration logs at INFO; the commands print their own progress.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    stamp = home / STAMP_NAME
     with _locked(home):
         with dg.DagsterInstance.from_config(str(home)) as instance:
-            instance.upgrade(print_fn=None)
+            # Migrating walks every run's event database: worth it only when Dagster changed.
+            if not stamp.is_file() or stamp.read_text().strip() != dg.__version__:
+                with redirect_stdout(io.StringIO()):  # the SQLite event log prints its progress
+                    instance.upgrade(print_fn=None)
+                _write_atomically(stamp, dg.__version__)
     return home
 
 
