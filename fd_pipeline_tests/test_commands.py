@@ -9,6 +9,7 @@ status and a search.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -103,10 +104,23 @@ def test_demo_syncs_the_closed_hours_in_one_run(make_emulator, tiny_model_dir, t
     out = "\n".join(lines)
     assert (result.first, result.last) == ("2025-06-02-10:00", "2025-06-02-11:00")
     assert "raw_tickets started" in out and "support_tickets done" in out and "search" in out
+    assert os.environ["FD_PARTITIONS_START"] == "2025-06-02-10:00"
     with dg.DagsterInstance.get() as instance:
         assert str(instance.root_directory) == str(result.dagster_home)
         (run,) = instance.get_runs()
         assert run.status == dg.DagsterRunStatus.SUCCESS
         assert run.tags["dagster/asset_partition_range_start"] == "2025-06-02-10:00"
+        # A run of a job of the code location the UI loads: listed under it, re-executable.
+        assert run.job_name == "sync_all_job"
+        origin = run.remote_job_origin
+        assert origin is not None and origin.job_name == "sync_all_job"
+        assert origin.repository_origin.code_location_origin.location_name == "fd_pipeline.definitions"
+        checks = [r.event_log_entry.dagster_event.asset_check_evaluation_data for r in instance.get_records_for_run(
+            run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records]
+    evaluated = {(c.asset_key.path[-1], c.check_name): c.passed for c in checks}
+    for asset in ("support_tickets", "kb_procedures"):
+        for name in ("points_match_sync_log", "vectors_have_model_dimension", "no_stale_failures"):
+            assert evaluated.get((asset, name)) is True, evaluated
+            assert f"check {asset}:{name} passed" in out
     live = {t.id for t in emu.desk.tickets.values() if not t.deleted and not t.spam}
     assert f"points      {len(live)}" in out

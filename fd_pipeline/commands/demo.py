@@ -22,6 +22,10 @@ from fd_pipeline.settings import data_dir
 
 log = logging.getLogger(__name__)
 
+CODE_MODULE = "fd_pipeline.definitions"
+REPOSITORY = "__repository__"  # the name Dagster gives the repository of a `Definitions` object
+DEMO_JOB = "sync_all_job"
+
 # Settings a user's shell may carry that would point the demo at real services.
 _CLEARED = ("FRESHDESK_DOMAIN", "FRESHDESK_CA_BUNDLE", "QDRANT_URL", "QDRANT_HOST", "QDRANT_PORT", "QDRANT_PATH",
             "QDRANT_API_KEY", "DATABASE_URL", "FD_DATABASE_URL", "FD_EMBED_KIND", "FD_EMBED_POOLING")
@@ -89,9 +93,10 @@ def demo_model(folder: Path, say: Callable[[str], None]) -> str:
     return str(build_tiny_bge_m3(folder / "models" / "tiny-bge-m3"))
 
 
-def prepare_env(emu, folder: Path, model: str) -> Path:
-    """Point this process (and anything it starts) at the emulator and the demo folder."""
-    from .instance import dagster_home
+def prepare_env(emu, folder: Path, model: str, first: str) -> Path:
+    """Point this process (and anything it starts) at the emulator and the demo folder; partitions
+    start at the demo's first hour, so the UI shows its hours and no empty history before them."""
+    from .instance import dagster_home, prepare_instance
 
     for name in _CLEARED:
         os.environ.pop(name, None)
@@ -102,17 +107,16 @@ def prepare_env(emu, folder: Path, model: str) -> Path:
         "FD_EMBED_MODEL": model,
         "FD_DATA_DIR": str(folder),
         "FD_DATABASE_URL": f"sqlite:///{folder / 'sync_state.db'}",
+        "FD_PARTITIONS_START": first,
         "DAGSTER_HOME": str(home),
     })
-    return dagster_home()
+    return prepare_instance(dagster_home())
 
 
 def run_demo(emu, *, hours: int = 24, folder: Path | None = None, model: str | None = None,
              say: Callable[[str], None] = print) -> DemoResult:
     """Sync the emulator's last `hours` closed hours into a fresh demo folder; print status and a search."""
     import dagster as dg
-
-    from fd_pipeline.definitions import defs, resources
 
     from .search import render as render_hits
     from .search import search_env
@@ -124,32 +128,28 @@ def run_demo(emu, *, hours: int = 24, folder: Path | None = None, model: str | N
     folder.mkdir(parents=True)
     say(f"Freshdesk emulator at {emu.base_url}: {emu.desk.counts()['live']} tickets, {len(emu.desk.articles)} articles")
     model = model or demo_model(folder, say)
-    home = prepare_env(emu, folder, model)
-    say(f"data: {folder}  DAGSTER_HOME={home}")
-
     top = emu.clock.now().replace(minute=0, second=0, microsecond=0)
     first = (top - timedelta(hours=hours)).strftime("%Y-%m-%d-%H:00")
     last = (top - timedelta(hours=1)).strftime("%Y-%m-%d-%H:00")
-    say(f"syncing partitions {first} .. {last} of both collections in one run")
-    assets = [defs.get_assets_def(k) for k in ("raw_tickets", "ticket_embeddings", "support_tickets",
-                                               "raw_articles", "article_embeddings", "kb_procedures")]
+    home = prepare_env(emu, folder, model, first)
+    say(f"data: {folder}  DAGSTER_HOME={home}")
+
+    say(f"syncing partitions {first} .. {last} of both collections in one run of {DEMO_JOB}, with their checks")
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance:
         watcher = _Progress(instance, say, started)
         watcher.start()
         try:
-            result = dg.materialize(
-                assets, instance=instance, resources=resources(), raise_on_error=False,
+            run = execute_job_run(
+                instance, DEMO_JOB,
                 tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last,
-                      "fd_pipeline/writer": "stores", "fd_pipeline/origin": "demo"},
+                      "fd_pipeline/origin": "demo"},
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
         finally:
             watcher.stop()
-        if not result.success:
-            failure = next((e for e in result.all_events if e.is_step_failure), None)
-            detail = failure.step_failure_data.error.message.strip() if failure and failure.step_failure_data.error else "see the run in the UI"
-            raise RuntimeError(f"the demo sync failed: {detail.splitlines()[0] if detail else detail} (run {result.run_id})")
+        if run.status != dg.DagsterRunStatus.SUCCESS:
+            raise RuntimeError(f"the demo sync failed: {_first_failure(instance, run.run_id)} (run {run.run_id})")
     seconds = time.monotonic() - started
     say("")
     say(render(collect()))
@@ -158,7 +158,40 @@ def run_demo(emu, *, hours: int = 24, folder: Path | None = None, model: str | N
     say(render_hits(search_env(query, limit=5)))
     say(f"\nsearch \"{query}\" --kb (kb_procedures, intent):")
     say(render_hits(search_env(query, kb=True, limit=3)))
-    return DemoResult(folder, home, model, first, last, result.run_id, seconds, query)
+    return DemoResult(folder, home, model, first, last, run.run_id, seconds, query)
+
+
+def execute_job_run(instance, job_name: str, *, tags: dict, run_config: dict):
+    """Run a job of the code location in this process, recorded as the UI records its own launches.
+
+    The run carries the location's origin (the one `dagster dev -m fd_pipeline.definitions` loads),
+    so the UI lists it under its job, links "View job" and can re-execute it; the job's selection
+    brings the asset checks along. `dg.materialize` would record an anonymous job with neither.
+    """
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from dagster._core.execution.api import execute_run
+    from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
+    from dagster._core.workspace.load import location_origin_from_module_name
+
+    cwd = os.getcwd()
+    recon_job = ReconstructableRepository.for_module(CODE_MODULE, "defs", cwd).get_reconstructable_job(job_name)
+    job_def = recon_job.get_definition()
+    location = location_origin_from_module_name(CODE_MODULE, None, cwd)
+    origin = RemoteJobOrigin(RemoteRepositoryOrigin(location, REPOSITORY), job_name)
+    run = instance.create_run_for_job(job_def, run_config=run_config, tags=tags, remote_job_origin=origin,
+                                      job_code_origin=recon_job.get_python_origin())
+    execute_run(recon_job, run, instance)
+    return instance.get_run_by_id(run.run_id)
+
+
+def _first_failure(instance, run_id: str) -> str:
+    import dagster as dg
+
+    for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records:
+        error = record.event_log_entry.dagster_event.step_failure_data.error
+        if error and error.message.strip():
+            return error.message.strip().splitlines()[0]
+    return "see the run in the UI"
 
 
 def _sample_query(emu) -> str:
@@ -200,12 +233,19 @@ class _Progress:
             if not fresh:
                 return
             self._run_id = fresh[0].run_id
-        wanted = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+        wanted = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE,
+                  dg.DagsterEventType.ASSET_CHECK_EVALUATION}
         for record in self.instance.get_records_for_run(self._run_id, limit=10_000).records:
             entry = record.event_log_entry
             event = entry.dagster_event
             if record.storage_id in self._seen or event is None or event.event_type not in wanted:
                 continue
             self._seen.add(record.storage_id)
-            verb = {"STEP_START": "started", "STEP_SUCCESS": "done", "STEP_FAILURE": "FAILED"}[event.event_type_value]
-            self.say(f"  [{time.monotonic() - self.started:6.1f}s] {event.step_key} {verb}")
+            if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+                check = event.asset_check_evaluation_data
+                what = f"check {check.asset_key.to_user_string()}:{check.check_name}"
+                verb = "passed" if check.passed else "FAILED"
+            else:
+                what = event.step_key
+                verb = {"STEP_START": "started", "STEP_SUCCESS": "done", "STEP_FAILURE": "FAILED"}[event.event_type_value]
+            self.say(f"  [{time.monotonic() - self.started:6.1f}s] {what} {verb}")
