@@ -36,6 +36,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fd_pipeline.partitions import partitions_start
+
+    partitions_start()  # the code location needs it: fail here in one line, not as a load error in the UI
     home = dagster_home()
     print(f"DAGSTER_HOME={home}", flush=True)
     return run_dagster_dev(args.port, env={**os.environ, "DAGSTER_HOME": str(home)})
