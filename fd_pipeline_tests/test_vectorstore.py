@@ -21,13 +21,17 @@ default) and qdrant-client in memory (the stand-in for a Qdrant server's API).
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
 import textwrap
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,7 +48,7 @@ from fd_pipeline.vectorstore import (
     VectorStoreError,
     VectorStoreUnavailable,
 )
-from fd_pipeline_tests.fixtures.qdrant import make_identity, random_vec, vec
+from fd_pipeline_tests.fixtures.qdrant import FakeIdentity, make_identity, random_vec, vec
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -158,6 +162,39 @@ def test_embedded_folder_held_by_another_process_says_so(tmp_path):
     finally:
         held.close()
     VectorStore(VectorStoreConfig(path=str(folder))).close()  # released on close
+
+
+def test_search_command_while_a_sync_holds_the_folder_says_so_in_one_line(tmp_path, tiny_model_dir):
+    folder = tmp_path / "qdrant"
+    env = {**os.environ, "QDRANT_PATH": str(folder), "FD_EMBED_MODEL": str(tiny_model_dir), "FD_DATA_DIR": str(tmp_path)}
+    for name in ("QDRANT_URL", "QDRANT_HOST"):
+        env.pop(name, None)
+    with VectorStore(VectorStoreConfig(path=str(folder))) as held:
+        held.ensure_collection(TICKETS, make_identity())
+        result = subprocess.run(
+            [sys.executable, "-m", "fd_pipeline.cli", "search", "printer offline"],
+            capture_output=True, text=True, timeout=120, env=env,
+        )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr[-2000:]
+    assert lines[0].startswith("fd-pipeline search: error:") and str(folder) in lines[0] and "QDRANT_URL" in lines[0]
+
+
+def test_local_mode_folder_is_recognised_and_the_message_says_how_to_refill(tmp_path):
+    from qdrant_client import QdrantClient, models
+
+    folder = tmp_path / "qdrant"
+    old = QdrantClient(path=str(folder))
+    old.create_collection("support_tickets__m", vectors_config={"symptom_vec": models.VectorParams(size=4, distance=models.Distance.COSINE)})
+    old.close()
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(VectorStoreError) as info:
+        VectorStore(VectorStoreConfig(path=str(folder)))
+    message = str(info.value)
+    assert "local-mode" in message and str(folder) in message and "fd-pipeline rebuild-vectors" in message
+    assert "\n" not in message
+    assert sorted(p.name for p in folder.iterdir()) == before  # nothing written into it
 
 
 # -- collections, aliases, model safety ----------------------------------------------------
@@ -399,3 +436,127 @@ def test_filters(store, qdrant_identity):
         ids(None, mode="sparse")
     with pytest.raises(ValueError, match="aspect"):
         store.search(KB, aspect="symptom", dense=q.dense)
+
+
+# -- lexical sparse vectors (IDF) ----------------------------------------------------------------
+
+
+def test_lexical_sparse_vectors_get_the_idf_modifier(store):
+    """A rare query term outweighs a common one only when Qdrant applies IDF to the sparse vectors."""
+    plain, lexical = make_identity("bm", dim=4), make_identity("bm", dim=4, sparse_idf=True)
+    common, rare, other = 1, 2, 99
+    points = [
+        Point(10, {"intent": vec([1, 0, 0, 0], {other: 1.0})}, {}),  # the dense winner
+        Point(1, {"intent": vec([0, 1, 0, 0], {common: 1.0})}, {}),
+        Point(2, {"intent": vec([0, 0, 1, 0], {rare: 0.6})}, {}),
+        *(Point(100 + i, {"intent": vec([0, 0, 0, 1], {common: 0.5})}, {}) for i in range(10)),
+    ]
+    query = dict(aspect="intent", dense=[1, 0, 0, 0], sparse_indices=[common, rare], sparse_values=[1.0, 1.0],
+                 limit=2, prefetch_limit=1)  # one candidate each: the top sparse document shows
+    tops = {}
+    for ident in (plain, lexical):
+        name = store.ensure_collection(KB, ident)
+        assert store.collection_layout(name).idf == (store.collection_layout(name).sparse if ident.sparse_idf else set())
+        store.upsert(KB, ident, points)
+        tops[ident.sparse_idf] = {h.id for h in store.search(KB, identity=ident, **query)}
+    assert tops == {False: {10, 1}, True: {10, 2}}
+
+
+def test_a_collection_made_without_idf_refuses_a_lexical_identity_of_the_same_key(store):
+    @dataclass(frozen=True)
+    class SameKey(FakeIdentity):
+        @property
+        def key(self) -> str:
+            return "shared"
+
+    store.ensure_collection(KB, SameKey("m", 4, True, "f" * 64))
+    with pytest.raises(ModelMismatch, match="sparse_idf is False, not True"):
+        store.ensure_collection(KB, SameKey("m", 4, True, "f" * 64, sparse_idf=True))
+
+
+# -- qdrant-edge: the pointer file, indexing ------------------------------------------------------
+
+
+def test_promote_replaces_the_pointer_atomically_and_the_name_always_has_a_target(disk_store):
+    store = disk_store
+    old, new = make_identity("old", dim=8), make_identity("new", dim=8)
+    store.upsert(TICKETS, old, ticket_points(3, old))
+    store.upsert(TICKETS, new, ticket_points(3, new, seed=1))
+    pointer = Path(store.config.path) / "aliases" / "support_tickets.json"
+    names = {store.physical_name(TICKETS, old), store.physical_name(TICKETS, new)}
+    seen, stop = [], threading.Event()
+
+    def read_pointer():
+        while not stop.is_set():
+            try:
+                seen.append(json.loads(pointer.read_text())["collection"])
+            except (OSError, ValueError, KeyError) as exc:  # missing, empty or half-written
+                seen.append(repr(exc))
+
+    reader = threading.Thread(target=read_pointer)
+    reader.start()
+    try:
+        for _ in range(100):
+            store.promote(TICKETS, new)
+            store.promote(TICKETS, old)
+    finally:
+        stop.set()
+        reader.join()
+    assert seen and set(seen) <= names, set(seen) - names
+    assert [p.name for p in pointer.parent.iterdir()] == ["support_tickets.json"]  # no temporary files left
+
+
+def test_a_switch_that_fails_midway_leaves_the_old_target(disk_store, monkeypatch):
+    from fd_pipeline.vectorstore import edge_engine
+
+    store = disk_store
+    old, new = make_identity("old", dim=8), make_identity("new", dim=8)
+    store.upsert(TICKETS, old, ticket_points(3, old))
+    store.upsert(TICKETS, new, ticket_points(3, new, seed=1))
+
+    def crash(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(edge_engine.os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        store.promote(TICKETS, new)
+    monkeypatch.undo()
+    assert store.alias_target(TICKETS) == store.physical_name(TICKETS, old)
+    assert store.search(TICKETS, aspect="symptom", dense=ticket_points(3, old)[1].vectors["symptom"].dense)[0].id == 2
+    assert [p.name for p in (Path(store.config.path) / "aliases").iterdir()] == ["support_tickets.json"]
+
+
+def test_a_collection_left_half_built_by_a_crash_is_cleared_on_open(tmp_path, qdrant_identity):
+    folder = tmp_path / "qdrant"
+    with VectorStore(VectorStoreConfig(path=str(folder))) as store:
+        store.upsert(TICKETS, qdrant_identity, ticket_points(2, qdrant_identity))
+    leftover = folder / "collections" / f".building-support_tickets__x-1234"
+    (leftover / "shard").mkdir(parents=True)
+    with VectorStore(VectorStoreConfig(path=str(folder))) as store:
+        assert not leftover.exists()
+        assert list(store.physical_collections(TICKETS)) == [store.physical_name(TICKETS, qdrant_identity)]
+        assert store.count(TICKETS) == 2
+
+
+def test_optimize_builds_hnsw_past_the_threshold_and_searches_agree(tmp_path, qdrant_identity):
+    cfg = VectorStoreConfig(path=str(tmp_path / "q"), index_threshold_kb=1)
+    points = ticket_points(600, qdrant_identity, seed=4)
+    queries = [points[i].vectors["cause"] for i in (0, 123, 599)]
+
+    def top_ids(store):
+        return [store.search(TICKETS, aspect="cause", dense=q.dense, sparse_indices=q.sparse_indices,
+                             sparse_values=q.sparse_values, limit=3)[0].id for q in queries]
+
+    with VectorStore(cfg.with_(optimize_on_close=False)) as store:
+        store.upsert(TICKETS, qdrant_identity, points)
+        assert store.index_state(TICKETS)["hnsw_indexes"] == 0
+        exact = top_ids(store)
+    assert exact == [1, 124, 600]
+    with VectorStore(cfg) as store:  # the next writer's close() builds the index
+        store.replace_payload(TICKETS, qdrant_identity, 1, {"ticket_id": 1})
+        store.update_vectors(TICKETS, qdrant_identity, 2, {"symptom": points[1].vectors["symptom"]})
+    with VectorStore(cfg) as store:
+        state = store.index_state(TICKETS)
+        assert state["hnsw_indexes"] == 3 and state["points"] == 600  # one graph per dense vector
+        assert top_ids(store) == exact
+        assert store.optimize(TICKETS, qdrant_identity) == []  # nothing left to do

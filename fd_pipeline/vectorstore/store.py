@@ -61,7 +61,7 @@ class VectorStore:
 
     def __init__(self, config: VectorStoreConfig | None = None) -> None:
         self.config = config or VectorStoreConfig()
-        self._ensured: set[str] = set()
+        self._ensured: dict[str, dict[str, Any]] = {}  # physical name -> the identity checked against it
         self._layouts: dict[str, Layout] = {}
         self._written: set[str] = set()
         self._engine: Engine = self._open_engine()
@@ -149,7 +149,7 @@ class VectorStore:
         another model or vector size: nothing is ever written into it.
         """
         physical = self.physical_name(spec, identity)
-        if physical in self._ensured:
+        if self._ensured.get(physical) == _identity_dict(identity):
             return physical
         existing = self._engine.collection_names()
         if spec.name in existing:
@@ -164,7 +164,7 @@ class VectorStore:
             self._create(spec, identity, physical)
         if spec.name not in self._engine.aliases():
             self._engine.set_alias(spec.name, physical, current=None)
-        self._ensured.add(physical)
+        self._ensured[physical] = _identity_dict(identity)
         return physical
 
     def _create(self, spec: CollectionSpec, identity: ModelIdentityLike, physical: str) -> None:
@@ -243,7 +243,7 @@ class VectorStore:
         for name in self.physical_collections(spec):
             if name not in spared:
                 self._engine.drop(name)
-                self._ensured.discard(name)
+                self._ensured.pop(name, None)
                 self._layouts.pop(name, None)
                 self._written.discard(name)
                 dropped.append(name)
