@@ -13,6 +13,7 @@ _SUBCOMMANDS = {
     "migrate": "fd_pipeline.sync_state.cli",
     "status": "fd_pipeline.commands.status",
     "search": "fd_pipeline.commands.search",
+    "rebuild-vectors": "fd_pipeline.commands.rebuild_vectors",
     "demo": "fd_pipeline.commands.demo",
     "ui": "fd_pipeline.commands.ui",
 }

@@ -560,3 +560,45 @@ def test_optimize_builds_hnsw_past_the_threshold_and_searches_agree(tmp_path, qd
         assert state["hnsw_indexes"] == 3 and state["points"] == 600  # one graph per dense vector
         assert top_ids(store) == exact
         assert store.optimize(TICKETS, qdrant_identity) == []  # nothing left to do
+
+
+# -- migration: refilling a new store from the stored embeddings --------------------------------
+
+
+def test_rebuild_vectors_refills_an_emptied_store_without_loading_the_model(pipeline_harness, sqlite_url, monkeypatch):
+    from fd_pipeline.commands.rebuild_vectors import rebuild
+    from fd_pipeline.embedding import Embedder, EmbedderConfig
+    from fd_pipeline.sync_state import SyncStore
+
+    harness = pipeline_harness(sqlite_url, tickets=40, articles=6)
+    harness.run(*harness.window_keys(3))
+    before = {spec.name: harness.points(spec) for spec in (TICKETS, KB)}
+    assert before["support_tickets"] and before["kb_procedures"]
+    harness.qdrant_path.rename(harness.qdrant_path.with_name("qdrant.lost"))
+
+    monkeypatch.setenv("FD_EMBED_MODEL", str(harness.model_dir))
+
+    def no_model(self):
+        raise AssertionError("rebuild-vectors loaded the model")
+
+    monkeypatch.setattr(Embedder, "_model", no_model)
+    embedder = Embedder(EmbedderConfig.from_env())
+    with SyncStore(harness.db_url) as log, VectorStore(VectorStoreConfig(path=str(harness.qdrant_path))) as store:
+        counts = rebuild(embedder=embedder, sync_store=log, vectors=store)
+    assert embedder.stats.texts == 0
+    assert {spec.name: harness.points(spec) for spec in (TICKETS, KB)} == before
+    assert counts["support_tickets"]["points"] == len(before["support_tickets"])
+    assert counts["support_tickets"].get("failed", 0) == 0 and counts["kb_procedures"].get("failed", 0) == 0
+
+    # The command, again on the refilled store: nothing to write, same points.
+    env = {**os.environ, "QDRANT_PATH": str(harness.qdrant_path), "FD_DATABASE_URL": harness.db_url,
+           "FD_EMBED_MODEL": str(harness.model_dir)}
+    for name in ("QDRANT_URL", "QDRANT_HOST", "DATABASE_URL"):
+        env.pop(name, None)
+    result = subprocess.run([sys.executable, "-m", "fd_pipeline.cli", "rebuild-vectors", "--json"],
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    again = json.loads(result.stdout)
+    assert again["support_tickets"]["points"] == len(before["support_tickets"])
+    assert again["support_tickets"].get("upserted", 0) == 0 and again["kb_procedures"].get("upserted", 0) == 0
+    assert {spec.name: harness.points(spec) for spec in (TICKETS, KB)} == before

@@ -1,0 +1,94 @@
+"""`fd-pipeline rebuild-vectors`: refill the vector store from the embeddings stored in the sync log.
+
+For a new or emptied store: the embedded folder after moving an old qdrant-client local-mode
+folder aside, a lost folder, or a new Qdrant server (QDRANT_URL). Every stored ticket and KB
+article is written again from its cached embeddings; nothing is fetched from Freshdesk and the
+model is not loaded (only its files are fingerprinted, to find the cached vectors). An item whose
+embedding is not cached (it failed before, or FD_EMBED_MODEL changed) is counted as failed in the
+sync log and the next sync run embeds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from fd_pipeline.vectorstore import KB, TICKETS
+
+log = logging.getLogger(__name__)
+RUN_ID = "rebuild-vectors"
+COLLECTIONS = {"tickets": TICKETS, "kb": KB}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "rebuild-vectors", help="refill Qdrant from the stored embeddings (no re-embedding)", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--only", choices=sorted(COLLECTIONS), help="one collection (default: both)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fd_pipeline.embedding import Embedder, EmbedderConfig
+    from fd_pipeline.settings import env_int, env_str
+    from fd_pipeline.sync_state import SyncStore
+    from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
+
+    embedder = Embedder(EmbedderConfig.from_env())
+    with SyncStore() as store, VectorStore(VectorStoreConfig.from_env()) as vectors:
+        if not args.json:
+            print(f"refilling {vectors.config.describe()} from {store.label} (model {embedder.identity.key})")
+        results = rebuild(
+            embedder=embedder, sync_store=store, vectors=vectors,
+            collections=[args.only] if args.only else list(COLLECTIONS),
+            cause_field=env_str("FD_CAUSE_FIELD"), batch_size=env_int("FD_SYNC_BATCH", 512),
+        )
+        if not args.json:
+            print("building the search index ...")
+    # Leaving the `with` closed the store, which built the index (qdrant-edge).
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for name, counts in results.items():
+            print(f"{name}: {counts['points']} points ({counts.get('upserted', 0)} written, "
+                  f"{counts.get('failed', 0)} without a stored embedding, {counts.get('deleted', 0)} removed items skipped)")
+    return 0
+
+
+def rebuild(
+    *,
+    embedder,
+    sync_store,
+    vectors,
+    collections: Iterable[str] = tuple(COLLECTIONS),
+    cause_field: str | None = None,
+    batch_size: int = 512,
+    progress: Callable[[str], None] = log.info,
+) -> dict[str, dict[str, Any]]:
+    """Write every stored item of `collections` from cached embeddings; returns counts per collection."""
+    from fd_pipeline.knowledge_base.scope import article_documents
+    from fd_pipeline.sync.engine import promote_when_complete, write_documents
+    from fd_pipeline.tickets.scope import ticket_documents
+
+    identity = embedder.identity
+    out: dict[str, dict[str, Any]] = {}
+    for key in collections:
+        spec = COLLECTIONS[key]
+        if spec is TICKETS:
+            item_type = "ticket"
+            docs = ticket_documents(sync_store, start=None, end=None, model=identity.key, cause_field=cause_field)
+        else:
+            item_type, docs = "kb_article", article_documents(sync_store)
+        vectors.ensure_collection(spec, identity)
+        report = write_documents(
+            docs, embedder=embedder, sync_store=sync_store, vector_store=vectors, spec=spec, item_type=item_type,
+            run_id=RUN_ID, partition_key=None, batch_size=batch_size, progress=progress,
+        )
+        promoted = promote_when_complete(vectors, sync_store, spec, identity)
+        out[spec.name] = {**report.counts, "points": vectors.count(spec, identity), "alias_moved": promoted}
+    return out
