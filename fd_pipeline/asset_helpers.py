@@ -45,7 +45,8 @@ def scope_of(context: dg.AssetExecutionContext) -> Scope:
 @contextmanager
 def tracked_run(store: SyncStore, collection: str, context: dg.AssetExecutionContext, scope: Scope) -> Iterator[dict]:
     """Record the materialisation in sync_runs: success with counts, or failure with the error."""
-    run_pk = store.start_run(collection, run_id=context.run_id, partition_start=scope.first, partition_end=scope.last)
+    run_pk = store.start_run(collection, run_id=context.run_id, partition_start=scope.first, partition_end=scope.last,
+                             dagster_instance=context.instance)
     holder: dict = {}
     try:
         yield holder

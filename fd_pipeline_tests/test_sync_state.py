@@ -3,11 +3,13 @@
 Every test runs on SQLite and on the real Postgres: schema creation and upgrade (also of the
 predecessor's database in place), idempotent upserts, the no-regress rule, status transitions,
 the last-sync and failed-item queries, raw records, the embedding cache, and the error that
-names the database when it is down, or the setting and what is wrong when its URL is malformed.
+names the database when it is down, runs whose process died closed (stale heartbeat, or their
+Dagster run over), or the setting and what is wrong when its URL is malformed.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -22,13 +24,13 @@ C = "support_tickets"
 
 def test_schema_created_on_empty_database(db_url):
     store = SyncStore(db_url)
-    assert store.revision() == "0002"
+    assert store.revision() == "0003"
     tables = set(sa.inspect(store.engine).get_table_names())
     assert {"sync_logs", "sync_items", "raw_items", "embeddings", "sync_runs", "alembic_version"} <= tables
     indexes = {ix["name"] for ix in sa.inspect(store.engine).get_indexes("sync_logs")}
     assert {"idx_sync_logs_collection", "idx_sync_logs_synced_at"} <= indexes
     # Opening again is a no-op, not a second migration.
-    assert SyncStore(db_url).migrate() == "0002"
+    assert SyncStore(db_url).migrate() == "0003"
 
 
 def test_predecessor_database_is_upgraded_in_place(db_url):
@@ -48,7 +50,7 @@ def test_predecessor_database_is_upgraded_in_place(db_url):
         ))
     engine.dispose()
     store = SyncStore(db_url)
-    assert store.revision() == "0002"
+    assert store.revision() == "0003"
     entries = store.log_entries(C, "12345")
     assert len(entries) == 1 and entries[0]["item_type"] == "ticket" and entries[0]["status"] is None
 
@@ -108,6 +110,52 @@ def test_last_sync_per_collection(sync_store):
     last = sync_store.last_syncs()
     assert last[C].run_id == "a" and last[C].partition_start == "2026-11-20-09:00" and last[C].counts == {"fetched": 3}
     assert last["kb_procedures"].run_id == "c"
+
+
+def test_run_of_a_dead_process_is_closed_once_its_heartbeat_is_stale(db_url):
+    worker = SyncStore(db_url, heartbeat_s=0.05, stale_after_s=0.6)
+    other = SyncStore(db_url, stale_after_s=0.6)
+    try:
+        worker.start_run(C, run_id="alive", partition_start="p", partition_end="q")
+        time.sleep(1.2)
+        # Still beating: twice the stale limit later, nobody may close it.
+        assert other.close_orphaned_runs() == []
+        dead = worker.start_run("kb_procedures", run_id="dies", partition_start="p", partition_end="q")
+        worker.close()  # the process goes away without finish_run, as a killed one would
+        time.sleep(1.0)
+        # The next run to start closes it; a run already over is not reopened by its late finish.
+        other.start_run(C, run_id="next", partition_start="q", partition_end="r")
+        rows = {r["run_id"]: r for r in _runs(other)}
+        assert rows["dies"]["status"] == rows["alive"]["status"] == "abandoned"
+        assert "no heartbeat since" in rows["dies"]["error"] and rows["dies"]["finished_at"] is not None
+        assert rows["next"]["status"] == "running"
+        assert [r["run_id"] for r in other.running_syncs()] == ["next"]
+        assert rows["dies"]["id"] == dead
+    finally:
+        worker.close()
+        other.close()
+
+
+def test_run_is_closed_once_its_dagster_run_is_over(sync_store, tmp_path):
+    import dagster as dg
+
+    from fd_pipeline.definitions import defs
+
+    with dg.DagsterInstance.ephemeral(tempdir=str(tmp_path)) as instance:
+        run = instance.create_run_for_job(defs.get_job_def("kb_job"), status=dg.DagsterRunStatus.STARTED)
+        dying = SyncStore(sync_store._url.render_as_string(hide_password=False))
+        dying.start_run("kb_procedures", run_id=run.run_id, partition_start="p", partition_end="p")
+        dying.close()
+        assert sync_store.close_orphaned_runs(dagster_instance=instance) == []  # its run is in progress
+        instance.report_run_failed(run)  # what Dagster's run monitor does once the worker is gone
+        (closed,) = sync_store.close_orphaned_runs(dagster_instance=instance)
+        assert closed["run_id"] == run.run_id and "Dagster run ended (FAILURE)" in closed["error"]
+        assert sync_store.running_syncs() == []
+
+
+def _runs(store: SyncStore) -> list[dict]:
+    with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.text("SELECT * FROM sync_runs ORDER BY id"))]
 
 
 def test_raw_records_stream_by_window(sync_store):

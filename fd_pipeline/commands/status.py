@@ -33,7 +33,7 @@ def _iso(value: datetime | None) -> str | None:
 
 def collect(*, failed_limit: int = 10, database_url: str | None = None, qdrant: VectorStoreConfig | None = None) -> dict[str, Any]:
     """The status as plain data; each part degrades to an error message rather than failing the rest."""
-    report: dict[str, Any] = {"collections": {}, "running_syncs": [], "dagster_runs": None, "errors": []}
+    report: dict[str, Any] = {"collections": {}, "running_syncs": [], "closed_syncs": [], "dagster_runs": None, "errors": []}
     points: dict[str, Any] = {}
     try:
         vectors = VectorStore(qdrant or VectorStoreConfig.from_env())
@@ -50,6 +50,11 @@ def collect(*, failed_limit: int = 10, database_url: str | None = None, qdrant: 
         report["errors"].append(f"qdrant: {exc}")
     store = SyncStore(database_url)
     try:
+        report["closed_syncs"] = [
+            {"collection": r["collection"], "run_id": r["run_id"], "partitions": f"{r['partition_start']}..{r['partition_end']}",
+             "reason": r["error"]}
+            for r in _close_orphans(store, report["errors"])
+        ]
         last = store.last_syncs()
         for spec in COLLECTIONS:
             sync = last.get(spec.name)
@@ -80,6 +85,20 @@ def collect(*, failed_limit: int = 10, database_url: str | None = None, qdrant: 
         except Exception as exc:
             report["errors"].append(f"dagster instance: {exc}")
     return report
+
+
+def _close_orphans(store: SyncStore, errors: list[str]) -> list[dict[str, Any]]:
+    """Syncs left `running` by a process that died: closed here, so what is shown as running is."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return store.close_orphaned_runs()
+    import dagster as dg
+
+    try:
+        with dg.DagsterInstance.get() as instance:
+            return store.close_orphaned_runs(dagster_instance=instance)
+    except Exception as exc:  # an unreadable instance leaves the heartbeat rule
+        errors.append(f"dagster instance: {exc}")
+        return store.close_orphaned_runs()
 
 
 def dagster_runs() -> list[dict[str, Any]]:
@@ -113,6 +132,8 @@ def render(report: dict[str, Any]) -> str:
     running = report["running_syncs"]
     lines.append(f"syncs running: {len(running)}")
     lines.extend(f"  {r['collection']} {r['partitions']} run {r['run_id']} since {r['started_at']}" for r in running)
+    for r in report.get("closed_syncs", []):
+        lines.append(f"closed a sync left running: {r['collection']} {r['partitions']} run {r['run_id']} ({r['reason']})")
     runs = report["dagster_runs"]
     if runs is not None:
         lines.append(f"dagster runs queued or in progress: {len(runs)}")

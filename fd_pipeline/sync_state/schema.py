@@ -122,5 +122,7 @@ sync_runs = sa.Table(
     sa.Column("finished_at", UTCDateTime, nullable=True),
     sa.Column("counts", sa.JSON, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=True),  # refreshed while the run's process lives
     sa.Index("idx_sync_runs_collection", "collection", sa.text("finished_at DESC")),
+    sa.Index("idx_sync_runs_status", "status"),
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 Status = Literal["synced", "deleted", "failed"]
 ItemType = Literal["ticket", "kb_article"]
-HEAD = "0002"
+HEAD = "0003"
 _CHUNK = 500
 _MIGRATION_LOCK = 0x6664_7069  # "fdpi": serialises concurrent migrations on Postgres
 
@@ -130,6 +131,21 @@ def _url_source(url: str) -> str:
     return "the sync-state database URL"
 
 
+def _ended_dagster_run(instance: Any, run_id: str | None) -> str | None:
+    """The final status of a Dagster run that is over, else None (in progress, unknown, no instance).
+    Duck-typed on DagsterInstance so this package needs no Dagster import."""
+    if instance is None or not run_id:
+        return None
+    try:
+        run = instance.get_run_by_id(run_id)
+    except Exception as exc:  # noqa: BLE001 - an unreadable instance only loses this shortcut
+        log.warning("cannot read Dagster run %s: %s", run_id, exc)
+        return None
+    if run is None or not run.is_finished:
+        return None
+    return str(getattr(run.status, "value", run.status))
+
+
 def _normalise_url(url: str) -> sa.URL:
     try:
         parsed = sa.make_url(url)
@@ -179,7 +195,17 @@ def describe_url(url: sa.URL) -> str:
 class SyncStore:
     """One handle on the sync-state database; thread-safe through SQLAlchemy's pool."""
 
-    def __init__(self, url: str | None = None, *, migrate: bool = True):
+    def __init__(
+        self, url: str | None = None, *, migrate: bool = True, heartbeat_s: float = 30.0, stale_after_s: float = 600.0
+    ):
+        # A run this process has open gets its heartbeat refreshed every heartbeat_s; a running row
+        # whose heartbeat is older than stale_after_s belongs to a process that died.
+        self.heartbeat_s = heartbeat_s
+        self.stale_after_s = stale_after_s
+        self._open_runs: set[int] = set()
+        self._beat_lock = threading.Lock()
+        self._beat_stop = threading.Event()
+        self._beat_thread: threading.Thread | None = None
         self._url = _normalise_url(url or database_url_from_env())
         self.label = describe_url(self._url)
         self._dialect = self._url.get_backend_name()
@@ -200,6 +226,9 @@ class SyncStore:
         return f"SyncStore({self.label})"
 
     def close(self) -> None:
+        self._beat_stop.set()
+        if self._beat_thread is not None:
+            self._beat_thread.join(timeout=5)
         self.engine.dispose()
 
     def __enter__(self) -> SyncStore:
@@ -428,10 +457,15 @@ class SyncStore:
     # -- runs --------------------------------------------------------------------------------
 
     def start_run(
-        self, collection: str, *, run_id: str | None, partition_start: str | None, partition_end: str | None
+        self, collection: str, *, run_id: str | None, partition_start: str | None, partition_end: str | None,
+        dagster_instance: Any = None,
     ) -> int:
+        """Open a `running` row, kept alive by a heartbeat until `finish_run`; first close the rows
+        of runs that died (see `close_orphaned_runs`)."""
+        self.close_orphaned_runs(dagster_instance=dagster_instance)
+        now = utcnow()
         with self._tx() as conn:
-            return conn.execute(
+            run_pk = conn.execute(
                 sync_runs.insert().returning(sync_runs.c.id),
                 {
                     "collection": collection,
@@ -439,17 +473,76 @@ class SyncStore:
                     "partition_start": partition_start,
                     "partition_end": partition_end,
                     "status": "running",
-                    "started_at": utcnow(),
+                    "started_at": now,
+                    "heartbeat_at": now,
                 },
             ).scalar_one()
+        with self._beat_lock:
+            self._open_runs.add(run_pk)
+            if self._beat_thread is None:
+                self._beat_thread = threading.Thread(target=self._beat, name="sync-run-heartbeat", daemon=True)
+                self._beat_thread.start()
+        return run_pk
 
     def finish_run(self, run_pk: int, *, status: str, counts: dict[str, Any] | None = None, error: str | None = None) -> None:
+        with self._beat_lock:
+            self._open_runs.discard(run_pk)
         with self._tx() as conn:
             conn.execute(
                 sync_runs.update()
                 .where(sync_runs.c.id == run_pk)
                 .values(status=status, finished_at=utcnow(), counts=counts, error=error)
             )
+
+    def _beat(self) -> None:
+        while not self._beat_stop.wait(self.heartbeat_s):
+            with self._beat_lock:
+                open_runs = list(self._open_runs)
+            if not open_runs:
+                continue
+            try:
+                with self._tx() as conn:
+                    conn.execute(
+                        sync_runs.update()
+                        .where(sync_runs.c.id.in_(open_runs), sync_runs.c.status == "running")
+                        .values(heartbeat_at=utcnow())
+                    )
+            except Exception as exc:  # noqa: BLE001 - the run itself reports a dead database
+                log.warning("sync-run heartbeat not written: %s", exc)
+
+    def close_orphaned_runs(self, *, dagster_instance: Any = None) -> list[dict[str, Any]]:
+        """Mark `abandoned` the running rows whose process is gone: their Dagster run has ended
+        (looked up in `dagster_instance` by the row's run_id, when given), or their heartbeat is
+        older than `stale_after_s`. Rows this handle has open are never touched. Returns the rows closed."""
+        now = utcnow()
+        with self._beat_lock:
+            ours = set(self._open_runs)
+        closed = []
+        for row in self.running_syncs():
+            if row["id"] in ours:
+                continue
+            reason = None
+            ended = _ended_dagster_run(dagster_instance, row["run_id"])
+            if ended is not None:
+                reason = f"abandoned: its Dagster run ended ({ended}) without finishing this sync"
+            else:
+                beat = row["heartbeat_at"] or row["started_at"]
+                if (now - beat).total_seconds() > self.stale_after_s:
+                    reason = f"abandoned: no heartbeat since {beat.isoformat()}; the process running it died"
+            if reason is not None:
+                closed.append({**row, "status": "abandoned", "error": reason})
+        if closed:
+            with self._tx() as conn:
+                for row in closed:
+                    conn.execute(
+                        sync_runs.update()
+                        .where(sync_runs.c.id == row["id"], sync_runs.c.status == "running")
+                        .values(status="abandoned", finished_at=now, error=row["error"])
+                    )
+            for row in closed:
+                log.warning("sync of %s (run %s, partitions %s..%s) %s", row["collection"], row["run_id"],
+                            row["partition_start"], row["partition_end"], row["error"])
+        return closed
 
     def last_syncs(self) -> dict[str, LastSync]:
         """Per collection, the newest successful run: when it finished and which partitions it covered."""
