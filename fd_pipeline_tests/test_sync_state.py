@@ -170,12 +170,13 @@ def test_raw_records_stream_by_window(sync_store):
 
 def test_embedding_cache_round_trip(sync_store):
     dense = np.linspace(-1, 1, 16, dtype=np.float32)
-    item = StoredEmbedding("h1", "m", dense, (3, 17, 250001), (0.5, 0.25, 0.125), tokens=9, truncated=True)
+    # 3132746918: a hashed lexical term's index, past int32 (Qdrant's sparse indices are uint32).
+    item = StoredEmbedding("h1", "m", dense, (3, 17, 250001, 3132746918), (0.5, 0.25, 0.125, 1.0), tokens=9, truncated=True)
     sync_store.put_embeddings([item, item])
     got = sync_store.get_embeddings(["h1", "missing"])
     assert set(got) == {"h1"}
-    assert np.array_equal(got["h1"].dense, dense) and got["h1"].sparse_indices == (3, 17, 250001)
-    assert got["h1"].sparse_values == pytest.approx((0.5, 0.25, 0.125)) and got["h1"].truncated
+    assert np.array_equal(got["h1"].dense, dense) and got["h1"].sparse_indices == (3, 17, 250001, 3132746918)
+    assert got["h1"].sparse_values == pytest.approx((0.5, 0.25, 0.125, 1.0)) and got["h1"].truncated
     assert sync_store.existing_hashes(["h1", "h2"]) == {"h1"}
 
 

@@ -701,7 +701,9 @@ class SyncStore:
                             "dense": np.asarray(e.dense, dtype=np.float32).tobytes(),
                             "sparse_indices": None
                             if e.sparse_indices is None
-                            else np.asarray(e.sparse_indices, dtype=np.int32).tobytes(),
+                            # uint32 like Qdrant's sparse indices: hashed lexical terms use all 32 bits;
+                            # bge-m3 token ids stored as int32 before read back the same.
+                            else np.asarray(e.sparse_indices, dtype=np.uint32).tobytes(),
                             "sparse_values": None
                             if e.sparse_values is None
                             else np.asarray(e.sparse_values, dtype=np.float32).tobytes(),
@@ -725,7 +727,7 @@ class SyncStore:
                         dense=np.frombuffer(row.dense, dtype=np.float32),
                         sparse_indices=None
                         if row.sparse_indices is None
-                        else tuple(np.frombuffer(row.sparse_indices, dtype=np.int32).tolist()),
+                        else tuple(np.frombuffer(row.sparse_indices, dtype=np.uint32).tolist()),
                         sparse_values=None
                         if row.sparse_values is None
                         else tuple(np.frombuffer(row.sparse_values, dtype=np.float32).tolist()),
