@@ -51,8 +51,11 @@ def dagster_home(base: Path | None = None) -> Path:
 
 def prepare_instance(home: Path) -> Path:
     """Create the instance's storages once, and migrate them once per Dagster version, so the
-    processes started next only open them."""
+    processes started next only open them; register the writer pools at their limit before any
+    run is queued on them."""
     import dagster as dg
+
+    from fd_pipeline.pools import ensure_pool_limits
 
     # Each storage's migration logs at INFO; the commands print their own progress.
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -64,6 +67,7 @@ def prepare_instance(home: Path) -> Path:
                 with redirect_stdout(io.StringIO()):  # the SQLite event log prints its progress
                     instance.upgrade(print_fn=None)
                 _write_atomically(stamp, dg.__version__)
+            ensure_pool_limits(instance)
     return home
 
 
