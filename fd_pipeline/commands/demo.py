@@ -189,6 +189,8 @@ def _first_failure(instance, run_id: str) -> str:
 
     for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records:
         error = record.event_log_entry.dagster_event.step_failure_data.error
+        while error is not None and error.cause is not None:  # Dagster wraps the asset's own exception
+            error = error.cause
         if error and error.message.strip():
             return error.message.strip().splitlines()[0]
     return "see the run in the UI"
