@@ -1,28 +1,30 @@
 """What every asset of this project does around its recipe: the partition scope, run bookkeeping
-in the sync log, and metadata whose numeric keys stay the same from run to run."""
+in the sync log, and metadata that tells each hour of a range run its own counts.
+
+Metadata: every hour of the run carries `count_<key>` for the keys its stage counts (the items of
+that hour: by `updated_at`; items from outside the range, such as the retry queue, count in the
+range's last hour). Figures that belong to the run as a whole (seconds, API calls, the collection
+size, first errors) appear once, on the range's last hour, as `run_*` and friends.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import dagster as dg
 
 from fd_pipeline.freshdesk import ApiStats
-from fd_pipeline.partitions import check_range
+from fd_pipeline.partitions import HOUR_FORMAT, check_range
 from fd_pipeline.resources import EmbedderResource, QdrantResource, SyncLogResource, SyncSettingsResource
 from fd_pipeline.sync.documents import Document
-from fd_pipeline.sync.engine import Report, embed_documents, promote_when_complete, record_failures, write_documents
+from fd_pipeline.sync.engine import (
+    EmbedReport, StepReport, WriteReport, embed_documents, promote_when_complete, record_failures, write_documents,
+)
 from fd_pipeline.sync_state import ItemResult, SyncStore
 from fd_pipeline.vectorstore import CollectionSpec
-
-COUNT_KEYS = (
-    "fetched", "new", "changed", "unchanged", "removed", "deleted", "failed", "retried",
-    "conversation_calls", "documents", "texts", "embedded", "cache_hits", "tokens", "truncated", "upserted",
-)
-SECOND_KEYS = ("fetch", "embed", "store", "write", "log")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,17 @@ class Scope:
     partition_key: str
     first: str
     last: str
+
+    def hour_of(self, at: datetime | None) -> str:
+        """The hour of the range an item counts in: its own, or the last one when outside the range."""
+        if at is None:
+            return self.last
+        key = at.astimezone(UTC).strftime(HOUR_FORMAT[:-2] + "00")
+        return key if self.first <= key <= self.last else self.last
+
+    def report(self, kind: type[StepReport], item_type: str | None = None) -> StepReport:
+        labels = {"ticket": "tickets", "kb_article": "KB articles"}
+        return kind(hour_of=self.hour_of, **({"items": labels[item_type]} if item_type else {}))
 
 
 def scope_of(context: dg.AssetExecutionContext) -> Scope:
@@ -59,30 +72,83 @@ def tracked_run(store: SyncStore, collection: str, context: dg.AssetExecutionCon
     store.finish_run(run_pk, status="success", counts=holder.get("counts"))
 
 
-def metadata(report: Report, *, api: ApiStats | None = None, extra: dict | None = None) -> dict:
-    md: dict = {f"count_{k}": dg.MetadataValue.int(report.counts.get(k, 0)) for k in COUNT_KEYS}
-    md.update({f"seconds_{k}": dg.MetadataValue.float(round(report.seconds.get(k, 0.0), 3)) for k in SECOND_KEYS})
-    embed_s = report.seconds.get("embed", 0.0)
-    md["texts_per_second"] = dg.MetadataValue.float(round(report.counts.get("embedded", 0) / embed_s, 2) if embed_s else 0.0)
+def publish(
+    context: dg.AssetExecutionContext, scope: Scope, report: StepReport, run_figures: dict
+) -> dg.MaterializeResult:
+    """Each hour of the range gets its own counts; `run_figures` go once, on the range's last hour.
+
+    Hours without items carry zeros (the result's metadata); only hours with items get their own
+    entry, so a long range costs one metadata entry per busy hour and no storage query.
+    """
+    zeros = {f"count_{k}": 0 for k in report.KEYS}
+    own = {hour: {f"count_{k}": counts[k] for k in report.KEYS} for hour, counts in report.hours.items()}
+    own[scope.last] = {**own.get(scope.last, zeros), **run_figures}
+    if scope.first == scope.last:
+        return dg.MaterializeResult(metadata=own[scope.last])
+    _add_hourly_metadata(context, own)
+    return dg.MaterializeResult(metadata=zeros)
+
+
+def _add_hourly_metadata(context: dg.AssetExecutionContext, by_hour: dict[str, dict]) -> None:
+    """Attach each hour's metadata to its materialisation in one update.
+
+    `context.add_asset_metadata(partition_key=...)` lists the whole range and copies every entry
+    so far on each call: quadratic, minutes for a year of hours. Dagster 1.13 keeps these entries
+    in the step's metadata accumulator, so they are added there at once; should that internal
+    change, the public call is used.
+    """
+    from dagster._core.execution.context.metadata_logging import AssetMetadataHandle, OutputMetadataAccumulator
+
+    step = getattr(context.op_execution_context, "_step_execution_context", None)
+    accumulator = getattr(step, "_metadata_accumulator", None)
+    if not isinstance(accumulator, OutputMetadataAccumulator):
+        for hour, md in by_hour.items():
+            context.add_asset_metadata(md, partition_key=hour)
+        return
+    entries = dict(accumulator.per_output_metadata)
+    for hour, md in by_hour.items():
+        handle = AssetMetadataHandle(asset_key=context.asset_key, partition_key=hour)
+        entries[handle] = {**entries.get(handle, {}), **md}
+    step._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=entries)
+
+
+def run_figures(scope: Scope, report: StepReport, *, api: ApiStats | None = None, **extra) -> dict:
+    """What belongs to the run as a whole: hours covered, seconds per stage, API use, first errors."""
+    md: dict = {"run_hours": dg.MetadataValue.int(round((scope.end - scope.start).total_seconds() / 3600))}
+    md.update({f"run_seconds_{k}": dg.MetadataValue.float(round(report.seconds.get(k, 0.0), 3)) for k in report.SECONDS})
+    if isinstance(report, EmbedReport):
+        embed_s = report.seconds.get("embed", 0.0)
+        md["run_texts_per_second"] = dg.MetadataValue.float(round(report.counts["embedded"] / embed_s, 2) if embed_s else 0.0)
     if api is not None:
-        md["api_calls"] = dg.MetadataValue.int(api.calls)
-        md["api_credits"] = dg.MetadataValue.int(api.credits)
-        md["api_throttled"] = dg.MetadataValue.int(api.throttled)
-        md["api_retries"] = dg.MetadataValue.int(api.retries)
-        md["api_wait_seconds"] = dg.MetadataValue.float(round(api.waited_s, 3))
-    md["first_errors"] = dg.MetadataValue.md("\n".join(f"- {e}" for e in report.errors) or "none")
-    md.update(extra or {})
+        md["run_api_calls"] = dg.MetadataValue.int(api.calls)
+        md["run_api_credits"] = dg.MetadataValue.int(api.credits)
+        md["run_api_throttled"] = dg.MetadataValue.int(api.throttled)
+        md["run_api_retries"] = dg.MetadataValue.int(api.retries)
+        md["run_api_wait_seconds"] = dg.MetadataValue.float(round(api.waited_s, 3))
+    if report.failed:
+        md["run_failed"] = dg.MetadataValue.int(report.failed)
+        md["first_errors"] = dg.MetadataValue.md("\n".join(f"- {e}" for e in report.errors))
+    md.update(extra)
     return md
 
 
-def check_failure_ratio(report: Report, ratio: float, what: str) -> None:
-    failed = report.counts.get("failed", 0)
-    total = max(1, report.counts.get("documents", 0) + report.counts.get("fetched", 0) + report.counts.get("deleted", 0))
-    if failed and failed / total > ratio:
+def finish(
+    context: dg.AssetExecutionContext, scope: Scope, report: StepReport, ratio: float, *, api: ApiStats | None = None, **extra
+) -> dg.MaterializeResult:
+    """The asset's metadata, unless too many of its items failed: then the asset fails, with the rest written."""
+    result = publish(context, scope, report, run_figures(scope, report, api=api, **extra))
+    check_failure_ratio(report, ratio)
+    return result
+
+
+def check_failure_ratio(report: StepReport, ratio: float) -> None:
+    """Fail the asset, after everything else was written, when too many of its stage's items failed."""
+    failed, handled = report.failed, report.handled
+    if failed and failed / max(1, handled) > ratio:
         raise dg.Failure(
-            description=f"{failed} of {total} {what} failed (more than FD_MAX_FAILURE_RATIO={ratio}); "
+            description=f"{failed} of {handled} {report.items} failed (more than FD_MAX_FAILURE_RATIO={ratio}); "
             "the rest is synced and the failures are in the sync log for the next run to retry",
-            metadata=metadata(report),
+            metadata={"failed": failed, "handled": handled, "first_errors": dg.MetadataValue.md("\n".join(f"- {e}" for e in report.errors))},
         )
 
 
@@ -108,12 +174,14 @@ def embedding_step(
         failures: list[ItemResult] = []
         report = embed_documents(
             documents(store, scope, model.identity.key, failures),
-            embedder=model, sync_store=store, collection=spec.name, item_type=item_type,
+            embedder=model, sync_store=store, collection=spec.name, item_type=item_type, report=scope.report(EmbedReport, item_type),
             batch_size=sync_settings.batch(), progress=context.log.info, **run,
         )
+        # Stored records that no longer parse are documents this stage could not embed.
+        for failure in failures:
+            report.add("documents", at=failure.source_updated_at)
         record_failures(store, spec.name, item_type, failures, report, **run)
-    check_failure_ratio(report, sync_settings.failure_ratio(), f"{item_type} texts")
-    return dg.MaterializeResult(metadata=metadata(report, extra={"model": model.identity.key}))
+    return finish(context, scope, report, sync_settings.failure_ratio(), model=model.identity.key)
 
 
 def collection_step(
@@ -150,16 +218,29 @@ def collection_step(
                 remember(documents(store, scope, model.identity.key, None)),
                 embedder=model, sync_store=store, vector_store=vectors, spec=spec, item_type=item_type,
                 run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(),
-                progress=context.log.info,
+                report=scope.report(WriteReport, item_type), progress=context.log.info,
             )
             if remove_strays:
                 stray = [pid for pid in vectors.scroll_ids(spec, model.identity) if pid not in live]
                 vectors.delete(spec, model.identity, stray)
-                report.add("deleted", len(stray))
+                report.add("deleted", len(stray))  # no document, so no hour of its own: the range's last
             promoted = promote_when_complete(vectors, store, spec, model.identity)
-            run["counts"] = report.counts
+            run["counts"] = dict(report.counts)
             points = vectors.count(spec)
-    check_failure_ratio(report, sync_settings.failure_ratio(), f"{item_type}s")
-    return dg.MaterializeResult(
-        metadata=metadata(report, extra={"points": dg.MetadataValue.int(points), "model": model.identity.key, "alias_moved": promoted})
+    return finish(
+        context, scope, report, sync_settings.failure_ratio(),
+        points=dg.MetadataValue.int(points), model=model.identity.key, alias_moved=promoted,
     )
+
+
+def run_totals(events: Iterable) -> dict[str, dict[str, float]]:
+    """asset -> the run's figures from its materialisation events: `count_*` summed over the hours,
+    everything else numeric as the run reported it once (benchmarks and tests read runs this way)."""
+    totals: dict[str, dict[str, float]] = {}
+    for event in events:
+        asset = totals.setdefault(event.asset_key.path[-1], {})
+        for key, value in event.materialization.metadata.items():
+            number = value.value
+            if isinstance(number, (int, float)) and not isinstance(number, bool):
+                asset[key] = asset.get(key, 0) + number if key.startswith("count_") else number
+    return totals

@@ -3,10 +3,11 @@
 
 import dagster as dg
 
-from fd_pipeline.asset_helpers import collection_step, embedding_step, metadata, scope_of
+from fd_pipeline.asset_helpers import collection_step, embedding_step, finish, scope_of
 from fd_pipeline.partitions import HOURLY_ASSET
 from fd_pipeline.pools import writer_pool
 from fd_pipeline.resources import EmbedderResource, FreshdeskResource, QdrantResource, SyncLogResource, SyncSettingsResource
+from fd_pipeline.sync.engine import ArticleFetchReport
 from fd_pipeline.vectorstore import KB
 
 from .fetch import fetch_articles
@@ -43,9 +44,10 @@ def raw_articles(
             include_drafts=sync_settings.drafts(),
             run_id=context.run_id,
             partition_key=scope.partition_key,
+            report=scope.report(ArticleFetchReport),
         )
         api = client.stats.snapshot()
-    return dg.MaterializeResult(metadata=metadata(report, api=api))
+    return finish(context, scope, report, sync_settings.failure_ratio(), api=api)
 
 
 @dg.asset(

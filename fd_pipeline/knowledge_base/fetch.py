@@ -12,8 +12,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from fd_pipeline.freshdesk import FreshdeskClient, MalformedItem
-from fd_pipeline.sync.engine import Report, record_failures
-from fd_pipeline.sync.failures import malformed_result
+from fd_pipeline.sync.engine import ArticleFetchReport, record_failures
+from fd_pipeline.sync.failures import lenient_updated_at, malformed_result
 from fd_pipeline.sync_state import ItemResult, RawRecord, SyncStore
 
 from .texts import PUBLISHED, article_key, article_record
@@ -31,15 +31,16 @@ def fetch_articles(
     include_drafts: bool = False,
     run_id: str | None = None,
     partition_key: str | None = None,
-) -> Report:
-    report = Report()
+    report: ArticleFetchReport | None = None,
+) -> ArticleFetchReport:
+    report = report if report is not None else ArticleFetchReport()
     started = time.perf_counter()
     failures: list[ItemResult] = []
     seen: set[str] = set()
     unknown_malformed = False
     listed: list[RawRecord] = []
     for item in client.iter_kb_articles(languages=languages, category_ids=category_ids):
-        report.add("fetched")
+        report.add("fetched", at=lenient_updated_at(item.raw) if isinstance(item, MalformedItem) else item.updated_at)
         if isinstance(item, MalformedItem):
             failures.append(malformed_result(item))
             if item.item_id is None:
@@ -57,12 +58,12 @@ def fetch_articles(
     for record in listed:
         stored = versions.get(record.item_id)
         if stored == (record.source_updated_at, record.removed):
-            report.add("unchanged")
+            report.add("unchanged", at=record.source_updated_at)
         elif stored is None:
-            report.add("new")
+            report.add("new", at=record.source_updated_at)
             changed.append(record)
         else:
-            report.add("changed")
+            report.add("changed", at=record.source_updated_at)
             changed.append(record)
     store.put_raw("kb_article", changed, run_id=run_id, partition_key=partition_key)
 
@@ -77,7 +78,8 @@ def fetch_articles(
         for r in store.get_raw("kb_article", sorted(gone_ids)).values()
     ]
     store.put_raw("kb_article", gone, run_id=run_id, partition_key=partition_key)
-    report.add("removed", len(gone) + sum(1 for r in changed if r.removed))
+    for record in [*gone, *(r for r in changed if r.removed)]:
+        report.add("removed", at=record.source_updated_at)
 
     record_failures(store, COLLECTION, "kb_article", failures, report, run_id=run_id, partition_key=partition_key)
     report.time("fetch", time.perf_counter() - started)

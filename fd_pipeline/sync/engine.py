@@ -6,10 +6,13 @@ Both domains share this: the assets only decide which documents are in scope.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, ClassVar
 
 from fd_pipeline.embedding import Embedder, Embedding, EmbeddingFailure
 from fd_pipeline.sync_state import ItemResult, StoredEmbedding, SyncStore
@@ -19,25 +22,132 @@ from .documents import Document
 
 log = logging.getLogger(__name__)
 MAX_ERRORS_KEPT = 20
+# A long step says what it is doing at least this often (seconds).
+PROGRESS_EVERY_S = 10.0
+
+
+# Maps an item's `updated_at` (None when unknown) to the label of the hour it counts in.
+HourOf = Callable[[datetime | None], str]
+
+
+def _one_bucket(_at: datetime | None) -> str:
+    return ""
 
 
 @dataclass
-class Report:
-    """Counts for run metadata; keys stay the same from run to run so the UI can plot them."""
+class StepReport:
+    """What one stage of a sync counted, per hour of the run and in total.
 
-    counts: dict[str, int] = field(default_factory=dict)
+    Each stage declares the keys it counts (`KEYS`), which of them is its failure count (`FAILED`),
+    and what its failures are a share of (`handled`), so the failure ratio has the right
+    denominator by construction and an asset shows only keys that mean something for it.
+    `hour_of` attributes every count to the hour of the item's `updated_at`.
+    """
+
+    KEYS: ClassVar[tuple[str, ...]] = ()
+    FAILED: ClassVar[str] = ""
+    SECONDS: ClassVar[tuple[str, ...]] = ()
+
+    hour_of: HourOf = _one_bucket
+    items: str = "items"  # what the counted items are, for messages
+    counts: Counter = field(default_factory=Counter)
+    hours: dict[str, Counter] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
-    def add(self, key: str, n: int = 1) -> None:
-        self.counts[key] = self.counts.get(key, 0) + n
+    def add(self, key: str, n: int = 1, *, at: datetime | None = None) -> None:
+        if key not in self.KEYS:
+            raise KeyError(f"{type(self).__name__} does not count {key!r} (it counts {', '.join(self.KEYS)})")
+        if not n:
+            return
+        self.counts[key] += n
+        hour = self.hour_of(at)
+        bucket = self.hours.get(hour)
+        if bucket is None:
+            bucket = self.hours[hour] = Counter()
+        bucket[key] += n
+
+    def fail(self, item_id: str, message: str, *, at: datetime | None = None) -> None:
+        self.add(self.FAILED, at=at)
+        self.error(item_id, message)
 
     def time(self, key: str, seconds: float) -> None:
+        if key not in self.SECONDS:
+            raise KeyError(f"{type(self).__name__} does not time {key!r}")
         self.seconds[key] = self.seconds.get(key, 0.0) + seconds
 
     def error(self, item_id: str, message: str) -> None:
         if len(self.errors) < MAX_ERRORS_KEPT:
             self.errors.append(f"{item_id}: {message}")
+
+    @property
+    def failed(self) -> int:
+        return self.counts[self.FAILED]
+
+    @property
+    def handled(self) -> int:
+        """How many items this stage dealt with: the failures' denominator."""
+        raise NotImplementedError
+
+
+@dataclass
+class FetchReport(StepReport):
+    """Reading from Freshdesk into the raw store: every listed item once, by outcome."""
+
+    KEYS: ClassVar[tuple[str, ...]] = ("fetched", "new", "changed", "unchanged", "removed", "failed_fetch")
+    FAILED: ClassVar[str] = "failed_fetch"
+    SECONDS: ClassVar[tuple[str, ...]] = ("fetch",)
+
+    @property
+    def handled(self) -> int:
+        return self.counts["fetched"]
+
+
+@dataclass
+class TicketFetchReport(FetchReport):
+    """Tickets also re-read the retry queue and read conversations of changed tickets."""
+
+    KEYS: ClassVar[tuple[str, ...]] = (*FetchReport.KEYS, "retried", "conversation_calls")
+    items: str = "tickets"
+
+    @property
+    def handled(self) -> int:
+        return self.counts["fetched"] + self.counts["retried"]
+
+
+@dataclass
+class ArticleFetchReport(FetchReport):
+    items: str = "KB articles"
+
+
+@dataclass
+class EmbedReport(StepReport):
+    """Embedding the texts of live documents: texts shared within a batch are embedded once
+    (`deduplicated`), texts already in the cache are not embedded again (`cached`)."""
+
+    KEYS: ClassVar[tuple[str, ...]] = (
+        "documents", "texts", "deduplicated", "cached", "embedded", "failed_embed", "tokens", "truncated",
+    )
+    FAILED: ClassVar[str] = "failed_embed"
+    SECONDS: ClassVar[tuple[str, ...]] = ("embed", "store")
+
+    @property
+    def handled(self) -> int:
+        return self.counts["documents"]
+
+
+@dataclass
+class WriteReport(StepReport):
+    """Writing documents to the collection: each document (and each stray point) has exactly one
+    outcome among new, changed, unchanged, deleted and failed_write."""
+
+    KEYS: ClassVar[tuple[str, ...]] = ("new", "changed", "unchanged", "deleted", "failed_write", "upserted")
+    FAILED: ClassVar[str] = "failed_write"
+    SECONDS: ClassVar[tuple[str, ...]] = ("write", "log")
+
+    @property
+    def handled(self) -> int:
+        return sum(self.counts[k] for k in ("new", "changed", "unchanged", "deleted", "failed_write"))
 
 
 def batched(items: Iterable, size: int) -> Iterator[list]:
@@ -55,6 +165,36 @@ def _hashes(embedder: Embedder, doc: Document) -> dict[str, str]:
     return {aspect: embedder.content_hash(text) for aspect, text in doc.texts.items()}
 
 
+class Heartbeat:
+    """Logs what a step is doing every `every` seconds while it runs, from a background thread, so a
+    long encode or write call never leaves the run silent."""
+
+    def __init__(self, progress: Callable[[str], None], status: Callable[[str, float], str], every: float = PROGRESS_EVERY_S):
+        self._progress, self._status, self._every = progress, status, every
+        self._doing, self._since = "starting", time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="fd-progress", daemon=True)
+
+    def doing(self, what: str) -> None:
+        self._doing, self._since = what, time.monotonic()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._every):
+            self._progress(self._status(self._doing, time.monotonic() - self._since))
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _for(seconds: float | None) -> str:
+    return "" if seconds is None else f" for {seconds:.0f} s"
+
+
 def embed_documents(
     docs: Iterable[Document],
     *,
@@ -65,56 +205,65 @@ def embed_documents(
     run_id: str | None,
     partition_key: str | None,
     batch_size: int = 512,
-    report: Report | None = None,
+    report: EmbedReport | None = None,
     progress: Callable[[str], None] = log.info,
-) -> Report:
+    progress_every: float = PROGRESS_EVERY_S,
+) -> EmbedReport:
     """Embed every text whose content hash is not cached yet, many documents per encode call."""
-    report = report or Report()
+    report = report if report is not None else EmbedReport()
     model = embedder.identity.key
-    for chunk in batched((d for d in docs if not d.removed), batch_size):
-        by_hash: dict[str, str] = {}
-        owners: dict[str, list[Document]] = {}
-        for doc in chunk:
-            for aspect, h in _hashes(embedder, doc).items():
-                by_hash[h] = doc.texts[aspect]
-                owners.setdefault(h, []).append(doc)
-        report.add("documents", len(chunk))
-        report.add("texts", sum(len(d.texts) for d in chunk))
-        cached = sync_store.existing_hashes(by_hash)
-        missing = [h for h in by_hash if h not in cached]
-        report.add("cache_hits", len(by_hash) - len(missing))
-        if not missing:
-            continue
-        started = time.perf_counter()
-        results = embedder.embed([by_hash[h] for h in missing])
-        report.time("embed", time.perf_counter() - started)
-        stored: list[StoredEmbedding] = []
-        failures: dict[str, ItemResult] = {}
-        for h, result in zip(missing, results, strict=True):
-            if isinstance(result, Embedding):
-                stored.append(
-                    StoredEmbedding(h, model, result.dense, result.sparse_indices, result.sparse_values, result.tokens, result.truncated)
-                )
-                report.add("tokens", result.tokens)
-                report.add("truncated", int(result.truncated))
-            elif isinstance(result, EmbeddingFailure):
-                for doc in owners[h]:
-                    failures[doc.item_id] = ItemResult(
-                        doc.item_id, "failed", doc.source_updated_at, error=f"embedding failed: {result.error}", stage="embed"
+
+    def status(doing: str, seconds: float | None = None) -> str:
+        c = report.counts
+        return (f"{collection}: {doing}{_for(seconds)}; so far {c['documents']} documents, "
+                f"{c['embedded']} texts embedded, {c['cached']} cached, {c['deduplicated']} duplicates")
+
+    with Heartbeat(progress, status, progress_every) as beat:
+        for chunk in batched((d for d in docs if not d.removed), batch_size):
+            by_hash: dict[str, str] = {}
+            owners: dict[str, list[Document]] = {}
+            for doc in chunk:
+                at = doc.source_updated_at
+                report.add("documents", at=at)
+                report.add("texts", len(doc.texts), at=at)
+                for aspect, h in _hashes(embedder, doc).items():
+                    if h in by_hash:
+                        report.add("deduplicated", at=at)
+                    by_hash[h] = doc.texts[aspect]
+                    owners.setdefault(h, []).append(doc)
+            cached = sync_store.existing_hashes(by_hash)
+            for h in cached:
+                report.add("cached", at=owners[h][0].source_updated_at)
+            missing = [h for h in by_hash if h not in cached]
+            if not missing:
+                continue
+            beat.doing(f"embedding {len(missing)} texts")
+            started = time.perf_counter()
+            results = embedder.embed([by_hash[h] for h in missing])
+            report.time("embed", time.perf_counter() - started)
+            beat.doing("storing embeddings")
+            stored: list[StoredEmbedding] = []
+            failures: dict[str, ItemResult] = {}
+            for h, result in zip(missing, results, strict=True):
+                at = owners[h][0].source_updated_at
+                if isinstance(result, Embedding):
+                    stored.append(
+                        StoredEmbedding(h, model, result.dense, result.sparse_indices, result.sparse_values, result.tokens, result.truncated)
                     )
-        report.add("embedded", len(stored))
-        progress(
-            f"{collection}: {report.counts.get('documents', 0)} documents, "
-            f"{report.counts.get('embedded', 0)} texts embedded, {report.counts.get('cache_hits', 0)} cached"
-        )
-        started = time.perf_counter()
-        sync_store.put_embeddings(stored)
-        if failures:
-            sync_store.record_results(collection, item_type, list(failures.values()), run_id=run_id, partition_key=partition_key)
-            for failure in failures.values():
-                report.error(failure.item_id, failure.error or "")
-            report.add("failed", len(failures))
-        report.time("store", time.perf_counter() - started)
+                    report.add("embedded", at=at)
+                    report.add("tokens", result.tokens, at=at)
+                    report.add("truncated", int(result.truncated), at=at)
+                elif isinstance(result, EmbeddingFailure):
+                    for doc in owners[h]:
+                        failures[doc.item_id] = ItemResult(
+                            doc.item_id, "failed", doc.source_updated_at, error=f"embedding failed: {result.error}", stage="embed"
+                        )
+            started = time.perf_counter()
+            sync_store.put_embeddings(stored)
+            record_failures(sync_store, collection, item_type, list(failures.values()), report, run_id=run_id, partition_key=partition_key)
+            report.time("store", time.perf_counter() - started)
+            progress(status("batch embedded"))
+            beat.doing("reading documents")
     return report
 
 
@@ -129,75 +278,81 @@ def write_documents(
     run_id: str | None,
     partition_key: str | None,
     batch_size: int = 512,
-    report: Report | None = None,
+    report: WriteReport | None = None,
     progress: Callable[[str], None] = log.info,
-) -> Report:
+    progress_every: float = PROGRESS_EVERY_S,
+) -> WriteReport:
     """Upsert new and changed points, delete removed ones, and log every item's outcome.
 
     A point whose stored hashes and payload equal the document's is left alone; the sync log
     still records it, so a re-run converges to the same state and repairs a wiped collection.
     """
-    report = report or Report()
+    report = report if report is not None else WriteReport()
     identity = embedder.identity
     collection = spec.name
-    for chunk in batched(docs, batch_size):
-        results: list[ItemResult] = []
-        removed = [d for d in chunk if d.removed]
-        live = [d for d in chunk if not d.removed]
-        started = time.perf_counter()
-        if removed:
-            vector_store.delete(spec, identity, [d.point_id for d in removed])
-            report.add("deleted", len(removed))
-            results += [ItemResult(d.item_id, "deleted", d.source_updated_at) for d in removed]
-        hashes = {d.item_id: _hashes(embedder, d) for d in live}
-        vectors = sync_store.get_embeddings(h for hs in hashes.values() for h in hs.values())
-        existing = vector_store.retrieve(spec, identity, [d.point_id for d in live]) if live else {}
-        prior_failures = {
-            s.item_id: s for s in sync_store.get_items(collection, [d.item_id for d in live]).values() if s.status == "failed"
-        }
-        points: list[Point] = []
-        for doc in live:
-            doc_hashes = hashes[doc.item_id]
-            lacking = [aspect for aspect, h in doc_hashes.items() if h not in vectors]
-            if lacking:
-                prior = prior_failures.get(doc.item_id)
-                if not (prior and prior.stage == "embed" and prior.source_updated_at == doc.source_updated_at):
-                    message = f"no embedding for {', '.join(lacking)}"
-                    results.append(ItemResult(doc.item_id, "failed", doc.source_updated_at, error=message, stage="write"))
-                    report.error(doc.item_id, message)
-                report.add("failed")
-                continue
-            payload = {**doc.payload, "content_hashes": doc_hashes, "payload_hash": doc.payload_hash, "model": identity.key}
-            current = existing.get(doc.point_id)
-            if current is None:
-                report.add("new")
-            elif _same(current, payload):
-                report.add("unchanged")
-            else:
-                report.add("changed")
-            if current is None or not _same(current, payload):
-                points.append(Point(id=doc.point_id, vectors={a: vectors[h] for a, h in doc_hashes.items()}, payload=payload))
-            results.append(
-                ItemResult(
-                    doc.item_id,
-                    "synced",
-                    doc.source_updated_at,
-                    content_hashes=doc_hashes,
-                    payload_hash=doc.payload_hash,
-                    model=identity.key,
+
+    def status(doing: str, seconds: float | None = None) -> str:
+        c = report.counts
+        return (f"{collection}: {doing}{_for(seconds)}; so far {c['new']} new, {c['changed']} changed, "
+                f"{c['unchanged']} unchanged, {c['deleted']} deleted, {c['failed_write']} failed")
+
+    with Heartbeat(progress, status, progress_every) as beat:
+        for chunk in batched(docs, batch_size):
+            beat.doing(f"writing a batch of {len(chunk)} documents")
+            results: list[ItemResult] = []
+            removed = [d for d in chunk if d.removed]
+            live = [d for d in chunk if not d.removed]
+            started = time.perf_counter()
+            if removed:
+                vector_store.delete(spec, identity, [d.point_id for d in removed])
+                for d in removed:
+                    report.add("deleted", at=d.source_updated_at)
+                results += [ItemResult(d.item_id, "deleted", d.source_updated_at) for d in removed]
+            hashes = {d.item_id: _hashes(embedder, d) for d in live}
+            vectors = sync_store.get_embeddings(h for hs in hashes.values() for h in hs.values())
+            existing = vector_store.retrieve(spec, identity, [d.point_id for d in live]) if live else {}
+            prior_failures = {
+                s.item_id: s for s in sync_store.get_items(collection, [d.item_id for d in live]).values() if s.status == "failed"
+            }
+            points: list[Point] = []
+            for doc in live:
+                at = doc.source_updated_at
+                doc_hashes = hashes[doc.item_id]
+                lacking = [aspect for aspect, h in doc_hashes.items() if h not in vectors]
+                if lacking:
+                    prior = prior_failures.get(doc.item_id)
+                    if prior and prior.stage == "embed" and prior.source_updated_at == doc.source_updated_at:
+                        report.add("failed_write", at=at)  # its embedding failure is already logged
+                    else:
+                        message = f"no embedding for {', '.join(lacking)}"
+                        results.append(ItemResult(doc.item_id, "failed", doc.source_updated_at, error=message, stage="write"))
+                        report.fail(doc.item_id, message, at=at)
+                    continue
+                payload = {**doc.payload, "content_hashes": doc_hashes, "payload_hash": doc.payload_hash, "model": identity.key}
+                current = existing.get(doc.point_id)
+                if current is not None and _same(current, payload):
+                    report.add("unchanged", at=at)
+                else:
+                    report.add("new" if current is None else "changed", at=at)
+                    report.add("upserted", at=at)
+                    points.append(Point(id=doc.point_id, vectors={a: vectors[h] for a, h in doc_hashes.items()}, payload=payload))
+                results.append(
+                    ItemResult(
+                        doc.item_id,
+                        "synced",
+                        doc.source_updated_at,
+                        content_hashes=doc_hashes,
+                        payload_hash=doc.payload_hash,
+                        model=identity.key,
+                    )
                 )
-            )
-        if points:
-            report.add("upserted", vector_store.upsert(spec, identity, points))
-        report.time("write", time.perf_counter() - started)
-        started = time.perf_counter()
-        sync_store.record_results(collection, item_type, results, run_id=run_id, partition_key=partition_key)
-        report.time("log", time.perf_counter() - started)
-        progress(
-            f"{collection}: {report.counts.get('new', 0)} new, {report.counts.get('changed', 0)} changed, "
-            f"{report.counts.get('unchanged', 0)} unchanged, {report.counts.get('deleted', 0)} deleted, "
-            f"{report.counts.get('failed', 0)} failed"
-        )
+            if points:
+                vector_store.upsert(spec, identity, points)
+            report.time("write", time.perf_counter() - started)
+            started = time.perf_counter()
+            sync_store.record_results(collection, item_type, results, run_id=run_id, partition_key=partition_key)
+            report.time("log", time.perf_counter() - started)
+            progress(status("batch written"))
     return report
 
 
@@ -210,13 +365,13 @@ def _same(current: dict[str, Any], payload: dict[str, Any]) -> bool:
 
 
 def record_failures(
-    store: SyncStore, collection: str, item_type: str, failures: list[ItemResult], report: Report, *, run_id, partition_key
+    store: SyncStore, collection: str, item_type: str, failures: list[ItemResult], report: StepReport, *, run_id, partition_key
 ) -> None:
+    """Log items that failed in this stage and count them as the stage's failures."""
     if failures:
         store.record_results(collection, item_type, failures, run_id=run_id, partition_key=partition_key)
-        report.add("failed", len(failures))
         for f in failures:
-            report.error(f.item_id, f.error or "")
+            report.fail(f.item_id, f.error or "", at=f.source_updated_at)
 
 
 def promote_when_complete(vector_store: VectorStore, store: SyncStore, spec: CollectionSpec, identity) -> bool:

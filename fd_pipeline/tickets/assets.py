@@ -3,10 +3,11 @@
 
 import dagster as dg
 
-from fd_pipeline.asset_helpers import collection_step, embedding_step, metadata, scope_of
+from fd_pipeline.asset_helpers import collection_step, embedding_step, finish, scope_of
 from fd_pipeline.partitions import HOURLY_ASSET
 from fd_pipeline.pools import writer_pool
 from fd_pipeline.resources import EmbedderResource, FreshdeskResource, QdrantResource, SyncLogResource, SyncSettingsResource
+from fd_pipeline.sync.engine import TicketFetchReport
 from fd_pipeline.vectorstore import TICKETS
 
 from .fetch import fetch_tickets
@@ -41,10 +42,13 @@ def raw_tickets(
         report = fetch_tickets(
             client, store, start=scope.start, end=scope.end, retry_ids=retry, run_id=context.run_id,
             partition_key=scope.partition_key, conversation_workers=sync_settings.conversation_workers(),
-            cause_field=sync_settings.cause(),
+            cause_field=sync_settings.cause(), report=scope.report(TicketFetchReport),
         )
         api = client.stats.snapshot()
-    return dg.MaterializeResult(metadata=metadata(report, api=api, extra={"window": f"{scope.start.isoformat()} .. {scope.end.isoformat()}"}))
+    return finish(
+        context, scope, report, sync_settings.failure_ratio(), api=api,
+        window=f"{scope.start.isoformat()} .. {scope.end.isoformat()}",
+    )
 
 
 @dg.asset(

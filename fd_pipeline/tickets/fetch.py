@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 from fd_pipeline.freshdesk import Conversation, FreshdeskClient, FreshdeskNotFound, MalformedItem, Ticket
 from fd_pipeline.freshdesk.errors import FreshdeskMalformedResponse
-from fd_pipeline.sync.engine import Report, record_failures
-from fd_pipeline.sync.failures import malformed_result
+from fd_pipeline.sync.engine import TicketFetchReport, record_failures
+from fd_pipeline.sync.failures import lenient_updated_at, malformed_result
 from fd_pipeline.sync_state import ItemResult, RawRecord, SyncStore
 
 from .texts import ticket_record
@@ -36,10 +36,11 @@ def fetch_tickets(
     partition_key: str | None = None,
     conversation_workers: int = 4,
     cause_field: str | None = None,
-) -> Report:
+    report: TicketFetchReport | None = None,
+) -> TicketFetchReport:
     """Store every ticket updated in `[start, end)` (deleted and spam ones as removed), and re-read
     the tickets whose fetch failed before (the retry queue)."""
-    report = Report()
+    report = report if report is not None else TicketFetchReport()
     started = time.perf_counter()
     failures: list[ItemResult] = []
     pending: list[Ticket] = []
@@ -52,7 +53,7 @@ def fetch_tickets(
                 pending.clear()
 
         for item in client.iter_tickets_updated(start=start, end=end):
-            report.add("fetched")
+            report.add("fetched", at=_updated_at(item))
             if isinstance(item, MalformedItem):
                 failures.append(malformed_result(item))
                 continue
@@ -63,25 +64,28 @@ def fetch_tickets(
 
         removed: list[RawRecord] = []
         for item in client.iter_removed_tickets(start=start, end=end):
-            report.add("fetched")
+            report.add("fetched", at=_updated_at(item))
             if isinstance(item, MalformedItem):
                 failures.append(malformed_result(item))
                 continue
             removed.append(RawRecord(str(item.id), item.updated_at, ticket_record(item, None), removed=True))
         store.put_raw("ticket", removed, run_id=run_id, partition_key=partition_key)
-        report.add("removed", len(removed))
+        for record in removed:
+            report.add("removed", at=record.source_updated_at)
 
         for item_id in retry_ids:
-            report.add("retried")
             try:
                 ticket = client.get_ticket(int(item_id))
             except FreshdeskNotFound:
                 # Gone for good (hard-deleted): nothing left to sync.
+                report.add("retried")
                 store.record_results(COLLECTION, "ticket", [ItemResult(item_id, "deleted", datetime.now(UTC))], run_id=run_id, partition_key=partition_key)
                 continue
             except FreshdeskMalformedResponse as exc:
+                report.add("retried")
                 failures.append(ItemResult(item_id, "failed", None, error=str(exc), stage="fetch"))
                 continue
+            report.add("retried", at=ticket.updated_at)
             pending.append(ticket)
         # A failed ticket is read whole again even when its updated_at did not move.
         flush(force=True)
@@ -95,7 +99,7 @@ def _store_live(
     client: FreshdeskClient,
     store: SyncStore,
     tickets: list[Ticket],
-    report: Report,
+    report: TicketFetchReport,
     failures: list[ItemResult],
     run_id: str | None,
     partition_key: str | None,
@@ -113,9 +117,9 @@ def _store_live(
             # Met through the retry queue: Freshdesk serves deleted tickets by id too.
             records.append(RawRecord(str(ticket.id), ticket.updated_at, ticket_record(ticket, None), removed=True))
         elif stored is not None and stored[0] > ticket.updated_at:
-            report.add("unchanged")  # the store already holds a newer version
+            report.add("unchanged", at=ticket.updated_at)  # the store already holds a newer version
         elif not force and stored is not None and stored[0] == ticket.updated_at and not stored[1]:
-            report.add("unchanged")
+            report.add("unchanged", at=ticket.updated_at)
         else:
             wanted.append(ticket)
     # Conversations are one call per changed ticket: read a few at a time (the client's pacer
@@ -124,11 +128,11 @@ def _store_live(
         if outcome is None:
             log.info("ticket %s disappeared while its conversations were read", ticket.id)
             continue
-        report.add("conversation_calls")
+        report.add("conversation_calls", at=ticket.updated_at)
         if isinstance(outcome, MalformedItem):
             failures.append(malformed_result(outcome, item_id=str(ticket.id)))
             continue
-        report.add("new" if str(ticket.id) not in versions else "changed")
+        report.add("new" if str(ticket.id) not in versions else "changed", at=ticket.updated_at)
         records.append(RawRecord(str(ticket.id), ticket.updated_at, ticket_record(ticket, outcome, cause_field=cause_field)))
     store.put_raw("ticket", records, run_id=run_id, partition_key=partition_key)
 
@@ -144,3 +148,7 @@ def _conversations(client: FreshdeskClient, ticket: Ticket) -> list[Conversation
     except FreshdeskNotFound:
         return None
     return conversations
+
+
+def _updated_at(item: Ticket | MalformedItem):
+    return lenient_updated_at(item.raw) if isinstance(item, MalformedItem) else item.updated_at
