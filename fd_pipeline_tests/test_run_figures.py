@@ -7,18 +7,21 @@ once, on the range's last hour; each asset shows only the keys its stage counts.
 The failure ratio divides each stage's failures by the items that stage handled: at the default
 FD_MAX_FAILURE_RATIO (0.2), one bad ticket among 100 passes every asset and is recorded as failed;
 30 bad among 100 fail the asset of the stage they fail in (fetch, embed, write) after the rest is
-written.
+written. A long encode call logs what it is doing while it runs.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from fd_pipeline.asset_helpers import run_totals
-from fd_pipeline.sync.engine import ArticleFetchReport, EmbedReport, TicketFetchReport, WriteReport
+from fd_pipeline.sync.documents import Document
+from fd_pipeline.sync.engine import ArticleFetchReport, EmbedReport, TicketFetchReport, WriteReport, embed_documents
+from fd_pipeline.sync_state import SyncStore
 from fd_pipeline.vectorstore import TICKETS
 
 from .fixtures.pipeline import ALL_ASSETS, hour_key
@@ -153,3 +156,43 @@ def test_thirty_unembeddable_fail_embedding_then_writing_after_the_rest(hundred)
     failures = _step_failures(result)
     assert "30 of 100 tickets failed" in failures["support_tickets"]
     assert len(hundred.points(TICKETS)) == 70
+
+
+class _SlowModel:
+    """The tiny model behind an encode call that takes as long as bge-m3's on a CPU batch."""
+
+    def __init__(self, embedder, seconds: float):
+        self._embedder, self._seconds = embedder, seconds
+        self.identity = embedder.identity
+
+    def content_hash(self, text: str) -> str:
+        return self._embedder.content_hash(text)
+
+    def embed(self, texts, **kwargs):
+        time.sleep(self._seconds)
+        return self._embedder.embed(texts, **kwargs)
+
+
+def test_a_long_encode_call_logs_progress_while_it_runs(tiny_embedder, sqlite_url):
+    """Progress comes at least every `progress_every` seconds (10 in the assets), not only per batch."""
+    docs = [
+        Document(str(i), i, datetime(2025, 6, 2, 11, i, tzinfo=UTC), {"symptom": f"printer {i} jams on page {i}"}, {})
+        for i in range(5)
+    ]
+    tiny_embedder.embed(["load the model before the clock starts"])
+    lines: list[tuple[float, str]] = []
+    started = time.monotonic()
+    store = SyncStore(sqlite_url)
+    try:
+        report = embed_documents(
+            docs, embedder=_SlowModel(tiny_embedder, 1.0), sync_store=store, collection="support_tickets",
+            item_type="ticket", run_id=None, partition_key=None, progress=lambda m: lines.append((time.monotonic() - started, m)),
+            progress_every=0.2,
+        )
+    finally:
+        store.close()
+    assert report.counts["embedded"] == 5
+    during = [m for _, m in lines if "embedding 5 texts for" in m]
+    assert len(during) >= 3, lines
+    gaps = [b - a for (a, _), (b, _) in zip(lines, lines[1:], strict=False)]
+    assert max(gaps) < 1.0, lines  # five intervals of slack for a loaded CI machine
