@@ -109,8 +109,8 @@ def test_tls_emulator_via_env_and_ca_bundle(make_emulator, monkeypatch):
 
 
 def test_window_past_300_pages_each_ticket_once(emu, emulator_now):
-    # per_page=1: the 400-ticket window needs ~380 pages, past the 300-page cap.
-    start, end = emulator_now - timedelta(hours=20), emulator_now - timedelta(hours=1)
+    # per_page=1: the 400-ticket desk's last day needs ~380 pages, past the 300-page cap.
+    start, end = emulator_now - timedelta(hours=24), emulator_now
     expected = _expected_live(emu, start, end)
     assert len(expected) > 300
     with _client(emu, per_page=1) as client:
@@ -151,10 +151,11 @@ def test_old_ticket_updated_in_window_is_listed(emu, emulator_now):
             if len(got) < 100:
                 break
     assert old not in default_ids
+    start, end = emulator_now - timedelta(minutes=5), emulator_now + timedelta(seconds=1)
     with _client(emu) as client:
-        items = list(client.iter_tickets_updated(start=emulator_now - timedelta(minutes=5),
-                                                 end=emulator_now + timedelta(seconds=1)))
-    assert [t.id for t in items] == [old] and items[0].subject == "touched today"
+        items = {t.id: t for t in client.iter_tickets_updated(start=start, end=end)}
+    assert set(items) == _expected_live(emu, start, end) and old in items
+    assert items[old].subject == "touched today"
 
 
 def test_removed_tickets_listed_separately(emu, emulator_now):
