@@ -16,6 +16,7 @@ _SUBCOMMANDS = {
     "rebuild-vectors": "fd_pipeline.commands.rebuild_vectors",
     "demo": "fd_pipeline.commands.demo",
     "ui": "fd_pipeline.commands.ui",
+    "embed-check": "fd_pipeline.commands.embed_check",
 }
 
 

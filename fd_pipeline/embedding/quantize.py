@@ -1,12 +1,19 @@
 """int8 dynamic quantisation of a loaded FlagEmbedding model: the opt-in faster CPU path.
 
 `FD_EMBED_PRECISION=int8` replaces every `torch.nn.Linear` of the transformer encoder (attention
-projections, feed-forward, pooler) by its dynamically quantised form: weights stored as int8,
-activations quantised per batch. The embedding tables, layer norms and bge-m3's sparse and
-colbert heads stay float32: the tables are lookups (nothing to speed up) and the sparse head is
-one output per token whose weights Qdrant stores as they are. Measured on this project's
-machines at about 2x the fp32 tokens/s; how close its vectors stay to fp32 on a given model is
-what `fd-pipeline embed-check` reports (`fd_pipeline/embedding/agreement.py`).
+projections, feed-forward, pooler) by torch's dynamically quantised linear: int8 weights with
+one scale per output channel, activations quantised per call. The embedding tables, layer norms
+and bge-m3's sparse and colbert heads stay float32: the tables are lookups (nothing to speed up)
+and the sparse head is one output per token.
+
+torch's kernel quantises its whole input (every token of every text in the batch) with one
+scale. Transformers put a few tokens ([CLS], separators) at activations hundreds of times
+larger than the rest, so that one scale flattens every other token: on all-MiniLM-L6-v2 plain
+`quantize_dynamic` left no text at a dense cosine >= 0.99 to fp32. Each input row (token) is
+therefore divided by its own largest magnitude before the kernel and multiplied back after it:
+every token then uses the full int8 range, which is per-token quantisation at the price of two
+elementwise passes (measured in docs/benchmarks.md, issue 14 section).
+`fd-pipeline embed-check` measures agreement and speed on a given model folder.
 """
 
 from __future__ import annotations
@@ -36,17 +43,44 @@ def encoder_of(flag_model: Any) -> Any:
     raise TypeError(f"no transformers model found inside {type(flag_model).__name__}")
 
 
-def quantize_int8(flag_model: Any) -> int:
-    """Quantise the encoder's Linear layers in place; returns how many were replaced."""
+def _row_scaled_class():
     import torch
-    from torch.ao.quantization import quantize_dynamic
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+    from torch.ao.quantization import per_channel_dynamic_qconfig
 
-    encoder = encoder_of(flag_model)
-    linears = sum(isinstance(m, torch.nn.Linear) for m in encoder.modules())
+    class _RowScaledInt8Linear(torch.nn.Module):
+        """y = s * Wq(x / s) + b with s the largest |x| of each row: per-token int8 on torch's kernel."""
+
+        def __init__(self, linear: torch.nn.Linear) -> None:
+            super().__init__()
+            bare = torch.nn.Linear(linear.in_features, linear.out_features, bias=False)
+            bare.weight = linear.weight
+            bare.qconfig = per_channel_dynamic_qconfig
+            self.quantized = DynamicInt8Linear.from_float(bare)
+            self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().clone())
+            self.in_features, self.out_features = linear.in_features, linear.out_features
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            scale = torch.linalg.vector_norm(x, ord=float("inf"), dim=-1, keepdim=True).clamp_(min=1e-6)
+            y = self.quantized(x / scale).mul_(scale)
+            return y if self.bias is None else y.add_(self.bias)
+
+    return _RowScaledInt8Linear
+
+
+def quantize_int8(flag_model: Any) -> int:
+    """Replace the encoder's Linear layers in place by row-scaled int8 ones; returns how many."""
+    import torch
+
+    encoder = encoder_of(flag_model).eval()
+    row_scaled = _row_scaled_class()
+    targets = [(name, module) for name, module in encoder.named_modules() if type(module) is torch.nn.Linear]
     with warnings.catch_warnings():
         # torch marks torch.ao.quantization deprecated in favour of torchao, which has no wheel here.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
-        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
-        quantize_dynamic(encoder.eval(), {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
-    return linears
+        warnings.filterwarnings("ignore", message=".*quantize_per_.*", category=UserWarning)
+        for name, linear in targets:
+            parent_name, _, attr = name.rpartition(".")
+            setattr(encoder.get_submodule(parent_name) if parent_name else encoder, attr, row_scaled(linear))
+    return len(targets)
