@@ -1,4 +1,4 @@
-"""Asset checks on the two Qdrant collections, plus partition-aware freshness checks.
+"""Asset checks on the two Qdrant collections, plus the freshness rule's check.
 
 The collection checks look at the whole collection (not one partition): the points against the
 sync log, the stored vector sizes against the model, and items left failed too long.
@@ -10,15 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from fd_pipeline import freshness
 from fd_pipeline.knowledge_base.assets import kb_procedures
 from fd_pipeline.pools import writer_pool
 from fd_pipeline.resources import EmbedderResource, QdrantResource, SyncLogResource
 from fd_pipeline.settings import env_float
 from fd_pipeline.tickets.assets import support_tickets
 from fd_pipeline.vectorstore import KB, TICKETS, CollectionSpec, VectorStoreError
-
-# The :05 / :10 schedules plus a run's duration: an hour's partition is due by half past.
-FRESHNESS_DEADLINE_CRON = "30 * * * *"
 
 
 def points_match_log(vectors, store, spec: CollectionSpec) -> dg.AssetCheckResult:
@@ -103,9 +101,23 @@ def build_checks() -> list:
 
 
 def build_freshness_checks() -> list:
-    """Per-partition: each closed hour of both collections materialised by half past the next hour."""
-    return list(
-        dg.build_time_partition_freshness_checks(
-            assets=[support_tickets, kb_procedures], deadline_cron=FRESHNESS_DEADLINE_CRON, timezone="UTC"
+    """`closed_hours_synced` on both collections: the rule in `fd_pipeline/freshness.py`.
+
+    `late_partitions_sensor` reports it whenever its verdict changes; a run of the collection
+    evaluates it too, after the materialisation.
+    """
+
+    def freshness_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
+        name = asset.key.path[-1]
+
+        @dg.asset_check(
+            asset=asset, name=freshness.CHECK_NAME,
+            description="Every closed hour of the last FD_FRESHNESS_LOOKBACK_HOURS is synced FD_FRESHNESS_GRACE_MINUTES "
+            "after it closed; the hour still open is never expected.",
         )
-    )
+        def closed_hours_synced(context) -> dg.AssetCheckResult:
+            return freshness.judge(context.instance, name, datetime.now(UTC)).check_result()
+
+        return closed_hours_synced
+
+    return [freshness_check(support_tickets), freshness_check(kb_procedures)]

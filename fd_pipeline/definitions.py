@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import dagster as dg
 
 from fd_pipeline import checks, jobs, schedules, sensors
@@ -22,39 +20,20 @@ def resources() -> dict:
     }
 
 
-# Hourly partitions, the :05 schedule and a run's duration: warn past 90 min, fail past 3 h.
-COLLECTION_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3), warn_window=timedelta(minutes=90))
-COLLECTIONS = {ticket_assets.support_tickets.key, kb_assets.kb_procedures.key}
-
-
-def _with_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
-    return spec.replace_attributes(freshness_policy=COLLECTION_FRESHNESS) if spec.key in COLLECTIONS else spec
-
-
-freshness_checks = checks.build_freshness_checks()
-
 defs = dg.Definitions(
-    assets=dg.map_asset_specs(
-        _with_freshness,
-        [
-            ticket_assets.raw_tickets,
-            ticket_assets.ticket_embeddings,
-            ticket_assets.support_tickets,
-            kb_assets.raw_articles,
-            kb_assets.article_embeddings,
-            kb_assets.kb_procedures,
-        ],
-    ),
-    asset_checks=[*checks.build_checks(), *freshness_checks],
+    assets=[
+        ticket_assets.raw_tickets,
+        ticket_assets.ticket_embeddings,
+        ticket_assets.support_tickets,
+        kb_assets.raw_articles,
+        kb_assets.article_embeddings,
+        kb_assets.kb_procedures,
+    ],
+    # One freshness story: closed_hours_synced, judged and acted on by late_partitions_sensor.
+    asset_checks=[*checks.build_checks(), *checks.build_freshness_checks()],
     jobs=[jobs.tickets_job, jobs.kb_job, jobs.sync_all_job],
     schedules=schedules.build_schedules(),
-    sensors=[
-        sensors.build_freshness_sensor(),
-        sensors.build_realtime_sensor(),
-        dg.build_sensor_for_freshness_checks(
-            freshness_checks=freshness_checks, name="freshness_checks_sensor", default_status=sensors.automation_status()
-        ),
-    ],
+    sensors=[sensors.build_freshness_sensor(), sensors.build_realtime_sensor()],
     resources=resources(),
     # Steps of a run share one process: the model loads once, and the embedded Qdrant folder
     # (one process at a time) is never opened by two steps at once.

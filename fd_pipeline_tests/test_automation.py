@@ -52,6 +52,10 @@ def _tick(sensor, instance, cursor=None, **resources):
     return sensor.evaluate_tick(context), context
 
 
+def _check_events(result) -> list[tuple[str, bool, str]]:
+    return [(e.asset_key.path[-1], e.passed, e.description) for e in result.asset_events if isinstance(e, dg.AssetCheckEvaluation)]
+
+
 def test_late_partition_sensor_requests_missing_hours_with_run_keys(monkeypatch):
     monkeypatch.setenv("FD_FRESHNESS_LOOKBACK_HOURS", "4")
     monkeypatch.setenv("FD_FRESHNESS_GRACE_MINUTES", "20")
@@ -68,27 +72,38 @@ def test_late_partition_sensor_requests_missing_hours_with_run_keys(monkeypatch)
         }
         reasons = {r.partition_key: r.tags[sensors.REASON_TAG] for r in result.run_requests}
         assert "support_tickets 2025-06-02-09:00: not materialised 160 min" in reasons["2025-06-02-09:00"]
+        # The verdict is shown as each collection's closed_hours_synced check, with a warning.
+        checks = {a: (passed, text) for a, passed, text in _check_events(result)}
+        assert checks["support_tickets"][0] is False and "2025-06-02-09:00" in checks["support_tickets"][1]
+        assert {e.severity for e in result.asset_events} == {dg.AssetCheckSeverity.WARN}
+        cursor = result.cursor
 
-        # A run already in progress for the hour is not requested again; the tick says why.
+        # A run already in progress for the hour is not requested again, and is not late.
         instance.create_run_for_job(
             defs.get_job_def("tickets_job"), tags={"dagster/partition": "2025-06-02-09:00"}, status=dg.DagsterRunStatus.STARTED
         )
         _materialised(instance, "kb_procedures", "2025-06-02-11:00")
-        result, _ = _tick(sensor, instance)
+        result, _ = _tick(sensor, instance, cursor=cursor)
         assert result.run_requests == []
-        assert "already queued or running" in result.skip_message
+        assert "by a run in progress" in result.skip_message
+        assert {(a, passed) for a, passed, _ in _check_events(result)} == {("support_tickets", True), ("kb_procedures", True)}
+        cursor = result.cursor
 
         # The run fails: the hour is asked for again, under a new run key, on the next tick.
         (in_progress,) = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
         instance.report_run_failed(in_progress)
-        result, _ = _tick(sensor, instance)
+        result, _ = _tick(sensor, instance, cursor=cursor)
         assert [(r.partition_key, r.run_key) for r in result.run_requests] == [
             ("2025-06-02-09:00", "tickets_job:2025-06-02-09:00:retry1")
         ]
+        cursor = result.cursor
 
         _materialised(instance, "support_tickets", "2025-06-02-09:00")
-        result, _ = _tick(sensor, instance)
-        assert result.run_requests == [] and "every partition is materialised" in result.skip_message
+        result, _ = _tick(sensor, instance, cursor=cursor)
+        assert result.run_requests == [] and "the last 4 closed hours are synced" in result.skip_message
+        # Only a change of verdict is reported: the next tick adds nothing.
+        again, _ = _tick(sensor, instance, cursor=result.cursor)
+        assert _check_events(again) == []
 
 
 def test_late_partition_sensor_waits_out_the_grace_period(monkeypatch):
@@ -96,10 +111,55 @@ def test_late_partition_sensor_waits_out_the_grace_period(monkeypatch):
     early = datetime(2025, 6, 2, 12, 10, tzinfo=UTC)
     with dg.DagsterInstance.ephemeral() as instance:
         result, _ = _tick(sensors.build_freshness_sensor(clock=lambda: early), instance)
-        assert result.run_requests == [] and "grace period" in result.skip_message
+        assert result.run_requests == [] and "no closed hour is due yet" in result.skip_message
         later = early + timedelta(minutes=15)
         result, _ = _tick(sensors.build_freshness_sensor(clock=lambda: later), instance)
         assert {r.partition_key for r in result.run_requests} == {"2025-06-02-11:00"}
+
+
+def test_a_normal_day_is_quiet_and_a_missed_hour_is_warned_then_repaired(monkeypatch):
+    """A day of 5-minute sensor ticks beside the real schedules (each requested hour materialised a
+    minute after its tick): no warning and no extra run, though the open hour is a partition all day.
+    Then the 14:05 tickets run (hour 13:00) never happens: the check warns, the sensor requests the hour once,
+    and once that run lands the check passes again."""
+    clock = {"now": datetime(2025, 6, 2, 0, 0, tzinfo=UTC)}
+    sensor = sensors.build_freshness_sensor(clock=lambda: clock["now"])
+    schedules = {defs.get_schedule_def(name): asset for name, asset in (("tickets_hourly", "support_tickets"), ("kb_hourly", "kb_procedures"))}
+    warnings, repairs, requests = [], [], []
+    with dg.DagsterInstance.ephemeral() as instance:
+        # The day before was synced.
+        for h in range(24):
+            key = (clock["now"] - timedelta(hours=24 - h)).strftime("%Y-%m-%d-%H:00")
+            _materialised(instance, "support_tickets", key)
+            _materialised(instance, "kb_procedures", key)
+        cursor, pending = None, []
+        skip_tickets_at = datetime(2025, 6, 3, 14, 5, tzinfo=UTC)
+        end = datetime(2025, 6, 3, 16, 0, tzinfo=UTC)
+        while clock["now"] < end:
+            now = clock["now"]
+            for item in [p for p in pending if p[2] <= now]:
+                pending.remove(item)
+                _materialised(instance, item[0], item[1])
+            for schedule, asset in schedules.items():
+                if now.minute == int(schedule.cron_schedule.split()[0]) and not (asset == "support_tickets" and now == skip_tickets_at):
+                    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=now, repository_def=defs.get_repository_def())
+                    (request,) = schedule.evaluate_tick(context).run_requests
+                    pending.append((asset, request.partition_key, now + timedelta(minutes=1)))
+            result, _ = _tick(sensor, instance, cursor=cursor)
+            cursor = result.cursor
+            for asset, passed, text in _check_events(result):
+                (repairs if passed else warnings).append((now, asset, text))
+            for request in result.run_requests:
+                requests.append((now, request.partition_key))
+                pending.append(({"tickets_job": "support_tickets", "kb_job": "kb_procedures"}[request.job_name], request.partition_key, now + timedelta(minutes=3)))
+            clock["now"] = now + timedelta(minutes=5)
+
+    first_day = [w for w in warnings if w[0] < skip_tickets_at]
+    assert first_day == [] and [r for r in requests if r[0] < skip_tickets_at] == []
+    assert [(t.strftime("%H:%M"), a) for t, a, _ in warnings] == [("14:20", "support_tickets")]
+    assert "2025-06-03-13:00" in warnings[0][2]
+    assert requests == [(datetime(2025, 6, 3, 14, 20, tzinfo=UTC), "2025-06-03-13:00")]
+    assert [(t.strftime("%H:%M"), a) for t, a, _ in repairs[-1:]] == [("14:25", "support_tickets")]
 
 
 def test_realtime_sensor_one_call_per_tick_and_one_run_per_change(make_emulator, emulator_now):

@@ -2,6 +2,7 @@
 deleted behind the sync log's back fail `points_match_sync_log`, a collection of another dimension
 fails `vectors_have_model_dimension`, and an item failed longer than FD_FAILED_MAX_AGE_HOURS fails
 `no_stale_failures`. Checks run through Dagster (`materialize` with the check selection).
+Freshness is one check per collection, `closed_hours_synced`, and nothing else.
 """
 
 from __future__ import annotations
@@ -66,9 +67,13 @@ def test_checks_pass_on_a_synced_pipeline_and_catch_corruption(synced, monkeypat
     assert results[("kb_procedures", "no_stale_failures")] is True
 
 
-def test_definitions_carry_freshness_policies_and_partition_freshness_checks():
+def test_one_freshness_story():
+    """No time-window policy or superseded freshness checks beside the rule: one check per collection,
+    judged by late_partitions_sensor, which is also what requests a late hour."""
     graph = defs.get_repository_def().asset_graph
-    for name in ("support_tickets", "kb_procedures"):
-        assert graph.get(dg.AssetKey(name)).freshness_policy is not None
+    assert all(graph.get(k).freshness_policy is None for k in graph.get_all_asset_keys())
     keys = {k for d in checks.build_freshness_checks() for k in d.check_keys}
-    assert {k.asset_key.path[-1] for k in keys} == {"support_tickets", "kb_procedures"}
+    assert {(k.asset_key.path[-1], k.name) for k in keys} == {
+        ("support_tickets", "closed_hours_synced"), ("kb_procedures", "closed_hours_synced")
+    }
+    assert {s.name for s in defs.sensors} == {"late_partitions_sensor", "freshdesk_updates_sensor"}
