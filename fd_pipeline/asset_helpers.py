@@ -48,11 +48,33 @@ class Scope:
 
 
 def scope_of(context: dg.AssetExecutionContext) -> Scope:
+    """The run's partition range, after checking it and that no other run writes the same stores."""
     keys = context.partition_key_range
     check_range(keys.start, keys.end)
+    check_sole_writer(context)
     window = context.partition_time_window
     label = keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"
     return Scope(window.start, window.end, label, keys.start, keys.end)
+
+
+def check_sole_writer(context: dg.AssetExecutionContext) -> None:
+    """Fail at once when another run of this asset's pool is in progress.
+
+    The run queue keeps runs of a pool apart, but `dagster asset materialize` executes without
+    the queue; without this it would find the embedded Qdrant folder locked halfway through, or
+    race the other run's writes.
+    """
+    pool = context.op_execution_context.op_def.pool
+    if not pool:
+        return
+    busy = context.instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]), limit=50)
+    for run in busy:
+        if run.run_id != context.run_id and run.run_op_concurrency and pool in (run.run_op_concurrency.all_pools or ()):
+            raise dg.Failure(
+                description=f"run {run.run_id} ({run.job_name}) is writing the stores of pool {pool!r}; this run did not go "
+                "through the run queue (e.g. `dagster asset materialize`): launch it from the UI or with "
+                "`dagster job launch` so it waits its turn, or retry when that run has ended"
+            )
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from dagster_graphql.test.utils import execute_dagster_graphql
 
 from fd_pipeline import checks, pools, sensors
 from fd_pipeline.definitions import defs
-from fd_pipeline.resources import FreshdeskResource
+from fd_pipeline.resources import FreshdeskResource, SyncLogResource
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 6, 2, 12, 40, tzinfo=UTC)
@@ -293,3 +293,22 @@ def test_asset_page_launches_queue_on_the_writer_pool(tmp_path, monkeypatch):
             list(daemon.run_iteration(workspace))
             assert instance.get_run_by_id(kb).status != dg.DagsterRunStatus.QUEUED
             _wait_finished(instance, kb)
+
+
+def test_a_run_outside_the_queue_refuses_to_write_beside_another(tmp_path):
+    """`dagster asset materialize` executes without the queue: it stops at once, naming the run in
+    progress, instead of colliding with it on the stores."""
+    from fd_pipeline.definitions import resources
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        busy = defs.resolve_implicit_global_asset_job_def()
+        other = instance.create_run_for_job(busy, status=dg.DagsterRunStatus.STARTED, asset_selection=frozenset({dg.AssetKey("kb_procedures")}))
+        assert other.run_op_concurrency.all_pools == {"fd_stores"}
+        result = dg.materialize(
+            [defs.get_assets_def("raw_articles")], instance=instance, partition_key="2025-06-02-11:00",
+            resources={**resources(), "sync_log": SyncLogResource(database_url=f"sqlite:///{tmp_path / 'sync.db'}")},
+            raise_on_error=False,
+        )
+    (failure,) = result.get_step_failure_events()
+    message = failure.step_failure_data.error.message
+    assert f"run {other.run_id}" in message and "'fd_stores'" in message and "dagster job launch" in message
