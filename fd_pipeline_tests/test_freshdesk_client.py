@@ -394,6 +394,75 @@ def test_pacer_learns_the_window_from_refills_never_shorter(window_s):
     assert account.refused == 0
 
 
+class GrowthAccount(FixedWindowAccount):
+    """Growth plan: 200 credits per window, of which at most 20 on the Tickets-List call."""
+
+    def __init__(self, clock: FakeClock, window_s: float) -> None:
+        super().__init__(clock, total=200, window_s=window_s)
+        self.list_used = 0
+
+    def list_call(self, cost: int) -> int:
+        window = int((self.clock.t - self.t0) // self.window_s)
+        if window != self.window:
+            self.window, self.used, self.list_used = window, 0, 0
+        if self.list_used + cost > 20 or self.used + cost > self.total:
+            self.refused += 1
+        else:
+            self.used += cost
+            self.list_used += cost
+        return self.total - self.used
+
+
+def _list_pages(pacer: RatePacer, clock: FakeClock, account: GrowthAccount, pages: int) -> float:
+    """A re-sync with nothing changed: only ticket-list pages (3 credits each), no other call between."""
+    began = clock.t
+    for _ in range(pages):
+        delay = pacer.delay_before([ACCOUNT, TICKETS_LIST], 3)
+        if delay > 0:
+            clock.sleep(delay)
+            pacer.note_paced([ACCOUNT, TICKETS_LIST])
+        sent = clock.t
+        clock.t += 0.05
+        pacer.observe(account.total, account.list_call(3), sent)
+        pacer.spend([TICKETS_LIST], 3)
+    return clock.t - began
+
+
+def test_list_only_run_paces_from_a_remembered_window():
+    # 30 pages at 6 per 3-s window need ~5 windows. Without a remembered window the pacer cannot
+    # see the window roll between list calls and waits out its 60-s default each time the
+    # sub-limit runs dry: the 6-minute re-sync of issue 16.
+    clock = FakeClock()
+    unknown = GrowthAccount(clock, window_s=3.0)
+    slow = _list_pages(RatePacer(clock=clock), clock, unknown, 30)
+    clock = FakeClock()
+    known = GrowthAccount(clock, window_s=3.0)
+    fast = _list_pages(RatePacer(clock=clock, window_hint_s=3.05), clock, known, 30)
+    assert unknown.refused == known.refused == 0
+    assert slow > 120 and fast < 8 * 3.0
+
+
+def test_learnt_window_is_remembered_for_the_next_client(make_emulator, emulator_now, tmp_path):
+    from fd_pipeline.sync_state import SyncStore
+
+    # Growth: 200 credits per window; 600 conversation reads span at least three windows however
+    # fast the machine, so the pacer sees two refills.
+    emu = make_emulator(tickets=300, api_key=KEY, plan="growth", rate_window_s=WINDOW_S)
+    with SyncStore(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        with _client(emu) as client:
+            client.recall_rate_window(store)
+            assert client.pacer.window_hint_s is None  # nothing learnt yet
+            tickets = list(client.iter_tickets_updated(start=emulator_now - timedelta(days=2), end=emulator_now))
+            for ticket in (tickets * 3)[:600]:
+                client.list_conversations(ticket.id)
+            assert client.pacer.window_s is not None and client.pacer.window_s >= WINDOW_S
+            client.remember_rate_window(store)
+        with _client(emu) as later:
+            later.recall_rate_window(store)
+            assert later.pacer.window_hint_s == pytest.approx(client.pacer.window_s, abs=0.001)
+            assert later.pacer.window_hint_s >= client.pacer.window_s  # rounded up, never shorter
+
+
 def test_pacer_honours_retry_after():
     clock = FakeClock()
     pacer = RatePacer(clock=clock)
@@ -422,6 +491,24 @@ def test_client_waits_retry_after_on_its_clock(make_emulator):
     assert clock.slept == [7.0]  # exactly the Retry-After, before the one retry
     assert stats.throttled == 1 and stats.retries == 1 and stats.waited_s == 7.0 and stats.paced_s == 0.0
     assert emu.stats.snapshot()["requests"] == 2
+
+
+def test_long_fetch_says_where_it_is(make_emulator, emulator_now):
+    emu = make_emulator(tickets=60, api_key=KEY)
+    emu.set_faults(FaultConfig(schedule={3: "429"}, burst_429=1, retry_after_s=7))
+    clock, lines = FakeClock(), []
+    with _client(emu, per_page=10, pacer=RatePacer(clock=clock), sleep=clock.sleep, progress=lines.append,
+                 progress_every_s=3.0) as client:
+        tickets = list(client.iter_tickets_updated(start=emulator_now - timedelta(days=2), end=emulator_now))
+        client.report_progress(force=True, now="done")
+    # A wait long enough to matter is announced, and slept in steps with progress between them.
+    assert any(line.startswith("Freshdesk: waiting 7.0s to retry GET /api/v2/tickets page 3 (429") for line in lines)
+    assert clock.slept == [3.0, 3.0, 1.0]
+    assert any("4.0s left of that wait" in line for line in lines)
+    last = lines[-1]
+    pages = -(-len(tickets) // 10)
+    assert f"{pages} pages, {len(tickets)} items listed, {pages + 1} calls" in last and "1 retries" in last
+    assert "waited 7.0s (0.0s pacing); done" in last and KEY not in " ".join(lines)
 
 
 def test_steady_run_at_enterprise_limit_gets_no_429(make_emulator, emulator_now, capsys):

@@ -24,13 +24,13 @@ C = "support_tickets"
 
 def test_schema_created_on_empty_database(db_url):
     store = SyncStore(db_url)
-    assert store.revision() == "0003"
+    assert store.revision() == "0004"
     tables = set(sa.inspect(store.engine).get_table_names())
-    assert {"sync_logs", "sync_items", "raw_items", "embeddings", "sync_runs", "alembic_version"} <= tables
+    assert {"sync_logs", "sync_items", "raw_items", "embeddings", "sync_runs", "sync_meta", "alembic_version"} <= tables
     indexes = {ix["name"] for ix in sa.inspect(store.engine).get_indexes("sync_logs")}
     assert {"idx_sync_logs_collection", "idx_sync_logs_synced_at"} <= indexes
     # Opening again is a no-op, not a second migration.
-    assert SyncStore(db_url).migrate() == "0003"
+    assert SyncStore(db_url).migrate() == "0004"
 
 
 def test_predecessor_database_is_upgraded_in_place(db_url):
@@ -50,7 +50,7 @@ def test_predecessor_database_is_upgraded_in_place(db_url):
         ))
     engine.dispose()
     store = SyncStore(db_url)
-    assert store.revision() == "0003"
+    assert store.revision() == "0004"
     entries = store.log_entries(C, "12345")
     assert len(entries) == 1 and entries[0]["item_type"] == "ticket" and entries[0]["status"] is None
 
@@ -156,6 +156,13 @@ def test_run_is_closed_once_its_dagster_run_is_over(sync_store, tmp_path):
 def _runs(store: SyncStore) -> list[dict]:
     with store.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(sa.text("SELECT * FROM sync_runs ORDER BY id"))]
+
+
+def test_meta_round_trip(sync_store):
+    assert sync_store.get_meta("freshdesk.rate_window_s:acme") is None
+    sync_store.set_meta("freshdesk.rate_window_s:acme", 3.2)
+    sync_store.set_meta("freshdesk.rate_window_s:acme", 60.4)
+    assert sync_store.get_meta("freshdesk.rate_window_s:acme") == 60.4
 
 
 def test_raw_records_stream_by_window(sync_store):

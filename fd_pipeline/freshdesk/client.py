@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import random
 import ssl
 import time
@@ -161,6 +162,8 @@ class FreshdeskClient:
         max_pages: int = MAX_LIST_PAGES,
         pacer: RatePacer | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        progress: Callable[[str], None] | None = None,
+        progress_every_s: float = 10.0,
     ) -> None:
         if not api_key:
             raise FreshdeskConfigError("FRESHDESK_API_KEY is empty: set it to an agent's API key (Profile settings).")
@@ -179,6 +182,12 @@ class FreshdeskClient:
         self.stats = ApiStats()
         # Injectable with the pacer's clock so tests can drive waits on a fake clock.
         self._sleep = sleep
+        # A long listing on a tight rate limit can run for minutes: say where it is every so often.
+        self.progress: Callable[[str], None] = progress or log.info
+        self.progress_every_s = progress_every_s
+        self.pages_read = 0
+        self.items_listed = 0
+        self._started = self._last_progress = time.monotonic()
         if self.origin.startswith("http://"):
             verify_arg: bool | ssl.SSLContext = False  # loopback only; loading the CA store costs ~75 ms
         elif isinstance(verify, str):
@@ -239,11 +248,47 @@ class FreshdeskClient:
         # Jitter keeps parallel workers from retrying in lock-step.
         return random.uniform(delay / 2, delay)
 
-    def _wait(self, seconds: float, *, pacing: bool) -> None:
+    def _wait(self, seconds: float, *, pacing: bool, why: str) -> None:
         if seconds <= 0:
             return
-        self._sleep(seconds)
-        self.stats.record_wait(seconds, pacing=pacing)
+        if seconds >= self.progress_every_s / 2:
+            self.progress(f"Freshdesk: waiting {seconds:.1f}s {why}")
+        left = seconds
+        while left > 0:
+            step = min(left, self.progress_every_s)
+            self._sleep(step)
+            self.stats.record_wait(step, pacing=pacing)
+            left -= step
+            if left > 0:
+                self.report_progress(force=True, now=f"{left:.1f}s left of that wait")
+
+    def report_progress(self, *, force: bool = False, now: str | None = None) -> None:
+        moment = time.monotonic()
+        if not force and moment - self._last_progress < self.progress_every_s:
+            return
+        self._last_progress = moment
+        s = self.stats.snapshot()
+        self.progress(
+            f"Freshdesk after {moment - self._started:.0f}s: {self.pages_read} pages, {self.items_listed} items listed, "
+            f"{s.calls} calls ({s.credits} credits), {s.retries} retries, {s.throttled} throttled, "
+            f"waited {s.waited_s:.1f}s ({s.paced_s:.1f}s pacing)" + (f"; {now}" if now else "")
+        )
+
+    @property
+    def _rate_window_key(self) -> str:
+        return f"freshdesk.rate_window_s:{self.host}"
+
+    def recall_rate_window(self, memory: Any) -> None:
+        """Pace from the rate window an earlier run learnt; `memory` has get_meta (the sync store)."""
+        hint = memory.get_meta(self._rate_window_key)
+        if isinstance(hint, (int, float)) and hint > 0:
+            self.pacer.window_hint_s = float(hint)
+            log.debug("pacing from the rate window learnt before: %.3fs", hint)
+
+    def remember_rate_window(self, memory: Any) -> None:
+        """Keep the window this run learnt for the next (`memory` has set_meta)."""
+        if self.pacer.window_s:
+            memory.set_meta(self._rate_window_key, math.ceil(self.pacer.window_s * 1000) / 1000)
 
     def _get(
         self,
@@ -263,10 +308,11 @@ class FreshdeskClient:
         where = f"GET {urlsplit(url).path}" + (f" page {page}" if page else "")
         last: _Retry | None = None
         for attempt in range(self.max_retries + 1):
+            self.report_progress()
             delay = self.pacer.delay_before(buckets, cost)
             if delay > 0:
-                log.info("pacing: waiting %.2fs before %s to stay under the rate limit", delay, where)
-                self._wait(delay, pacing=True)
+                log.debug("pacing: waiting %.2fs before %s to stay under the rate limit", delay, where)
+                self._wait(delay, pacing=True, why=f"before {where} to stay under the rate limit")
                 self.pacer.note_paced(buckets)
             try:
                 result = self._attempt(url, params, endpoint, buckets, cost, what, expect, where, not_found_ok)
@@ -279,7 +325,7 @@ class FreshdeskClient:
                 log.warning(
                     "%s: %s; retry %d/%d in %.2fs", where, retry.reason, attempt + 1, self.max_retries, wait
                 )
-                self._wait(wait, pacing=False)
+                self._wait(wait, pacing=False, why=f"to retry {where} ({retry.reason})")
                 continue
             return result
         assert last is not None
@@ -380,6 +426,7 @@ class FreshdeskClient:
             if got is None:
                 return
             items, response = got
+            self.pages_read += 1
             yield page, items
             url = self._next_url(response)
             page_params = None
@@ -438,6 +485,7 @@ class FreshdeskClient:
                         if key in seen:
                             continue
                         seen.add(key)
+                    self.items_listed += 1
                     yield item
                 if pages >= self.max_pages:
                     # Page 301 is a 400; a full last page means the window goes on.
@@ -557,6 +605,7 @@ class FreshdeskClient:
             for page, items in self._pages(list_path, {}, endpoint="solutions/articles", what=what,
                                            not_found_ok=language is not None):
                 for raw in items:
+                    self.items_listed += 1
                     yield self._parse(Article.from_raw, raw, "kb_article", f"GET /api/v2{list_path} page {page}",
                                       folder_path=path, language=language,
                                       translation=language is not None)

@@ -5,7 +5,11 @@ Freshdesk limits credits per account per window (60 s in production) and reports
 resets. The pacer spends freely while a bucket holds more than a reserve, then spreads what is
 left over the estimated rest of the window, so a steady sync never bounces off 429s. The window
 length is learnt from the gap between two observed refills; until then it is assumed to be
-`default_window_s`, which only makes the first windows slower, never over the limit.
+`default_window_s`, which only makes the first windows slower, never over the limit. A window
+learnt by an earlier run can be passed in (`window_hint_s`): it replaces the default until this
+run learns its own, so a run that makes only Tickets-List calls (a re-sync with nothing changed:
+no conversation reads between the pages to show the refills) does not wait out the default window
+each time the small list sub-limit runs dry.
 """
 
 from __future__ import annotations
@@ -150,6 +154,7 @@ class RatePacer:
         list_sublimits: dict[int, int] | None = None,
         unknown_list_fraction: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
+        window_hint_s: float | None = None,
     ) -> None:
         self.reserve_fraction = reserve_fraction
         self.min_reserve = min_reserve
@@ -161,6 +166,7 @@ class RatePacer:
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
         self.window_s: float | None = None  # learnt: never below the true window
+        self.window_hint_s = window_hint_s if window_hint_s and window_hint_s > 0 else None
         self._window_start: float | None = None  # latest time the current window can have begun
         self._window_start_lo: float | None = None  # earliest time it can have begun
         self._first_seen: float | None = None
@@ -187,8 +193,9 @@ class RatePacer:
             # Spread what is left evenly over the rest of the window.
             return left * cost / (b.remaining + 1)
         # Window length unknown: probe with growing gaps so the reserve outlasts any window up
-        # to default_window_s, and the last affordable call waits that long.
-        left = max(self.default_window_s - (now - start), 0.0)
+        # to the assumed one, and the last affordable call waits that long.
+        assumed = self.window_s or self.window_hint_s or self.default_window_s
+        left = max(assumed - (now - start), 0.0)
         if b.remaining - cost < cost:
             return left
         return min(self.probe_s * (2 ** b.probes), left)
@@ -225,8 +232,13 @@ class RatePacer:
                 self._buckets[ACCOUNT] = _Bucket(total=total, remaining=remaining, observed_at=now, sent_at=sent_at)
                 self._buckets[TICKETS_LIST] = self._list_bucket(total, now)
                 return
-            # A rise means a new window; tiny rises can be responses overtaking each other.
-            if remaining - b.remaining >= max(total // 20, 10) or total != b.total:
+            # A rise means a new window. Tiny rises can be responses overtaking each other, unless
+            # this request left after the previous response arrived: then the server charged that
+            # one first, so any rise is a refill (a list-only run spends too little per window to
+            # show a large one).
+            rise = remaining - b.remaining
+            sequential = sent_at >= b.observed_at
+            if rise >= max(total // 20, 10) or (rise > 0 and sequential) or total != b.total:
                 # The server charged the previous call before the refill and this one after it;
                 # take the longest gap consistent with that so the window is never underestimated.
                 if self._window_start_lo is not None:

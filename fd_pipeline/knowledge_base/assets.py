@@ -45,6 +45,7 @@ def raw_articles(
             run_id=context.run_id,
             partition_key=scope.partition_key,
             report=scope.report(ArticleFetchReport),
+            progress=context.log.info,
         )
         api = client.stats.snapshot()
     return finish(context, scope, report, sync_settings.failure_ratio(), api=api)

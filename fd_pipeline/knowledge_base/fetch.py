@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from fd_pipeline.freshdesk import FreshdeskClient, MalformedItem
@@ -32,9 +33,13 @@ def fetch_articles(
     run_id: str | None = None,
     partition_key: str | None = None,
     report: ArticleFetchReport | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ArticleFetchReport:
     report = report if report is not None else ArticleFetchReport()
     started = time.perf_counter()
+    if progress is not None:
+        client.progress = progress
+    client.recall_rate_window(store)
     failures: list[ItemResult] = []
     seen: set[str] = set()
     unknown_malformed = False
@@ -82,5 +87,7 @@ def fetch_articles(
         report.add("removed", at=record.source_updated_at)
 
     record_failures(store, COLLECTION, "kb_article", failures, report, run_id=run_id, partition_key=partition_key)
+    client.remember_rate_window(store)
+    client.report_progress(force=True, now="done")
     report.time("fetch", time.perf_counter() - started)
     return report

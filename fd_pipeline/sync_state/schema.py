@@ -126,3 +126,12 @@ sync_runs = sa.Table(
     sa.Index("idx_sync_runs_collection", "collection", sa.text("finished_at DESC")),
     sa.Index("idx_sync_runs_status", "status"),
 )
+
+# Small facts one run learns for the next, by key (e.g. the Freshdesk rate window the pacer measured).
+sync_meta = sa.Table(
+    "sync_meta",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.JSON, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)

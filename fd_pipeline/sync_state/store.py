@@ -27,13 +27,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from fd_pipeline.settings import data_dir
 
-from .schema import embeddings, raw_items, sync_items, sync_logs, sync_runs, utcnow
+from .schema import embeddings, raw_items, sync_items, sync_logs, sync_meta, sync_runs, utcnow
 
 log = logging.getLogger(__name__)
 
 Status = Literal["synced", "deleted", "failed"]
 ItemType = Literal["ticket", "kb_article"]
-HEAD = "0003"
+HEAD = "0004"
 _CHUNK = 500
 _MIGRATION_LOCK = 0x6664_7069  # "fdpi": serialises concurrent migrations on Postgres
 
@@ -570,6 +570,21 @@ class SyncStore:
         query = sa.select(sync_runs).where(sync_runs.c.status == "running").order_by(sync_runs.c.started_at)
         with self._tx() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
+
+    # -- facts for the next run ---------------------------------------------------------------
+
+    def get_meta(self, key: str) -> Any:
+        """A JSON value an earlier run stored under `key`, or None."""
+        with self._tx() as conn:
+            return conn.execute(sa.select(sync_meta.c.value).where(sync_meta.c.key == key)).scalar_one_or_none()
+
+    def set_meta(self, key: str, value: Any) -> None:
+        stmt = self._insert(sync_meta).values(key=key, value=value, updated_at=utcnow())
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[sync_meta.c.key], set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}
+        )
+        with self._tx() as conn:
+            conn.execute(stmt)
 
     # -- raw records -------------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ def raw_tickets(
         report = fetch_tickets(
             client, store, start=scope.start, end=scope.end, retry_ids=retry, run_id=context.run_id,
             partition_key=scope.partition_key, conversation_workers=sync_settings.conversation_workers(),
-            cause_field=sync_settings.cause(), report=scope.report(TicketFetchReport),
+            cause_field=sync_settings.cause(), report=scope.report(TicketFetchReport), progress=context.log.info,
         )
         api = client.stats.snapshot()
     return finish(

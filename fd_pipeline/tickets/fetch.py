@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -37,11 +37,15 @@ def fetch_tickets(
     conversation_workers: int = 4,
     cause_field: str | None = None,
     report: TicketFetchReport | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> TicketFetchReport:
     """Store every ticket updated in `[start, end)` (deleted and spam ones as removed), and re-read
-    the tickets whose fetch failed before (the retry queue)."""
+    the tickets whose fetch failed before (the retry queue). `progress` gets a line every ~10 s."""
     report = report if report is not None else TicketFetchReport()
     started = time.perf_counter()
+    if progress is not None:
+        client.progress = progress
+    client.recall_rate_window(store)
     failures: list[ItemResult] = []
     pending: list[Ticket] = []
 
@@ -91,6 +95,8 @@ def fetch_tickets(
         flush(force=True)
 
     record_failures(store, COLLECTION, "ticket", failures, report, run_id=run_id, partition_key=partition_key)
+    client.remember_rate_window(store)
+    client.report_progress(force=True, now="done")
     report.time("fetch", time.perf_counter() - started)
     return report
 
