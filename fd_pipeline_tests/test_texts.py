@@ -104,6 +104,5 @@ def test_long_thread_keeps_description_and_latest_messages_within_budget():
     assert texts["symptom"].startswith("CSV export is empty\n\nSince the update the VPN drops.")
     assert "Follow-up 39:" in texts["symptom"] and "Follow-up 0:" not in texts["symptom"]
     assert len(texts["symptom"]) < THREAD_CHARS + 300
-    # The repeated question appears once, and the final reply (the fix) is always there.
-    assert texts["resolution"] == "Could you tell us the exact version?\n\n" \
-        "I cleared the saved filter on your view; the export now has all rows."
+    # The agent's questions are not the resolution; the final reply (the fix) is always there.
+    assert texts["resolution"] == "I cleared the saved filter on your view; the export now has all rows."

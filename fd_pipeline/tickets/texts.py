@@ -53,6 +53,10 @@ def _join(parts: list[str]) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
+def _only_asks(text: str) -> bool:
+    return len(text) < 400 and text.rstrip().endswith(("?", "？"))
+
+
 def _latest_within(messages: list[str], budget: int = THREAD_CHARS) -> list[str]:
     """The newest messages whose cleaned texts fit `budget` characters (the newest always), in
     thread order, each distinct text once: in a long thread the last replies carry the current
@@ -73,7 +77,8 @@ def _latest_within(messages: list[str], budget: int = THREAD_CHARS) -> list[str]
 
 def ticket_texts(ticket: Ticket, conversations: list[Conversation], *, cause_field: str | None = None) -> dict[str, str]:
     """Symptom: subject, description, requester follow-ups. Cause: private notes (or a custom
-    field). Resolution: agents' public replies, only once the ticket is resolved or closed.
+    field). Resolution: agents' public replies that do more than ask a question, only once the
+    ticket is resolved or closed.
 
     Long threads: the subject and the first description are always kept (they state the problem);
     of the follow-ups, notes and replies each aspect keeps the latest that fit `THREAD_CHARS`
@@ -91,9 +96,10 @@ def ticket_texts(ticket: Ticket, conversations: list[Conversation], *, cause_fie
         cause = _join(_latest_within([_clean(c.body_html, c.body_text) for c in ordered if c.private]))
     resolution = ""
     if ticket.status in RESOLVED_STATUSES:
-        resolution = _join(
-            _latest_within([_clean(c.body_html, c.body_text) for c in ordered if not c.incoming and not c.private])
-        )
+        replies = [_clean(c.body_html, c.body_text) for c in ordered if not c.incoming and not c.private]
+        # A reply that only asks ("Could you send the version?") says nothing about the fix.
+        answers = [r for r in replies if not _only_asks(r)] or replies
+        resolution = _join(_latest_within(answers))
     texts = {"symptom": symptom, "cause": cause, "resolution": resolution}
     return {aspect: text for aspect, text in texts.items() if text}
 
