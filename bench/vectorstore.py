@@ -1,11 +1,20 @@
-"""Benchmark the vector store in qdrant-client's embedded local mode: upsert throughput and query latency.
+"""Benchmark the embedded vector engines side by side: qdrant-edge (the default) and qdrant-client's local mode.
 
 Tickets carry three 1024-d dense vectors and three sparse vectors (50-150 non-zeros out of a
-250k vocabulary, skewed toward frequent ids like real lexical weights). Runs in-memory and
-on-disk local mode in one go. On disk, local mode commits every point to SQLite on its own, so
-the run stops writing after --disk-budget-s and extrapolates to --n (said so in the output).
+250k vocabulary, skewed toward frequent ids like real lexical weights), and a payload with the
+fields the pipeline filters on. Each (engine, size) runs in its own child process, so its peak
+RSS is its own. Measured per run, on disk: upsert points/s (store.upsert only: building the
+vectors is excluded), the index build (`optimize`, qdrant-edge), reopening the folder (open +
+first count: what every run and `fd-pipeline search` pays), dense / hybrid / filtered hybrid
+latency p50 and p95 after the reopen, disk size, peak RSS.
 
-    .venv/bin/python bench/vectorstore.py            # prints a table, writes bench/results/vectorstore.json
+Local mode commits every point to SQLite on its own (~100 points/s) and loads every point on
+open; it runs only at sizes up to --local-max (10,000), and stops writing after
+--local-budget-s and extrapolates (said so in the output). A Qdrant server is not runnable
+here; see docs/benchmarks.md for how to measure one with `--engines server --url ...`.
+
+    .venv/bin/python bench/vectorstore.py                      # 10,000 and 50,000 tickets
+    .venv/bin/python bench/vectorstore.py --sizes 10000 --engines edge,local
 """
 
 from __future__ import annotations
@@ -14,7 +23,9 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -70,7 +81,8 @@ class Corpus:
             id=i + 1,
             vectors={a: self.vector(rng) for a in TICKETS.aspects},
             payload={"ticket_id": i + 1, "status": int(2 + i % 4), "tags": ["billing"] if i % 3 else ["login"],
-                     "language": "en", "updated_at": f"2025-03-{1 + i % 28:02d}T12:00:00+00:00"},
+                     "language": "en", "updated_at": f"2025-03-{1 + i % 28:02d}T12:00:00+00:00",
+                     "subject": f"Ticket {i + 1}: cannot sign in after the password reset", "priority": 1 + i % 4},
         )
 
     def query(self, i: int, stored: int) -> Vec:
@@ -88,131 +100,196 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def upsert_phase(store: VectorStore, corpus: Corpus, ident: Identity, start: int, stop: int,
-                 batch: int, budget_s: float | None) -> tuple[int, float]:
-    """Upsert points [start, stop) in batches of `batch`; stop early once `budget_s` is spent."""
-    done, spent = 0, 0.0
-    i = start
-    while i < stop and (budget_s is None or spent < budget_s):
-        points = [corpus.point(j) for j in range(i, min(i + batch, stop))]
-        t = time.perf_counter()
+ENGINES = {
+    # name -> (VectorStoreConfig changes, label)
+    "edge": ({"embedded_engine": "edge"}, "qdrant-edge 0.9.0 (default)"),
+    "edge-hnsw": ({"embedded_engine": "edge", "hnsw_threshold_kb": 0}, "qdrant-edge, HNSW at any size"),
+    "local": ({"embedded_engine": "local"}, "qdrant-client 1.20 local mode"),
+    "server": ({}, "Qdrant server (--url)"),
+}
+
+
+def config_for(engine: str, folder: Path, args) -> VectorStoreConfig:
+    if engine == "server":
+        return VectorStoreConfig(url=args.url, api_key=os.environ.get("QDRANT_API_KEY"), path=None, upsert_batch=args.batch)
+    changes = dict(ENGINES[engine][0])
+    if args.hnsw_threshold_kb is not None:
+        changes["hnsw_threshold_kb"] = args.hnsw_threshold_kb
+    # The bench times the index build itself instead of letting close() do it.
+    return VectorStoreConfig(path=str(folder), upsert_batch=args.batch, optimize_on_close=False, **changes)
+
+
+def upsert_phase(store: VectorStore, corpus: Corpus, ident: Identity, batch: int, budget_s: float | None) -> tuple[int, float, float]:
+    """Upsert points in batches; only store.upsert is timed (building the points is not)."""
+    done, spent, cpu = 0, 0.0, 0.0
+    while done < corpus.n and (budget_s is None or spent < budget_s):
+        points = [corpus.point(j) for j in range(done, min(done + batch, corpus.n))]
+        t, c = time.perf_counter(), _cpu_s()
         store.upsert(TICKETS, ident, points)
         spent += time.perf_counter() - t
+        cpu += _cpu_s() - c
         done += len(points)
-        i += len(points)
-    return done, spent
+    return done, spent, cpu
 
 
-def query_phase(store: VectorStore, corpus: Corpus, stored: int, n_queries: int, budget_s: float) -> dict:
-    out = {}
-    for mode in ("dense", "hybrid"):
-        times: list[float] = []
-        hits_self = 0
-        deadline = time.perf_counter() + budget_s
-        for q in range(n_queries):
-            if time.perf_counter() > deadline and len(times) >= 10:
-                break
-            vec = corpus.query(q, stored)
-            t = time.perf_counter()
-            hits = store.search(TICKETS, aspect="symptom", dense=vec.dense, sparse_indices=vec.sparse_indices,
-                                sparse_values=vec.sparse_values, limit=10, mode=mode)
-            times.append((time.perf_counter() - t) * 1000)
-            hits_self += bool(hits) and hits[0].id == (q % stored) + 1
-        out[mode] = {"queries": len(times), "p50_ms": pct(times, 50), "p95_ms": pct(times, 95),
-                     "top1_is_source": hits_self / max(1, len(times))}
-    # The same with a payload filter, since filtered search is the pipeline's common case.
-    times = []
-    for q in range(min(n_queries, 30)):
+def timed_searches(store: VectorStore, corpus: Corpus, stored: int, n: int, budget_s: float, **kwargs) -> dict:
+    times: list[float] = []
+    cpu: list[float] = []
+    top1 = 0
+    deadline = time.perf_counter() + budget_s
+    for q in range(n):
+        if time.perf_counter() > deadline and len(times) >= 10:
+            break
         vec = corpus.query(q, stored)
-        t = time.perf_counter()
-        store.search(TICKETS, aspect="symptom", dense=vec.dense, sparse_indices=vec.sparse_indices,
-                     sparse_values=vec.sparse_values, limit=10, filters={"status": [2, 3], "tags": ["billing"]})
+        t, c = time.perf_counter(), _cpu_s()
+        hits = store.search(TICKETS, aspect="symptom", dense=vec.dense, sparse_indices=vec.sparse_indices,
+                            sparse_values=vec.sparse_values, limit=10, **kwargs)
         times.append((time.perf_counter() - t) * 1000)
-    out["hybrid_filtered"] = {"queries": len(times), "p50_ms": pct(times, 50), "p95_ms": pct(times, 95)}
-    return out
+        cpu.append((_cpu_s() - c) * 1000)
+        top1 += bool(hits) and hits[0].id == (q % stored) + 1
+    # CPU ms per query (all of the process's threads): what the query costs whatever the machine's load.
+    return {"queries": len(times), "p50_ms": pct(times, 50), "p95_ms": pct(times, 95), "cpu_p50_ms": pct(cpu, 50),
+            "top1_is_source": top1 / max(1, len(times))}
 
 
-def run_memory(corpus: Corpus, ident: Identity, args) -> dict:
-    store = VectorStore(VectorStoreConfig(path=":memory:", upsert_batch=args.batch))
-    store.ensure_collection(TICKETS, ident)
-    done, spent = upsert_phase(store, corpus, ident, 0, corpus.n, args.batch, None)
-    res = {"mode": "memory", "points": done, "upsert_s": spent, "points_per_s": done / spent,
-           "batch": args.batch, "extrapolated": False}
-    res["queries"] = query_phase(store, corpus, done, args.queries, args.query_budget_s)
-    store.close()
-    return res
+def query_phase(store: VectorStore, corpus: Corpus, stored: int, args) -> dict:
+    # A filter the pipeline uses (open statuses, one tag); about half the tickets pass it.
+    flt = {"status": [2, 3], "tags": ["billing"]}
+    return {
+        "dense": timed_searches(store, corpus, stored, args.queries, args.query_budget_s, mode="dense"),
+        "hybrid": timed_searches(store, corpus, stored, args.queries, args.query_budget_s, mode="hybrid"),
+        "hybrid_filtered": timed_searches(store, corpus, stored, args.queries, args.query_budget_s, filters=flt),
+    }
 
 
-def run_disk(corpus: Corpus, ident: Identity, args) -> dict:
-    folder = Path(tempfile.mkdtemp(prefix="fd-bench-qdrant-", dir=args.tmp))
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def child(args) -> dict:
+    """One engine at one size, in this process (so ru_maxrss is this run's peak)."""
+    ident = Identity(dim=args.dim)
+    corpus = Corpus(args.n, args.dim, args.vocab)
+    folder = Path(tempfile.mkdtemp(prefix=f"fd-bench-{args.child}-", dir=args.tmp))
     try:
-        store = VectorStore(VectorStoreConfig(path=str(folder), upsert_batch=args.batch))
+        cfg = config_for(args.child, folder, args)
+        res: dict = {"engine": args.child, "label": ENGINES[args.child][1], "n": args.n}
+        store = VectorStore(cfg)
         store.ensure_collection(TICKETS, ident)
-        # Two batch sizes, to see whether batching helps local mode on disk (it commits per point).
-        small = max(1, args.batch // 8)
-        done_a, spent_a = upsert_phase(store, corpus, ident, 0, corpus.n // 2, small, args.disk_budget_s / 2)
-        done_b, spent_b = upsert_phase(store, corpus, ident, done_a, corpus.n, args.batch, args.disk_budget_s - spent_a)
-        done, spent = done_a + done_b, spent_a + spent_b
-        res = {"mode": "disk", "points": done, "upsert_s": spent, "points_per_s": done / spent,
-               "batch": args.batch, "extrapolated": done < corpus.n,
-               "by_batch": {str(small): {"points": done_a, "points_per_s": done_a / spent_a if spent_a else None},
-                            str(args.batch): {"points": done_b, "points_per_s": done_b / spent_b if spent_b else None}}}
+        budget = args.local_budget_s if args.child == "local" else None
+        done, spent, cpu = upsert_phase(store, corpus, ident, args.batch, budget)
+        res.update(points=done, upsert_s=spent, points_per_s=done / spent, upsert_cpu_s=cpu,
+                   points_per_cpu_s=done / cpu if cpu else None, extrapolated=done < corpus.n)
         if done < corpus.n:
             res["extrapolated_upsert_s_for_n"] = corpus.n / res["points_per_s"]
-        res["queries"] = query_phase(store, corpus, done, args.queries, args.query_budget_s)
+        t, cpu = time.perf_counter(), _cpu_s()
+        store.optimize(TICKETS, ident)
+        res["index_s"], res["index_cpu_s"] = time.perf_counter() - t, _cpu_s() - cpu
+        res["index_state"] = store.index_state(TICKETS)
         store.close()
-        res["disk_mb"] = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
+        # Allocated blocks, as `du` counts them (qdrant-edge preallocates sparse files).
+        res["disk_mb"] = sum(f.stat().st_blocks * 512 for f in folder.rglob("*") if f.is_file()) / 1e6
         t = time.perf_counter()
-        VectorStore(VectorStoreConfig(path=str(folder))).close()  # local mode loads every point on open
+        store = VectorStore(cfg)
+        store.count(TICKETS)  # qdrant-edge opens a shard on first use: count it in
         res["reopen_s"] = time.perf_counter() - t
+        res["queries"] = query_phase(store, corpus, done, args)
+        store.close()
+        res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         return res
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def run_child(engine: str, n: int, args) -> dict:
+    cmd = [sys.executable, __file__, "--child", engine, "--n", str(n), "--dim", str(args.dim), "--vocab", str(args.vocab),
+           "--batch", str(args.batch), "--queries", str(args.queries), "--query-budget-s", str(args.query_budget_s),
+           "--local-budget-s", str(args.local_budget_s)]
+    for flag, value in (("--tmp", args.tmp), ("--url", args.url), ("--hnsw-threshold-kb", args.hnsw_threshold_kb)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    print(f"running {engine} at {n} ...", file=sys.stderr, flush=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{engine} at {n} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def render(results: list[dict], args) -> str:
+    lines = [
+        f"{len(results)} runs, one after another in one invocation, each in its own process; "
+        f"3 x {args.dim}-d dense + 3 sparse (50-150 nnz of {args.vocab}) per ticket; upsert batch {args.batch}; "
+        f"on disk; latencies after reopening; load average at start {os.getloadavg()[0]:.1f}",
+        f"{'engine':<30} {'tickets':>8} {'upsert pts/s (/CPU-s)':>21} {'index s (CPU)':>14} {'reopen s':>8} "
+        f"{'dense p50/p95':>14} {'hybrid p50/p95 (CPU)':>21} {'filtered p50/p95 (CPU)':>23} {'disk MB':>8} {'peak RSS MB':>11}",
+    ]
+    lines.append("-" * len(lines[-1]))
+    for r in results:
+        q = r["queries"]
+        hyb, flt = q["hybrid"], q["hybrid_filtered"]
+        lines.append(
+            f"{r['label']:<30} {r['n']:>8} {r['points_per_s']:>12.0f}{'*' if r['extrapolated'] else ' '}"
+            f"({r['points_per_cpu_s'] or 0:>6.0f}) {r['index_s']:>6.1f} ({r['index_cpu_s']:>5.0f}) {r['reopen_s']:>8.2f} "
+            f"{q['dense']['p50_ms']:>6.1f}/{q['dense']['p95_ms']:<7.1f} "
+            f"{hyb['p50_ms']:>7.1f}/{hyb['p95_ms']:<6.1f}({hyb['cpu_p50_ms']:>5.1f}) "
+            f"{flt['p50_ms']:>8.1f}/{flt['p95_ms']:<6.1f}({flt['cpu_p50_ms']:>5.1f}) {r['disk_mb']:>8.0f} {r['peak_rss_mb']:>11.0f}"
+        )
+    for r in results:
+        if r["extrapolated"]:
+            lines.append(f"* {r['label']} at {r['n']}: wrote {r['points']} points in {r['upsert_s']:.0f} s, then stopped "
+                         f"(--local-budget-s); all {r['n']} would take ~{r['extrapolated_upsert_s_for_n'] / 60:.0f} min "
+                         f"(EXTRAPOLATED); its latencies, size and reopen are over the {r['points']} points written.")
+    skipped = [n for n in args.sizes if n > args.local_max and "local" in args.engines]
+    if skipped:
+        lines.append(f"local mode not run at {', '.join(map(str, skipped))} tickets (--local-max {args.local_max}): "
+                     "it writes ~100 points/s and reads every point into memory on open.")
+    lines.append("upsert pts/s: store.upsert only, on disk (in brackets: per CPU-second of the process, all threads); "
+                 "index s: optimize() wall (CPU seconds); reopen s: open + first count; latencies in ms after the reopen "
+                 "(in brackets: CPU ms per query, all threads).")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=10_000, help="tickets to write")
+    parser.add_argument("--sizes", default="10000,50000", help="ticket counts, comma-separated")
+    parser.add_argument("--engines", default="edge,local", help="edge, edge-hnsw, local, server (needs --url)")
+    parser.add_argument("--url", default=None, help="a Qdrant server for --engines server")
     parser.add_argument("--dim", type=int, default=1024)
     parser.add_argument("--vocab", type=int, default=250_000)
     parser.add_argument("--batch", type=int, default=256, help="upsert batch (QDRANT_UPSERT_BATCH)")
-    parser.add_argument("--queries", type=int, default=100, help="queries per mode")
-    parser.add_argument("--query-budget-s", type=float, default=30.0, help="time cap per query mode")
-    parser.add_argument("--disk-budget-s", type=float, default=200.0, help="time cap on disk upserts")
-    parser.add_argument("--modes", default="memory,disk")
-    parser.add_argument("--tmp", default=None, help="folder for the on-disk store")
+    parser.add_argument("--queries", type=int, default=100, help="queries per kind")
+    parser.add_argument("--query-budget-s", type=float, default=30.0, help="time cap per query kind")
+    parser.add_argument("--local-max", type=int, default=10_000, help="largest size local mode runs at")
+    parser.add_argument("--local-budget-s", type=float, default=300.0, help="time cap on local-mode upserts")
+    parser.add_argument("--hnsw-threshold-kb", type=int, default=None, help="qdrant-edge HNSW threshold (default: the store's)")
+    parser.add_argument("--tmp", default=None, help="folder for the on-disk stores")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "vectorstore.json"))
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args)))
+        return
 
-    ident = Identity(dim=args.dim)
-    corpus = Corpus(args.n, args.dim, args.vocab)
+    args.sizes = [int(x) for x in args.sizes.split(",")]
+    args.engines = [e.strip() for e in args.engines.split(",")]
+    if "server" in args.engines and not args.url:
+        parser.error("--engines server needs --url")
     t = time.perf_counter()
+    corpus = Corpus(200, args.dim, args.vocab)
     for i in range(200):
         corpus.point(i)
     gen_ms = (time.perf_counter() - t) / 200 * 1000
-    results = []
-    for mode in args.modes.split(","):
-        print(f"running {mode} ...", file=sys.stderr, flush=True)
-        results.append(run_memory(corpus, ident, args) if mode == "memory" else run_disk(corpus, ident, args))
-
-    print(f"\n{args.n} tickets asked, 3 x {args.dim}-d dense + 3 sparse (50-150 nnz of {args.vocab}); "
-          f"qdrant-client local mode; generating a point costs {gen_ms:.1f} ms (excluded)")
-    header = f"{'mode':<7} {'points':>7} {'pts/s':>8} {'dense p50/p95 ms':>18} {'hybrid p50/p95 ms':>19} {'hyb+filter p50 ms':>18}"
-    print(header)
-    print("-" * len(header))
-    for r in results:
-        q = r["queries"]
-        print(f"{r['mode']:<7} {r['points']:>7} {r['points_per_s']:>8.1f} "
-              f"{q['dense']['p50_ms']:>8.1f} / {q['dense']['p95_ms']:<7.1f} "
-              f"{q['hybrid']['p50_ms']:>8.1f} / {q['hybrid']['p95_ms']:<8.1f} {q['hybrid_filtered']['p50_ms']:>14.1f}")
-    for r in results:
-        if r.get("extrapolated"):
-            print(f"disk: wrote {r['points']} of {args.n} in {r['upsert_s']:.0f} s; at {r['points_per_s']:.1f} pts/s "
-                  f"all {args.n} would take ~{r['extrapolated_upsert_s_for_n'] / 60:.0f} min (EXTRAPOLATED). "
-                  f"Query latencies are over the {r['points']} points written.")
-        if r["mode"] == "disk":
-            print(f"disk: pts/s by batch size {json.dumps({k: round(v['points_per_s'] or 0, 1) for k, v in r['by_batch'].items()})}; "
-                  f"{r['disk_mb']:.0f} MB on disk; reopening the folder took {r['reopen_s']:.1f} s")
+    results = [
+        run_child(engine, n, args)
+        for n in args.sizes
+        for engine in args.engines
+        if not (engine == "local" and n > args.local_max)
+    ]
+    table = render(results, args)
+    print(table)
+    print(f"(building one point costs {gen_ms:.1f} ms in this script: excluded from upsert pts/s)")
 
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({
@@ -223,6 +300,7 @@ def main() -> None:
         "args": vars(args),
         "point_generation_ms": gen_ms,
         "results": results,
+        "table": table,
     }, indent=2))
     print(f"wrote {args.out}")
 

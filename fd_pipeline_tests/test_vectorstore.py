@@ -413,7 +413,8 @@ def test_filters(store, qdrant_identity):
         ident,
         [
             Point(i, {"intent": q, "procedure": q}, {"status": s, "tags": tags, "language": lang, "updated_at": upd,
-                                                     "created_at": upd - timedelta(days=30), "folder_id": folder, "category_id": 1})
+                                                     "created_at": upd - timedelta(days=30), "folder_id": folder, "category_id": 1,
+                                                     "translation": i % 2 == 0})
             for i, s, tags, lang, upd, folder in rows
         ],
     )
@@ -431,6 +432,8 @@ def test_filters(store, qdrant_identity):
     assert ids(SearchFilter(updated_gte=T0 + timedelta(days=1), updated_lt=T0 + timedelta(days=3))) == [2, 3]
     assert ids(SearchFilter(created_lt=T0 - timedelta(days=29))) == [1]
     assert ids(SearchFilter(category_id=2)) == []
+    assert ids({"translation": False}) == [1, 3] and ids({"translation": True}, mode="dense") == [2, 4]
+    assert ids({"translation": [True, False], "status": [2, 3]}) == [1, 2]
     assert ids({"status": [3, 4], "updated_at": {"gte": T0 + timedelta(days=2)}}, mode="dense") == [3]
     with pytest.raises(ValueError, match="mode"):
         ids(None, mode="sparse")
@@ -538,26 +541,35 @@ def test_a_collection_left_half_built_by_a_crash_is_cleared_on_open(tmp_path, qd
         assert store.count(TICKETS) == 2
 
 
-def test_optimize_builds_hnsw_past_the_threshold_and_searches_agree(tmp_path, qdrant_identity):
-    cfg = VectorStoreConfig(path=str(tmp_path / "q"), index_threshold_kb=1)
+def test_optimize_makes_immutable_segments_then_hnsw_past_the_thresholds_and_searches_agree(tmp_path, qdrant_identity):
+    # 600 points x 16 floats = 37.5 KB per vector: past a 1 KB segment threshold; HNSW at 30 KB, not 100 KB.
+    cfg = VectorStoreConfig(path=str(tmp_path / "q"), index_threshold_kb=1, hnsw_threshold_kb=100)
     points = ticket_points(600, qdrant_identity, seed=4)
     queries = [points[i].vectors["cause"] for i in (0, 123, 599)]
+    shard = tmp_path / "q" / "collections" / f"support_tickets__{qdrant_identity.key}" / "shard"
 
     def top_ids(store):
         return [store.search(TICKETS, aspect="cause", dense=q.dense, sparse_indices=q.sparse_indices,
                              sparse_values=q.sparse_values, limit=3)[0].id for q in queries]
 
+    def graph_bytes():
+        return sum(p.stat().st_size for p in shard.glob("segments/*/vector_index-*_vec/*"))
+
     with VectorStore(cfg.with_(optimize_on_close=False)) as store:
         store.upsert(TICKETS, qdrant_identity, points)
-        assert store.index_state(TICKETS)["hnsw_indexes"] == 0
+        segments = store.index_state(TICKETS)["segments"]
         exact = top_ids(store)
-    assert exact == [1, 124, 600]
-    with VectorStore(cfg) as store:  # the next writer's close() builds the index
+    assert exact == [1, 124, 600] and graph_bytes() == 0
+    with VectorStore(cfg) as store:  # the next writer's close() optimizes
         store.replace_payload(TICKETS, qdrant_identity, 1, {"ticket_id": 1})
         store.update_vectors(TICKETS, qdrant_identity, 2, {"symptom": points[1].vectors["symptom"]})
     with VectorStore(cfg) as store:
-        state = store.index_state(TICKETS)
-        assert state["hnsw_indexes"] == 3 and state["points"] == 600  # one graph per dense vector
+        assert store.index_state(TICKETS) == {"segments": segments + 1, "points": 600, "hnsw": 0}  # immutable + appendable
+        assert top_ids(store) == exact
+        flat = graph_bytes()
+    with VectorStore(cfg.with_(hnsw_threshold_kb=30)) as store:
+        assert store.optimize(TICKETS, qdrant_identity) == [store.physical_name(TICKETS, qdrant_identity)]
+        assert store.index_state(TICKETS)["hnsw"] == 1 and graph_bytes() > 4 * flat  # graphs with links now
         assert top_ids(store) == exact
         assert store.optimize(TICKETS, qdrant_identity) == []  # nothing left to do
 

@@ -98,11 +98,13 @@ def _is_datetime_range(bounds: Mapping[str, Any]) -> bool:
     return any(isinstance(b, (datetime, date)) for b in bounds.values())
 
 
-def _client_condition(c: Condition) -> models.FieldCondition:
+def _client_condition(c: Condition) -> models.FieldCondition | models.Filter:
     if c.kind == "range":
         if _is_datetime_range(c.value):
             return models.FieldCondition(key=c.key, range=models.DatetimeRange(**c.value))
         return models.FieldCondition(key=c.key, range=models.Range(**c.value))
+    if c.kind == "any" and any(isinstance(v, bool) for v in c.value):  # MatchAny takes strings or integers only
+        return models.Filter(should=[models.FieldCondition(key=c.key, match=models.MatchValue(value=v)) for v in c.value])
     if c.kind == "any":
         return models.FieldCondition(key=c.key, match=models.MatchAny(any=c.value))
     return models.FieldCondition(key=c.key, match=models.MatchValue(value=c.value))
@@ -127,14 +129,31 @@ def _edge_range(bounds: Mapping[str, Any], datetimes: bool) -> Any:
     return qe.RangeFloat(**{op: float(v) for op, v in bounds.items() if v is not None})
 
 
+def _edge_match_value(key: str, value: Any) -> Any:
+    import numpy as np
+    import qdrant_edge as qe
+
+    # qdrant-edge 0.9.0 reads a Python bool as the integer 0/1, which never matches a stored
+    # bool; numpy's bool is not an int, so it arrives as a bool.
+    return qe.FieldCondition(key=key, match=qe.MatchValue(np.bool_(value) if isinstance(value, bool) else value))
+
+
+def _edge_any(key: str, values: list) -> Any:
+    import qdrant_edge as qe
+
+    if any(isinstance(v, bool) for v in values):  # MatchAny takes strings or integers only
+        return qe.Filter(should=[_edge_match_value(key, v) for v in values])
+    return qe.FieldCondition(key=key, match=qe.MatchAny(values))
+
+
 def _edge_condition(c: Condition) -> Any:
     import qdrant_edge as qe
 
     if c.kind == "range":
         return qe.FieldCondition(key=c.key, range=_edge_range(c.value, _is_datetime_range(c.value)))
     if c.kind == "any":
-        return qe.FieldCondition(key=c.key, match=qe.MatchAny(c.value))
-    return qe.FieldCondition(key=c.key, match=qe.MatchValue(c.value))
+        return _edge_any(c.key, c.value)
+    return _edge_match_value(c.key, c.value)
 
 
 def _edge_from_client(f: models.Filter) -> Any:
@@ -161,9 +180,9 @@ def _edge_from_client_condition(c: Any) -> Any:
         return qe.FieldCondition(key=c.key, range=_edge_range(bounds, isinstance(c.range, models.DatetimeRange)))
     match = c.match
     if isinstance(match, models.MatchValue):
-        return qe.FieldCondition(key=c.key, match=qe.MatchValue(match.value))
+        return _edge_match_value(c.key, match.value)
     if isinstance(match, models.MatchAny):
-        return qe.FieldCondition(key=c.key, match=qe.MatchAny(list(match.any)))
+        return _edge_any(c.key, list(match.any))
     if isinstance(match, models.MatchExcept):
         return qe.FieldCondition(key=c.key, match=qe.MatchExcept(list(match.except_)))
     raise ValueError(f"the embedded engine cannot translate the condition on {c.key!r}")

@@ -32,7 +32,7 @@ class EmbeddingLike(Protocol):
     sparse_values: Sequence[float] | None
 
 
-# Payload fields the pipeline filters on. Local mode ignores payload indexes; a server uses them.
+# Payload fields the pipeline filters on: indexed by qdrant-edge and a server (qdrant-client in memory ignores them).
 TICKET_INDEXES: tuple[tuple[str, str], ...] = (
     ("ticket_id", "integer"),
     ("status", "integer"),
@@ -56,6 +56,7 @@ KB_INDEXES: tuple[tuple[str, str], ...] = (
     ("folder_path", "keyword"),
     ("tags", "keyword"),
     ("language", "keyword"),
+    ("translation", "bool"),
     ("updated_at", "datetime"),
 )
 
