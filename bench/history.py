@@ -1,0 +1,191 @@
+"""Benchmark a first sync of years of history: one single-run backfill of many hourly partitions.
+
+A small desk (default 200 tickets, 20 articles) spread over the whole range, the tiny model and an
+in-memory Qdrant, so what is measured is the cost per partition: Dagster's bookkeeping (one
+materialisation event per partition and asset, the instance's storage) and the project's own
+per-partition work. Per --hours value, one backfill of all six assets, on each --instances:
+
+  sqlite     a fresh DAGSTER_HOME with the project's dagster.yaml (the default instance)
+  memory     Dagster's ephemeral in-memory instance (the floor)
+  postgres   a DAGSTER_HOME whose storage is Postgres (--postgres-url, e.g. a private cluster)
+
+With --profile, the backfill runs under cProfile and the report lists where the time went:
+functions by cumulative and own time, and the instance's events by type.
+
+    .venv/bin/python bench/history.py --hours 720 --instances sqlite,memory --profile
+    .venv/bin/python bench/history.py --hours 8760 --instances sqlite
+    .venv/bin/python bench/history.py --hours 720 --instances postgres --postgres-url postgresql://u@127.0.0.1:5432/dagster
+
+Prints a table and writes bench/results/history.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import CACHE, ROOT, machine, peak_rss_mb, table, write_json  # noqa: E402
+# Imported before main() sets FD_PARTITIONS_START: bench.pipeline sets its own 24-hour start on import.
+from bench.pipeline import shared_memory_qdrant  # noqa: E402
+
+NOW = datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC)
+ASSETS = ("raw_tickets", "ticket_embeddings", "support_tickets", "raw_articles", "article_embeddings", "kb_procedures")
+
+
+def hour_key(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d-%H:00")
+
+
+def instance_for(kind: str, home: Path, postgres_url: str | None):
+    """A DagsterInstance of `kind` in `home` (None: the ephemeral one `materialize` makes itself)."""
+    import dagster as dg
+
+    if kind == "memory":
+        return None
+    home.mkdir(parents=True, exist_ok=True)
+    text = (ROOT / "dagster.yaml").read_text()
+    if kind == "postgres":
+        if not postgres_url:
+            raise SystemExit("--instances postgres needs --postgres-url")
+        # psycopg2, as dagster.yaml's commented production block says (psycopg 3 breaks NOTIFY).
+        url = postgres_url.replace("postgresql://", "postgresql+psycopg2://", 1)
+        text += f"\nstorage:\n  postgres:\n    postgres_url: \"{url}\"\n"
+    (home / "dagster.yaml").write_text(text)
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def resources(emu, model: Path, work: Path) -> dict:
+    from fd_pipeline.resources import EmbedderResource, FreshdeskResource, SyncLogResource, SyncSettingsResource
+
+    return {
+        "freshdesk": FreshdeskResource(base_url=emu.base_url, api_key=emu.api_key, max_retries=3),
+        "embedder": EmbedderResource(model=str(model), device="cpu", threads=1, batch_size=32, max_tokens=256),
+        "qdrant": shared_memory_qdrant(f"history-{work.name}"),
+        "sync_log": SyncLogResource(database_url=f"sqlite:///{work / 'sync_state.db'}"),
+        "sync_settings": SyncSettingsResource(),
+    }
+
+
+def event_counts(instance, run_id: str) -> dict[str, int]:
+    if instance is None:
+        return {}
+    records = instance.all_logs(run_id)
+    return dict(Counter(r.dagster_event.event_type_value if r.dagster_event else "log_message" for r in records))
+
+
+def profile_summary(profiler: cProfile.Profile, top: int) -> dict:
+    """The functions with the most cumulative and the most own time, as printable lines."""
+    out = {}
+    for key in ("cumulative", "tottime"):
+        buffer = io.StringIO()
+        pstats.Stats(profiler, stream=buffer).strip_dirs().sort_stats(key).print_stats(top)
+        lines = [line for line in buffer.getvalue().splitlines() if line.strip()]
+        start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
+        out[key] = lines[start:start + top + 1]
+    return out
+
+
+def run_one(hours: int, kind: str, args) -> dict:
+    import dagster as dg
+
+    from fd_pipeline.definitions import defs
+    from fd_pipeline.embedding import build_tiny_bge_m3
+    from fd_pipeline.emulator import Emulator
+
+    model = CACHE / "tiny-bge-m3"
+    if not (model / "sparse_linear.pt").is_file():
+        build_tiny_bge_m3(model)
+    assets = [defs.get_assets_def(name) for name in ASSETS]
+    start = NOW - timedelta(hours=hours)
+    first, last = hour_key(start), hour_key(NOW - timedelta(hours=1))
+    emu = Emulator(seed=args.seed, tickets=args.tickets, articles=args.articles, now=NOW, span_hours=hours,
+                   plan="enterprise").start()
+    work = Path(tempfile.mkdtemp(prefix=f"fd-history-{kind}-{hours}-"))
+    try:
+        instance = instance_for(kind, work / "dagster_home", args.postgres_url)
+        res = resources(emu, model, work)
+        tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+        profiler = cProfile.Profile() if args.profile else None
+        print(f"[{kind}] {hours} partitions {first}..{last}, {args.tickets} tickets...", file=sys.stderr, flush=True)
+        started, cpu = time.perf_counter(), time.process_time()
+        if profiler:
+            profiler.enable()
+        result = dg.materialize(assets, resources=res, tags=tags, instance=instance, raise_on_error=True)
+        if profiler:
+            profiler.disable()
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        materialisations = len(result.get_asset_materialization_events())
+        row = {
+            "instance": kind,
+            "partitions": hours,
+            "wall_s": round(wall, 1),
+            "cpu_s": round(cpu, 1),
+            "ms_per_partition": round(1000 * wall / hours, 1),
+            "materialisations": materialisations,
+            "ms_per_materialisation": round(1000 * wall / max(1, materialisations), 2),
+            "tickets": args.tickets,
+            "loadavg_1m_after": round(os.getloadavg()[0], 2),
+            "events": event_counts(instance, result.run_id),
+        }
+        if profiler:
+            row["profile"] = profile_summary(profiler, args.profile_top)
+            profiler.dump_stats(str(CACHE / f"history-{kind}-{hours}.prof"))
+        if instance is not None:
+            instance.dispose()
+        return row
+    finally:
+        emu.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hours", default="720", help="comma-separated partition counts, e.g. 720,8760")
+    ap.add_argument("--instances", default="sqlite", help="comma-separated: sqlite, memory, postgres")
+    ap.add_argument("--postgres-url", help="Postgres database for --instances postgres (a fresh, empty one)")
+    ap.add_argument("--tickets", type=int, default=200)
+    ap.add_argument("--articles", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--profile", action="store_true", help="run under cProfile and report the top functions")
+    ap.add_argument("--profile-top", type=int, default=25)
+    ap.add_argument("--out", default="history.json")
+    args = ap.parse_args()
+
+    hours = [int(h) for h in args.hours.split(",")]
+    # The definitions read the first partition when they load: the longest range must fit.
+    os.environ["FD_PARTITIONS_START"] = hour_key(NOW - timedelta(hours=max(hours)))
+    os.environ.setdefault("FD_DATA_DIR", str(CACHE / "history-data"))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for h in hours:
+        for kind in args.instances.split(","):
+            rows.append(run_one(h, kind, args))
+            r = rows[-1]
+            print(f"  {kind:<9} {h:>6} partitions {r['wall_s']:>8.1f} s wall {r['cpu_s']:>8.1f} s cpu "
+                  f"{r['ms_per_partition']:>7.1f} ms/partition", file=sys.stderr, flush=True)
+            for line in r.get("profile", {}).get("cumulative", []):
+                print("    " + line, file=sys.stderr)
+    print(table(rows, ["instance", "partitions", "wall_s", "cpu_s", "ms_per_partition", "materialisations",
+                       "ms_per_materialisation", "loadavg_1m_after"], title="Single-run backfill, all six assets"))
+    for r in rows:
+        if r["events"]:
+            print(f"\nevents of the {r['instance']} run over {r['partitions']} partitions: " +
+                  ", ".join(f"{k} {v}" for k, v in sorted(r["events"].items(), key=lambda kv: -kv[1])))
+    path = write_json(args.out, {"machine": machine(), "now": NOW.isoformat(), "peak_rss_mb": peak_rss_mb(), "rows": rows})
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
