@@ -1,4 +1,9 @@
-"""`fd-pipeline search "text"`: hybrid search over the tickets (or KB) collection."""
+"""`fd-pipeline search "text"`: hybrid search over the tickets (or KB) collection.
+
+Hybrid fuses the dense vectors with the sparse ones (bge-m3's own, or the lexical BM25 vectors
+of a model that has none); the output says which mode ran, since a model or query with no
+sparse vector runs dense. KB results are articles, in the query's language where translated.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("search", help="find similar tickets or KB procedures", description=__doc__)
     p.add_argument("text", help="the question or problem, in words")
     p.add_argument("--kb", action="store_true", help="search kb_procedures instead of support_tickets")
-    p.add_argument("--aspect", choices=ASPECTS, help="which vector: symptom|cause|resolution (tickets), intent|procedure (KB)")
+    p.add_argument("--aspect", choices=ASPECTS,
+                   help="which vector: symptom|cause|resolution (tickets, default symptom), intent|procedure (KB, default procedure)")
     p.add_argument("--limit", type=int, default=10)
     p.add_argument("--dense", action="store_true", help="dense only, no sparse (hybrid is the default)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -43,9 +49,13 @@ def search_env(text: str, **kwargs):
         vectors.close()
 
 
+MODES = {"hybrid": "hybrid search (dense + sparse, fused by rank: scores are RRF scores)",
+         "dense": "dense search (scores are cosine similarities)"}
+
+
 def render(results) -> str:
     if not results:
         return "no results"
-    lines = [f"{'score':>7}  {'id':>10}  {'status':<10} title"]
-    lines.extend(f"{r.score:7.4f}  {str(r.id):>10}  {(r.status or ''):<10} {r.title}" for r in results)
+    lines = [MODES.get(results[0].mode, results[0].mode), f"{'score':>7}  {'id':>12}  {'lang':<4}  {'status':<8} title"]
+    lines.extend(f"{r.score:7.4f}  {str(r.id):>12}  {(r.language or ''):<4}  {(r.status or ''):<8} {r.title}" for r in results)
     return "\n".join(lines)
