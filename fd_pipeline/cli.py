@@ -17,6 +17,7 @@ _SUBCOMMANDS = {
     "demo": "fd_pipeline.commands.demo",
     "ui": "fd_pipeline.commands.ui",
     "embed-check": "fd_pipeline.commands.embed_check",
+    "estimate": "fd_pipeline.commands.estimate",
 }
 
 

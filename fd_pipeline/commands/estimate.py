@@ -1,0 +1,304 @@
+"""`fd-pipeline estimate`: the expected API credits and time of the first sync, before committing hours to it.
+
+It reads the desk's size with a few cheap calls (a binary search over ticket list pages, about
+ten credits per 30,000 tickets; the deleted and spam listings; the KB tree, which the sync lists
+whole anyway), samples a few tickets' conversations to learn the texts per ticket, embeds that
+sample with the configured model on this machine, and reads the plan's rate limit from
+Freshdesk's `X-RateLimit-Total` header. The first sync then costs:
+
+  credits  3 per ticket list page (descriptions included) + the deleted and spam listings
+           + one conversations call per ticket and page of conversations + the KB tree
+  time     fetch (the rate limit, or the calls' latency with FD_CONVERSATION_WORKERS in flight,
+           whichever is slower) + embedding (tokens / the measured tokens per second)
+           + writing (points / FD_ESTIMATE_POINTS_PER_S, the store's measured upsert rate)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+# Freshdesk's per-minute limits (account-wide, and the Tickets-List sub-limit) by plan.
+PLANS = {"trial": (50, 50), "growth": (200, 20), "pro": (400, 100), "enterprise": (700, 200)}
+MAX_PAGES = 300  # Freshdesk serves at most 300 pages of one listing
+LIST_CREDITS = 3  # a ticket list page with include=description
+# Points per second written to Qdrant plus the sync log, by store: the embedded on-disk folder
+# commits each point (docs/benchmarks.md measured 100-140/s); memory and servers are far faster.
+POINTS_PER_S = {"embedded": 120.0, "memory": 3000.0, "server": 1500.0}
+
+
+@dataclass(frozen=True)
+class DeskSize:
+    tickets: int  # live tickets updated since the start
+    deleted: int
+    spam: int
+    articles: int  # KB documents (article sections) the sync would embed
+    kb_credits: int  # what listing the KB tree cost, measured
+    kb_calls: int
+
+
+@dataclass(frozen=True)
+class Sample:
+    tickets: int
+    conversation_pages_per_ticket: float
+    texts_per_ticket: float
+    tokens_per_ticket: float
+    tokens_per_article: float
+    tokens_per_s: float  # the configured embedder on this machine, measured on the sample
+    embedded_texts: int
+    seconds_per_call: float  # mean latency of the calls this command made
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    per_minute: int
+    tickets_list_per_minute: int
+
+
+@dataclass
+class Estimate:
+    since: str
+    desk: DeskSize
+    sample: Sample
+    plan: Plan
+    workers: int
+    points_per_s: float
+    credits: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    probe_credits: int = 0
+
+    @property
+    def total_credits(self) -> int:
+        return sum(self.credits.values())
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(self.seconds.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "total_credits": self.total_credits, "total_seconds": round(self.total_seconds, 1)}
+
+
+def compute(since: str, desk: DeskSize, sample: Sample, plan: Plan, *, workers: int, per_page: int,
+            points_per_s: float, probe_credits: int = 0) -> Estimate:
+    """The first sync's credits and seconds from the measured inputs (pure: no I/O)."""
+    list_pages = max(1, math.ceil(desk.tickets / per_page))
+    conversation_calls = round(desk.tickets * sample.conversation_pages_per_ticket)
+    credits = {
+        "ticket_lists": LIST_CREDITS * list_pages,
+        "deleted_and_spam_lists": max(1, math.ceil(desk.deleted / per_page)) + max(1, math.ceil(desk.spam / per_page)),
+        "conversations": conversation_calls,
+        "kb_tree": desk.kb_credits,
+    }
+    calls = list_pages + credits["deleted_and_spam_lists"] + conversation_calls + desk.kb_calls
+    by_limit = 60.0 * max(sum(credits.values()) / plan.per_minute,
+                          (credits["ticket_lists"] + credits["deleted_and_spam_lists"]) / plan.tickets_list_per_minute)
+    # Listings are sequential; conversations run FD_CONVERSATION_WORKERS at a time.
+    by_latency = sample.seconds_per_call * (calls - conversation_calls + conversation_calls / max(1, workers))
+    tokens = desk.tickets * sample.tokens_per_ticket + desk.articles * sample.tokens_per_article
+    points = desk.tickets + desk.articles
+    seconds = {
+        "fetch": round(max(by_limit, by_latency), 1),
+        "embed": round(tokens / sample.tokens_per_s, 1) if sample.tokens_per_s else 0.0,
+        "write": round(points / points_per_s, 1),
+    }
+    return Estimate(since=since, desk=desk, sample=sample, plan=plan, workers=workers, points_per_s=points_per_s,
+                    credits=credits, seconds=seconds, probe_credits=probe_credits)
+
+
+def plan_for(total: int | None, name: str | None) -> Plan:
+    """The named plan, else the one whose account limit the API reported (the nearest below it)."""
+    if name:
+        per_minute, tickets_list = PLANS[name]
+        return Plan(name, per_minute, tickets_list)
+    if total is None:
+        raise ValueError("Freshdesk sent no X-RateLimit-Total header: name the plan with --plan")
+    fits = [(limit, sub, plan) for plan, (limit, sub) in PLANS.items() if limit <= total] or [(50, 50, "trial")]
+    limit, sub, plan = max(fits)
+    return Plan(plan if limit == total else f"{plan} (reported {total}/min)", total, sub)
+
+
+class _Counter:
+    """Counts tickets in a listing with as few calls as possible: page sizes by binary search."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.total_header: int | None = None
+
+    def page(self, since: datetime, page: int, *, filter_: str | None = None, describe: bool = False) -> list:
+        from fd_pipeline.freshdesk.ratelimit import header_int
+
+        params: dict[str, Any] = {"updated_since": since.strftime("%Y-%m-%dT%H:%M:%SZ"), "order_by": "updated_at",
+                                  "order_type": "asc", "per_page": self.client.per_page, "page": page}
+        if filter_:
+            params["filter"] = filter_
+        if describe:
+            params["include"] = "description"
+        # The client's paced, retried transport; a count needs single pages, which its walkers do not offer.
+        got = self.client._get("/tickets", params, endpoint="tickets", what="ticket count", expect=list,
+                               cost=LIST_CREDITS if describe else 1, page=page)
+        items, response = got
+        self.total_header = self.total_header or header_int(response.headers, "X-RateLimit-Total")
+        return items
+
+    def count(self, since: datetime, *, filter_: str | None = None, first: list | None = None) -> int:
+        per_page = self.client.per_page
+        items = first if first is not None else self.page(since, 1, filter_=filter_)
+        total = 0
+        while True:
+            if len(items) < per_page:
+                return total + len(items)
+            last_items = self.page(since, MAX_PAGES, filter_=filter_)
+            if len(last_items) == per_page:
+                # 30,000 or more from here: count them and walk on from the newest one seen, which
+                # the next listing starts with again (updated_since is inclusive).
+                newest = max(str(t.get("updated_at")) for t in last_items)
+                total += MAX_PAGES * per_page - sum(str(t.get("updated_at")) == newest for t in last_items)
+                since = datetime.strptime(newest, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+                items = self.page(since, 1, filter_=filter_)
+                continue
+            if last_items:
+                return total + (MAX_PAGES - 1) * per_page + len(last_items)
+            lo, hi = 1, MAX_PAGES  # page lo is full, page hi is empty
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                got = self.page(since, mid, filter_=filter_)
+                if len(got) == per_page:
+                    lo = mid
+                elif got:
+                    return total + (mid - 1) * per_page + len(got)
+                else:
+                    hi = mid
+            return total + lo * per_page
+
+
+def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, workers: int,
+            points_per_s: float) -> Estimate:
+    """Ask Freshdesk (a few dozen credits) and the embedder (a sample) for the inputs of `compute`."""
+    from fd_pipeline.embedding import Embedder, EmbedderConfig, Embedding
+    from fd_pipeline.freshdesk import FreshdeskClient, Ticket
+    from fd_pipeline.knowledge_base.texts import PUBLISHED, article_documents, article_record
+    from fd_pipeline.settings import env_bool, env_str
+    from fd_pipeline.tickets.texts import ticket_texts
+
+    languages = tuple(x.strip() for x in (env_str("FD_KB_LANGUAGES") or "").split(",") if x.strip())
+    categories = env_str("FD_KB_CATEGORIES")
+    category_ids = tuple(int(c) for c in categories.split(",") if c.strip()) if categories else None
+    drafts = env_bool("FD_KB_INCLUDE_DRAFTS", False)
+    cause_field = env_str("FD_CAUSE_FIELD")
+
+    with FreshdeskClient.from_env() as client:
+        started = time.perf_counter()
+        counter = _Counter(client)
+        first = counter.page(since, 1, describe=True)
+        tickets = counter.count(since, first=first)
+        deleted = counter.count(since, filter_="deleted")
+        spam = counter.count(since, filter_="spam")
+        before = client.stats.snapshot()
+        articles = list(client.iter_kb_articles(languages=languages, category_ids=category_ids))
+        kb = client.stats.snapshot().diff(before)
+        chosen = first[:: max(1, len(first) // sample_tickets)][:sample_tickets] if first else []
+        texts: list[str] = []
+        per_ticket: list[int] = []
+        pages: list[int] = []
+        for raw in chosen:
+            ticket = Ticket.from_raw(raw)
+            conversations = client.list_conversations(ticket.id)
+            pages.append(max(1, math.ceil(len(conversations) / client.per_page)))
+            found = list(ticket_texts(ticket, conversations, cause_field=cause_field).values())
+            per_ticket.append(len(found))
+            texts.extend(found)
+        calls, credits = client.stats.calls, client.stats.credits
+        seconds_per_call = (time.perf_counter() - started) / max(1, calls)
+        total_header = counter.total_header
+    docs = [d for a in articles if hasattr(a, "status") and (drafts or a.status == PUBLISHED)
+            for d in article_documents(article_record(a), removed=False)]
+    kb_texts = [t for d in docs[:20] for t in d.texts.values() if t.strip()]
+
+    embedder = Embedder(EmbedderConfig.from_env())
+    embedder.load()
+    embedder.embed(["warm up the model"])
+    before_stats = embedder.stats
+    results = embedder.embed(texts + kb_texts)
+    after = embedder.stats
+    tokens = [r.tokens if isinstance(r, Embedding) else 0 for r in results]
+    ticket_tokens, kb_tokens = sum(tokens[: len(texts)]), sum(tokens[len(texts):])
+    seconds = after.seconds - before_stats.seconds
+    sample = Sample(
+        tickets=len(chosen),
+        conversation_pages_per_ticket=round(sum(pages) / len(pages), 3) if pages else 1.0,
+        texts_per_ticket=round(sum(per_ticket) / len(per_ticket), 3) if per_ticket else 0.0,
+        tokens_per_ticket=round(ticket_tokens / len(chosen), 1) if chosen else 0.0,
+        tokens_per_article=round(kb_tokens / min(len(docs), 20), 1) if docs else 0.0,
+        tokens_per_s=round(sum(tokens) / seconds, 1) if seconds > 0 else 0.0,
+        embedded_texts=len(results),
+        seconds_per_call=round(seconds_per_call, 4),
+    )
+    desk = DeskSize(tickets=tickets, deleted=deleted, spam=spam, articles=len(docs), kb_credits=kb.credits,
+                    kb_calls=kb.calls)
+    return compute(since.strftime("%Y-%m-%d-%H:00"), desk, sample, plan_for(total_header, plan_name),
+                   workers=workers, per_page=client.per_page, points_per_s=points_per_s, probe_credits=credits)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def render(e: Estimate) -> str:
+    d, s = e.desk, e.sample
+    lines = [
+        f"First sync from {e.since} (UTC): {d.tickets:,} tickets ({d.deleted:,} deleted, {d.spam:,} spam), "
+        f"{d.articles:,} KB documents",
+        f"  sample: {s.tickets} tickets, {s.texts_per_ticket:.2f} texts and {s.tokens_per_ticket:.0f} tokens per ticket, "
+        f"{s.conversation_pages_per_ticket:.2f} conversation pages per ticket; {s.tokens_per_article:.0f} tokens per KB document",
+        f"  embedder on this machine: {s.tokens_per_s:,.0f} tokens/s over {s.embedded_texts} sample texts",
+        f"  plan: {e.plan.name}, {e.plan.per_minute}/min overall, {e.plan.tickets_list_per_minute}/min ticket lists; "
+        f"{e.workers} conversation workers, {s.seconds_per_call * 1000:.0f} ms per call",
+        "credits: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in e.credits.items()) + f"; total {e.total_credits:,}",
+        "time:    " + ", ".join(f"{k} {_duration(v)}" for k, v in e.seconds.items()) + f"; total {_duration(e.total_seconds)}",
+        f"(this estimate spent {e.probe_credits} credits)",
+    ]
+    return "\n".join(lines)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("estimate", help="expected credits and time of the first sync", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--since", help="first hour to sync, YYYY-MM-DD[-HH:00] (default FD_PARTITIONS_START)")
+    p.add_argument("--plan", choices=sorted(PLANS), help="Freshdesk plan (default: from X-RateLimit-Total)")
+    p.add_argument("--sample", type=int, default=10, help="tickets whose conversations are read and embedded")
+    p.add_argument("--store", choices=sorted(POINTS_PER_S), help="Qdrant mode for the write rate "
+                   "(default: server with QDRANT_URL/QDRANT_HOST, else embedded)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fd_pipeline.partitions import HOUR_FORMAT, partitions_start
+    from fd_pipeline.settings import env_int, env_str
+
+    if args.sample < 1:
+        raise ValueError("--sample must be at least 1")
+    raw = args.since
+    if raw:
+        fmt = HOUR_FORMAT if len(raw) > 10 else "%Y-%m-%d"
+        try:
+            since = datetime.strptime(raw, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            raise ValueError(f"--since must be YYYY-MM-DD or YYYY-MM-DD-HH:00, got {raw!r}") from None
+    else:
+        since = datetime.strptime(partitions_start(), HOUR_FORMAT).replace(tzinfo=UTC)
+    store = args.store or ("server" if env_str("QDRANT_URL") or env_str("QDRANT_HOST")
+                           else "memory" if env_str("QDRANT_PATH") == ":memory:" else "embedded")
+    estimate = measure(since=since, plan_name=args.plan, sample_tickets=args.sample,
+                       workers=env_int("FD_CONVERSATION_WORKERS", 4), points_per_s=POINTS_PER_S[store])
+    print(json.dumps(estimate.as_dict(), indent=2) if args.json else render(estimate))
+    return 0
