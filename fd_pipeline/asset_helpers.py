@@ -87,7 +87,7 @@ def tracked_run(store: SyncStore, collection: str, context: dg.AssetExecutionCon
         yield holder
     except Exception as exc:
         try:
-            store.finish_run(run_pk, status="failure", error=str(exc)[:2000])
+            store.finish_run(run_pk, status="failure", error=str(exc)[:2000], counts=holder.get("counts"))
         except Exception:  # the store itself may be what failed
             context.log.warning("could not record the failed run in the sync log")
         raise
@@ -249,6 +249,8 @@ def collection_step(
             promoted = promote_when_complete(vectors, store, spec, model.identity)
             run["counts"] = dict(report.counts)
             points = vectors.count(spec)
+            # Inside the tracked run, so the sync log records a failed ratio as a failed sync too.
+            check_failure_ratio(report, sync_settings.failure_ratio())
     return finish(
         context, scope, report, sync_settings.failure_ratio(),
         points=dg.MetadataValue.int(points), model=model.identity.key, alias_moved=promoted,
