@@ -8,8 +8,8 @@ Freshdesk's `X-RateLimit-Total` header. The first sync then costs:
 
   credits  3 per ticket list page (descriptions included) + the deleted and spam listings
            + one conversations call per ticket and page of conversations + the KB tree
-  time     fetch (the rate limit, or the calls' latency with FD_CONVERSATION_WORKERS in flight,
-           whichever is slower) + embedding (tokens / the measured tokens per second)
+  time     fetch (the rate limit beyond the first minute's budget, or the calls' latency with
+           FD_CONVERSATION_WORKERS in flight, whichever is slower) + embedding (tokens / the measured tokens per second)
            + writing (points / FD_ESTIMATE_POINTS_PER_S, the store's measured upsert rate)
 """
 
@@ -97,8 +97,10 @@ def compute(since: str, desk: DeskSize, sample: Sample, plan: Plan, *, workers: 
         "kb_tree": desk.kb_credits,
     }
     calls = list_pages + credits["deleted_and_spam_lists"] + conversation_calls + desk.kb_calls
-    by_limit = 60.0 * max(sum(credits.values()) / plan.per_minute,
-                          (credits["ticket_lists"] + credits["deleted_and_spam_lists"]) / plan.tickets_list_per_minute)
+    # A minute's budget is there at the start: only what goes beyond it waits for the window.
+    lists = credits["ticket_lists"] + credits["deleted_and_spam_lists"]
+    by_limit = 60.0 * max((sum(credits.values()) - plan.per_minute) / plan.per_minute,
+                          (lists - plan.tickets_list_per_minute) / plan.tickets_list_per_minute, 0.0)
     # Listings are sequential; conversations run FD_CONVERSATION_WORKERS at a time.
     by_latency = sample.seconds_per_call * (calls - conversation_calls + conversation_calls / max(1, workers))
     tokens = desk.tickets * sample.tokens_per_ticket + desk.articles * sample.tokens_per_article
