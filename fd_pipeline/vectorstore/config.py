@@ -31,9 +31,14 @@ class VectorStoreConfig:
     upsert_batch: int = 256
     timeout: float = 10.0
     embedded_engine: str = "edge"
-    # A segment is turned into HNSW once its largest vector storage passes this many KB
-    # (20,000 KB = about 5,000 bge-m3 vectors); below it the exact scan is as fast.
-    index_threshold_kb: int = 20_000
+    # qdrant-edge: `optimize` rewrites a segment past this many KB of vectors (per vector name)
+    # into an immutable one: vectors mmap'd, sparse and payload indexes on disk, so reopening
+    # reads no more than it needs (an appendable segment is rebuilt in memory on every open).
+    index_threshold_kb: int = 10_000
+    # ... and builds HNSW graphs once the collection's vectors pass this many KB per vector name
+    # (250,000 KB = about 62,000 bge-m3 tickets); below it an exact scan is fast enough and the
+    # graphs' build cost (CPU minutes, GBs of RSS on 2 cores) is not worth paying.
+    hnsw_threshold_kb: int = 250_000
     # Filtered searches whose candidates fit in this many KB of vectors scan them exactly.
     full_scan_threshold_kb: int = 10_000
     hnsw_ef_construct: int = 100
@@ -51,7 +56,7 @@ class VectorStoreConfig:
         """Read QDRANT_URL + QDRANT_API_KEY, else QDRANT_HOST/QDRANT_PORT, else `<data_dir>/qdrant`.
 
         QDRANT_PATH overrides the embedded folder (":memory:" allowed); QDRANT_UPSERT_BATCH and
-        QDRANT_TIMEOUT (seconds) tune writes and the server timeout; QDRANT_INDEX_THRESHOLD_KB
+        QDRANT_TIMEOUT (seconds) tune writes and the server timeout; QDRANT_HNSW_THRESHOLD_KB
         and QDRANT_INDEX_THREADS tune when and with how many threads qdrant-edge builds HNSW.
         """
         upsert_batch = env_int("QDRANT_UPSERT_BATCH", 256)
@@ -73,7 +78,7 @@ class VectorStoreConfig:
             path = str(Path(data_dir) / "qdrant")
         return cls(
             path=path, upsert_batch=upsert_batch, timeout=timeout,
-            index_threshold_kb=env_int("QDRANT_INDEX_THRESHOLD_KB", cls.index_threshold_kb),
+            hnsw_threshold_kb=env_int("QDRANT_HNSW_THRESHOLD_KB", cls.hnsw_threshold_kb),
             index_threads=env_int("QDRANT_INDEX_THREADS", cls.index_threads),
         )
 

@@ -18,9 +18,14 @@ One process at a time: qdrant-edge locks each shard's WAL, and this engine takes
 `flock` on the folder when it opens, so a second process (a search during a sync) fails at once
 with one line instead of half-opening some shards.
 
-Indexing. Points land in an appendable segment that is searched exactly (plain index); `optimize`
-turns segments above `index_threshold_kb` of vectors into HNSW segments. `VectorStore.close`
-runs it after writes; see `docs/benchmarks.md` for what it costs.
+Indexing, in two steps, both at `optimize` (which `VectorStore.close` runs after writes):
+- a segment past `index_threshold_kb` of vectors is rewritten as an immutable segment: vectors
+  mmap'd, sparse and payload indexes on disk, searched by exact scan. Cheap (seconds at 50,000
+  tickets) and it makes reopening fast: an appendable segment is rebuilt in memory on every open.
+- once the collection's vectors pass `hnsw_threshold_kb` per vector name, the shard is reopened
+  with HNSW enabled (m=16) and the optimizer rebuilds its segments with graphs: a one-time cost
+  of CPU minutes, paid where an exact scan would get slow. Below it, m=0: no graph.
+`docs/benchmarks.md` has what each costs on 2 cores.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ FORMAT = {"engine": "qdrant-edge", "format": 1}
 MARKER = "fd_pipeline_store.json"
 LOCK = ".fd_pipeline.lock"
 _RETRIEVE_CHUNK = 1000
+HNSW_M = 16  # Qdrant's default graph degree
 
 
 def local_mode_folder(path: Path) -> bool:
@@ -181,7 +187,7 @@ class EdgeEngine:
         building.mkdir()
         try:
             with self._calling(f"creating {name}"):
-                shard = qe.EdgeShard.create(str(building / "shard"), self._edge_config(layout))
+                shard = qe.EdgeShard.create(str(building / "shard"), self._edge_config(layout, graph=False))
                 try:
                     for field_name, schema in payload_indexes:
                         shard.update(qe.UpdateOperation.create_field_index(field_name, _schema(schema)))
@@ -200,7 +206,7 @@ class EdgeEngine:
             raise
         _fsync_dir(final.parent)
 
-    def _edge_config(self, layout: Layout) -> Any:
+    def _edge_config(self, layout: Layout, *, graph: bool) -> Any:
         qe = _qe()
         cfg = self.config
         return qe.EdgeConfig(
@@ -210,11 +216,23 @@ class EdgeEngine:
                 for k in sorted(layout.sparse)
             },
             hnsw_config=qe.HnswIndexConfig(
-                m=16, ef_construct=cfg.hnsw_ef_construct, full_scan_threshold=cfg.full_scan_threshold_kb,
-                max_indexing_threads=cfg.index_threads,
+                m=HNSW_M if graph else 0, ef_construct=cfg.hnsw_ef_construct,
+                full_scan_threshold=cfg.full_scan_threshold_kb, max_indexing_threads=cfg.index_threads,
             ),
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=cfg.index_threshold_kb),
         )
+
+    def _graph_enabled(self, name: str) -> bool:
+        """Whether the shard is configured with HNSW graphs (m > 0), from the config qdrant-edge persists."""
+        try:
+            persisted = json.loads((self._folder(name) / "shard" / "edge_config.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return int((persisted.get("hnsw_config") or {}).get("m") or 0) > 0
+
+    def _wants_graph(self, name: str, layout: Layout) -> bool:
+        largest = max(layout.dense.values(), default=0) * 4  # bytes of one float32 vector
+        return self.count(name) * largest / 1024 >= self.config.hnsw_threshold_kb
 
     def describe(self, name: str) -> tuple[Layout, dict[str, Any]]:
         path = self._folder(name) / "collection.json"
@@ -348,6 +366,13 @@ class EdgeEngine:
         return [(_our_id(p.id), float(p.score), dict(p.payload or {})) for p in points]
 
     def optimize(self, name: str) -> bool:
+        layout = self.describe(name)[0]
+        graph = self._wants_graph(name, layout)
+        if graph != self._graph_enabled(name):
+            # Reopening with another HNSW config persists it; the optimizer then rebuilds the segments.
+            self._close_shard(name)
+            with self._calling(f"reconfiguring {name}"):
+                self._shards[name] = _qe().EdgeShard.load(str(self._folder(name) / "shard"), self._edge_config(layout, graph=graph))
         shard = self._shard(name)
         with self._calling(f"indexing {name}"):
             changed = bool(shard.optimize())
@@ -358,9 +383,7 @@ class EdgeEngine:
         shard = self._shard(name)
         with self._calling(f"reading {name}"):
             info = shard.info()
-        # qdrant-edge reports no index kind; an HNSW index is a graph file in its segment.
-        graphs = sum(1 for _ in (self._folder(name) / "shard" / "segments").glob("*/vector_index-*/graph.bin"))
-        return {"segments": info.segments_count, "points": info.points_count, "hnsw_indexes": graphs}
+        return {"segments": info.segments_count, "points": info.points_count, "hnsw": int(self._graph_enabled(name))}
 
 
 def _schema(kind: str) -> Any:
