@@ -3,10 +3,13 @@
 Builds a 568M-parameter bge-m3-shaped model once (cached under --cache, nothing downloaded),
 generates realistic mixed English/Korean ticket texts of 50-400 tokens, and reports in one run:
 tokens/s and texts/s through `Embedder.embed` vs one raw `BGEM3FlagModel.encode` call on the same
-texts, peak RSS, and the effect of batch size and torch threads on a smaller subset.
+texts, peak RSS, the effect of batch size and torch threads on a smaller subset, and fp32 vs
+FD_EMBED_PRECISION=int8 side by side on the same texts (speed and agreement, see
+fd_pipeline/embedding/agreement.py).
 
     .venv/bin/python bench/embedder.py                    # prints a table, writes bench/results/embedder.json
     .venv/bin/python bench/embedder.py --n 40 --sweep-n 12   # quick look
+    .venv/bin/python bench/embedder.py --only-precision --precision-n 48   # fp32 vs int8 only
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import dataclasses
 import json
 import os
 import platform
-import random
 import resource
 import sys
 import time
@@ -24,64 +26,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-EN_SENTENCES = [
-    "I cannot login to my account after the password reset.",
-    "The reset email never arrived, I checked the spam folder too.",
-    "Our team was charged twice for the premium plan this month.",
-    "Please refund the duplicate payment on invoice {n}.",
-    "The mobile app crashes on Android right after the latest update.",
-    "Webhook deliveries to our server time out since yesterday.",
-    "The dashboard shows an error when I export the monthly report.",
-    "Order {n} was shipped but the tracking page still says pending.",
-    "We need admin permissions restored for two users on the enterprise account.",
-    "Two factor verification codes are not accepted on the web browser.",
-    "The API key stopped working and every request returns access denied.",
-    "Customers see a blank page on Safari when they open the checkout form.",
-    "Could you cancel the subscription and confirm the cancellation by email?",
-    "Sync with the warehouse stock failed for {n} items overnight.",
-    "Thanks for the quick help, the issue is resolved after clearing the cache.",
-    "Steps to reproduce: open settings, click save, the page reloads without saving.",
-]
-KO_SENTENCES = [
-    "비밀번호 재설정 후 로그인이 안됩니다.",
-    "재설정 이메일이 오지 않습니다. 스팸함도 확인했습니다.",
-    "이번 달 요금제 결제가 두 번 청구되었습니다.",
-    "주문 번호 {n} 환불 요청드립니다.",
-    "앱 업데이트 후 안드로이드에서 계속 오류가 발생합니다.",
-    "배송 조회 페이지에 아직 대기 중으로 표시됩니다.",
-    "관리자 권한이 사라졌습니다. 확인 부탁드립니다.",
-    "인증 코드를 입력해도 접속이 거부됩니다.",
-    "구독 해지와 취소 확인 메일을 보내 주세요.",
-    "데이터 동기화가 어제부터 느립니다. 서버 연결 문제인가요?",
-    "빠른 답변 감사합니다. 문제가 해결되었습니다.",
-    "상품 교환 요청드립니다. 사이즈가 맞지 않습니다.",
-]
-
-
 def bench_words() -> tuple[str, ...]:
-    words = {w.strip(".,?:").lower() for s in EN_SENTENCES for w in s.split()}
-    return tuple(sorted(w for w in words if w.isalpha()))
+    """Words the random model's tokenizer gets as whole pieces (bench/pipeline.py builds the same model)."""
+    from fd_pipeline.embedding.agreement import sample_words
 
-
-def _tokens(tokenizer, parts: list[str]) -> int:
-    return len(tokenizer(" ".join(parts))["input_ids"])
+    return sample_words()
 
 
 def make_texts(n: int, tokenizer, seed: int, lo: int = 50, hi: int = 400) -> list[str]:
-    """Ticket-like texts, ~1/3 Korean, ~1/6 mixed, grown sentence by sentence to a token target in [lo, hi]."""
-    rng = random.Random(seed)
-    texts = []
-    for i in range(n):
-        target = rng.randint(lo, hi)
-        pool = KO_SENTENCES if i % 3 == 0 else EN_SENTENCES
-        parts: list[str] = [f"Ticket #{10000 + i}:"]
-        while _tokens(tokenizer, parts) < target:
-            source = rng.choice(KO_SENTENCES) if (i % 6 == 1 and rng.random() < 0.3) else rng.choice(pool)
-            parts.append(source.format(n=rng.randint(1000, 99999)))
-        if _tokens(tokenizer, parts) > hi and len(parts) > 2:
-            parts.pop()
-        texts.append(" ".join(parts))
-    return texts
+    from fd_pipeline.embedding.agreement import sample_texts
+
+    return sample_texts(n, tokenizer, seed=seed, lo=lo, hi=hi)
 
 
 def peak_rss_mb() -> float:
@@ -98,6 +53,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--sweep-threads", default="1,2")
     ap.add_argument("--max-tokens", type=int, default=512)
+    ap.add_argument("--precision-n", type=int, default=48, help="texts for fp32 vs int8 (0: skip)")
+    ap.add_argument("--only-precision", action="store_true", help="only the fp32 vs int8 comparison")
     ap.add_argument("--cache", default="/tmp/fd_pipeline_bench/random-bge-m3")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "embedder.json"))
     args = ap.parse_args()
@@ -144,33 +101,49 @@ def main() -> None:
     print(f"model built/cached in {build_s:.1f}s, loaded in {load_s:.1f}s; {args.n} texts, {total_tokens} tokens "
           f"(min {min(lengths)}, max {max(lengths)}); threads {args.threads}, batch {args.batch_size}", flush=True)
 
-    started = time.perf_counter()
-    raw_model.encode(texts, batch_size=args.batch_size, max_length=args.max_tokens,
-                     return_dense=True, return_sparse=True)
-    raw = record("raw FlagEmbedding encode", len(texts), total_tokens, time.perf_counter() - started,
-                 batch_size=args.batch_size, threads=args.threads)
-
-    before = main_emb.stats
-    started = time.perf_counter()
-    results = main_emb.embed(texts)
-    wrapped = record("Embedder.embed", len(texts), total_tokens, time.perf_counter() - started,
+    overhead = None
+    if not args.only_precision:
+        started = time.perf_counter()
+        raw_model.encode(texts, batch_size=args.batch_size, max_length=args.max_tokens,
+                         return_dense=True, return_sparse=True)
+        raw = record("raw FlagEmbedding encode", len(texts), total_tokens, time.perf_counter() - started,
                      batch_size=args.batch_size, threads=args.threads)
-    assert all(r is not None and hasattr(r, "dense") for r in results)
-    assert main_emb.stats.tokens - before.tokens == total_tokens
-    overhead = wrapped["seconds"] / raw["seconds"] - 1
 
-    sweep_texts = make_texts(args.sweep_n, tokenizer, seed=2, lo=50, hi=args.sweep_max_tokens)
-    sweep_tokens = sum(min(len(tokenizer(t)["input_ids"]), args.max_tokens) for t in sweep_texts)
-    print(f"sweep: {args.sweep_n} texts, {sweep_tokens} tokens", flush=True)
-    for threads in [int(t) for t in args.sweep_threads.split(",")]:
-        for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
-            if threads != args.threads and batch_size != args.batch_size:
-                continue  # threads are compared at the main batch size only, to keep the run short
-            emb = embedder(batch_size, threads)
-            started = time.perf_counter()
-            emb.embed(sweep_texts)
-            record(f"sweep batch={batch_size} threads={threads}", len(sweep_texts), sweep_tokens,
-                   time.perf_counter() - started, batch_size=batch_size, threads=threads)
+        before = main_emb.stats
+        started = time.perf_counter()
+        results = main_emb.embed(texts)
+        wrapped = record("Embedder.embed", len(texts), total_tokens, time.perf_counter() - started,
+                         batch_size=args.batch_size, threads=args.threads)
+        assert all(r is not None and hasattr(r, "dense") for r in results)
+        assert main_emb.stats.tokens - before.tokens == total_tokens
+        overhead = wrapped["seconds"] / raw["seconds"] - 1
+
+        sweep_texts = make_texts(args.sweep_n, tokenizer, seed=2, lo=50, hi=args.sweep_max_tokens)
+        sweep_tokens = sum(min(len(tokenizer(t)["input_ids"]), args.max_tokens) for t in sweep_texts)
+        print(f"sweep: {args.sweep_n} texts, {sweep_tokens} tokens", flush=True)
+        for threads in [int(t) for t in args.sweep_threads.split(",")]:
+            for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
+                if threads != args.threads and batch_size != args.batch_size:
+                    continue  # threads are compared at the main batch size only, to keep the run short
+                emb = embedder(batch_size, threads)
+                started = time.perf_counter()
+                emb.embed(sweep_texts)
+                record(f"sweep batch={batch_size} threads={threads}", len(sweep_texts), sweep_tokens,
+                       time.perf_counter() - started, batch_size=batch_size, threads=threads)
+
+    precision = None
+    if args.precision_n:
+        from fd_pipeline.embedding import agreement
+
+        print(f"precision: fp32 vs int8 on {args.precision_n} texts, alternating fp32/int8/int8/fp32", flush=True)
+        result = agreement.measure(str(cache), n_texts=args.precision_n, threads=args.threads,
+                                   batch_size=args.batch_size, max_tokens=args.max_tokens)
+        for name in ("fp32", "int8"):
+            rate = getattr(result, f"{name}_tokens_per_s")
+            record(f"precision {name}", result.texts, result.tokens, result.tokens / rate, batch_size=args.batch_size,
+                   threads=args.threads)
+        print("\n".join(agreement.report_lines(result)), flush=True)
+        precision = result.as_dict()
     torch.set_num_threads(args.threads)
 
     summary = {
@@ -178,7 +151,8 @@ def main() -> None:
                     "device": "cpu", "dtype": "float32"},
         "model": {"folder": str(cache), "identity": main_emb.identity.key, "params": 568_000_000,
                   "build_s": round(build_s, 1), "load_s": round(load_s, 1)},
-        "wrapper_overhead": round(overhead, 4),
+        "wrapper_overhead": None if overhead is None else round(overhead, 4),
+        "precision": precision,
         "load_average_1m": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
         "peak_rss_mb": {"after_load": round(rss_after_load), "end": round(peak_rss_mb())},
         "stats": dataclasses.asdict(main_emb.stats),
@@ -193,7 +167,8 @@ def main() -> None:
     for row in rows:
         print(f"{row['run']:<30}{row['texts']:>6}{row['tokens']:>8}{row['seconds']:>8.1f}"
               f"{row['tokens_per_s']:>9.1f}{row['texts_per_s']:>9.2f}")
-    print(f"wrapper vs raw: {overhead:+.1%} time (target within +10%)")
+    if overhead is not None:
+        print(f"wrapper vs raw: {overhead:+.1%} time (target within +10%)")
     print(f"load average (1 min): {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after "
           "(other processes on these cores slow every row alike)")
     print(f"peak RSS: {summary['peak_rss_mb']['after_load']} MB after load, {summary['peak_rss_mb']['end']} MB at end")

@@ -86,6 +86,7 @@ def test_agreement_measures_on_known_vectors():
     assert agreement.neighbour_overlap(points, swapped, k=1).tolist() == [0.0, 0.0, 0.0, 0.0]
     assert agreement.sparse_overlap({1: 0.5, 2: 0.5}, {1: 0.25, 3: 0.25}) == pytest.approx(0.25 / 1.25)
     assert agreement.sparse_overlap({}, {}) == 1.0
+    assert agreement.sparse_scores([{1: 1.0}, {1: 2.0, 2: 1.0}]).tolist() == [[1.0, 2.0], [2.0, 5.0]]
     with pytest.raises(ValueError):
         agreement.neighbour_overlap(points[:1], points[:1])
 
@@ -95,7 +96,7 @@ def test_embed_check_prints_a_verdict(tiny_model_dir, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["texts"] == 12 and result["tokens"] > 12 * 40
     assert 0.9 < result["cosine_mean"] <= 1.0 and 0 <= result["top10_overlap_mean"] <= 1
-    assert result["sparse_overlap_mean"] is not None
+    assert result["sparse_overlap_mean"] is not None and 0 <= result["sparse_top10_overlap_mean"] <= 1
     assert result["fp32_tokens_per_s"] > 0 and result["int8_tokens_per_s"] > 0
     assert result["agrees"] == (not result["failed_targets"])
 
