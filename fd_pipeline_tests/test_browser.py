@@ -70,7 +70,7 @@ def demo_ui(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
     port = free_port()
     log_path = folder / "demo-ui.log"
-    command = [FD_PIPELINE, "demo", "--ui", "--port", str(port), "--tickets", "40", "--articles", "6", "--hours", "4"]
+    command = [FD_PIPELINE, "demo", "--ui", "--port", str(port), "--tickets", "40", "--articles", "6", "--hours", "6"]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(command, cwd=folder, env=clean_env(FD_DATA_DIR=folder / "data"), stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
