@@ -107,17 +107,26 @@ def _assets():
 
 
 def _metadata(result) -> dict[str, dict]:
-    """asset -> numeric metadata of its (first) materialisation; a range run repeats it per partition."""
+    """asset -> its numeric metadata for the whole run: each hour's `count_*` summed over the range's
+    materialisations, the `run_*` figures (seconds, API use) from the one hour that carries them."""
     out: dict[str, dict] = {}
     for event in result.get_asset_materialization_events():
-        name = event.asset_key.path[-1]
-        if name in out:
-            continue
-        out[name] = {
-            k: v.value for k, v in event.materialization.metadata.items()
-            if isinstance(v.value, (int, float)) and not isinstance(v.value, bool)
-        }
+        into = out.setdefault(event.asset_key.path[-1], {})
+        for k, v in event.materialization.metadata.items():
+            if not isinstance(v.value, (int, float)) or isinstance(v.value, bool):
+                continue
+            into[k] = into.get(k, 0) + v.value if k.startswith("count_") else v.value
     return out
+
+
+def _require_metadata(md: dict[str, dict]) -> None:
+    """Fail loudly when the assets' metadata names change, instead of tabulating zeros."""
+    wanted = (("raw_tickets", "run_seconds_fetch"), ("ticket_embeddings", "run_seconds_embed"),
+              ("support_tickets", "run_seconds_write"), ("support_tickets", "count_new"))
+    missing = [f"{a}.{k}" for a, k in wanted if k not in md.get(a, {})]
+    if missing:
+        raise RuntimeError(f"the materialisations carry no {', '.join(missing)}: the assets' metadata names "
+                           "changed; update bench/pipeline.py to read them")
 
 
 def _conv_calls(snapshot: dict) -> int:
@@ -166,9 +175,10 @@ def scenario(name: str, emu, resources: dict, first: str, last: str, start: date
     emu.stats.reset()
     result, wall = materialize(resources, first, last)
     md = _metadata(result)
+    _require_metadata(md)
     snap = emu.stats.snapshot()
     stage = {
-        s: round(sum(md.get(a, {}).get(f"seconds_{k}", 0.0) for a in assets for k in keys), 3)
+        s: round(sum(md.get(a, {}).get(f"run_seconds_{k}", 0.0) for a in assets for k in keys), 3)
         for s, (assets, keys) in STAGE_ASSETS.items()
     }
     tickets_md, kb_md = md.get("support_tickets", {}), md.get("kb_procedures", {})
@@ -186,7 +196,7 @@ def scenario(name: str, emu, resources: dict, first: str, last: str, start: date
         "articles": articles,
         "tickets_per_s": round(tickets / wall, 2),
         "texts_embedded": sum(int(m.get("count_embedded", 0)) for m in emb),
-        "cache_hits": sum(int(m.get("count_cache_hits", 0)) for m in emb),
+        "cache_hits": sum(int(m.get("count_cached", 0)) for m in emb),
         "tokens": tokens,
         "embed_tokens_per_s": round(tokens / stage["embed"], 1) if stage["embed"] else None,
         "upserted": int(tickets_md.get("count_upserted", 0)) + int(kb_md.get("count_upserted", 0)),
@@ -199,8 +209,8 @@ def scenario(name: str, emu, resources: dict, first: str, last: str, start: date
         "credits_per_ticket": round(snap["credits"] / max(1, tickets), 3),
         "min_credits_per_ticket": round(minimum["credits"] / max(1, tickets), 3),
         "throttled_429": snap["throttled"],
-        "client_retries": sum(int(md.get(a, {}).get("api_retries", 0)) for a in ("raw_tickets", "raw_articles")),
-        "client_paced_wait_s": round(sum(md.get(a, {}).get("api_wait_seconds", 0.0) for a in ("raw_tickets", "raw_articles")), 3),
+        "client_retries": sum(int(md.get(a, {}).get("run_api_retries", 0)) for a in ("raw_tickets", "raw_articles")),
+        "client_paced_wait_s": round(sum(md.get(a, {}).get("run_api_wait_seconds", 0.0) for a in ("raw_tickets", "raw_articles")), 3),
         "peak_rss_mb_so_far": peak_rss_mb(),
         "loadavg_1m_after": round(os.getloadavg()[0], 2),
         "minimum": minimum,
@@ -328,13 +338,14 @@ def child_rss(args) -> dict:
         start, end = NOW - timedelta(hours=HOURS), NOW
         result, wall = materialize(resources, hour_key(start), hour_key(end - timedelta(hours=1)))
         md = _metadata(result)
+        _require_metadata(md)
     return {"tickets_generated": args.tickets, "store": args.store, "model": args.model, "wall_s": round(wall, 2),
             "rss_before_run_mb": baseline, "peak_rss_mb": peak_rss_mb(),
             "tickets_synced": int(md.get("support_tickets", {}).get("count_new", 0)),
             "texts_embedded": int(md.get("ticket_embeddings", {}).get("count_embedded", 0)),
-            "client_throttled": int(md.get("raw_tickets", {}).get("api_throttled", 0)),
-            "fetch_s": round(md.get("raw_tickets", {}).get("seconds_fetch", 0.0), 2),
-            "client_wait_s": round(md.get("raw_tickets", {}).get("api_wait_seconds", 0.0), 2)}
+            "client_throttled": int(md.get("raw_tickets", {}).get("run_api_throttled", 0)),
+            "fetch_s": round(md.get("raw_tickets", {}).get("run_seconds_fetch", 0.0), 2),
+            "client_wait_s": round(md.get("raw_tickets", {}).get("run_api_wait_seconds", 0.0), 2)}
 
 
 # --- the parent -------------------------------------------------------------------------------------
@@ -406,7 +417,7 @@ def summarise(configs: list[dict], rss: list[dict]) -> tuple[str, list[dict]]:
         init, rs, ch = c["initial"], c["resync"], c["changed"]
         speedup = round(p["wall_s"] / init["wall_s"], 2)
         if c["model"] == "full":
-            ratio = round(init["embed_tokens_per_s"] / ce["tokens_per_s"], 3)
+            ratio = round((init["embed_tokens_per_s"] or 0) / ce["tokens_per_s"], 3)
             targets.append({"target": "full: embed stage >= 90% of ceiling tok/s", "config": label,
                             "figure": f"{init['embed_tokens_per_s']} vs {ce['tokens_per_s']} tok/s = {ratio:.1%}", "met": ratio >= 0.9})
             targets.append({"target": "full: whole sync >= 1.3x faster than predecessor", "config": label,
