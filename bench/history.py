@@ -12,8 +12,17 @@ per-partition work. Per --hours value, one backfill of all six assets, on each -
 With --profile, the backfill runs under cProfile and the report lists where the time went:
 functions by cumulative and own time, and the instance's events by type.
 
+--variants compares ways to cut Dagster's cost per partition, each a separate backfill:
+  baseline       Dagster as configured
+  subset         DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=true: one "planned" event per
+                 asset for the whole range instead of one per partition (Dagster's own switch;
+                 the price: a failed range run leaves its hours missing rather than failed)
+  subset+nosync  also PRAGMA synchronous=OFF on Dagster's SQLite files in this process: each
+                 event is two SQLite commits, and each commit waits for the disk
+
     .venv/bin/python bench/history.py --hours 720 --instances sqlite,memory --profile
     .venv/bin/python bench/history.py --hours 8760 --instances sqlite
+    .venv/bin/python bench/history.py --hours 720 --instances sqlite --variants baseline,subset,subset+nosync
     .venv/bin/python bench/history.py --hours 720 --instances postgres --postgres-url postgresql://u@127.0.0.1:5432/dagster
 
 Prints a table and writes bench/results/history.json.
@@ -97,7 +106,36 @@ def profile_summary(profiler: cProfile.Profile, top: int) -> dict:
     return out
 
 
-def run_one(hours: int, kind: str, args) -> dict:
+_NOSYNC = {"on": False}
+
+
+def _install_nosync() -> None:
+    """PRAGMA synchronous=OFF on every SQLite connection Dagster's storage opens in this process."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if getattr(_install_nosync, "done", False):
+        return
+
+    @event.listens_for(Engine, "connect")
+    def _pragma(dbapi_connection, _record):  # noqa: ANN001
+        if _NOSYNC["on"] and type(dbapi_connection).__module__.startswith("sqlite3"):
+            path = dbapi_connection.execute("PRAGMA database_list").fetchone()[2]
+            if "dagster_home" in path:  # Dagster's own files, not the project's sync log
+                dbapi_connection.execute("PRAGMA synchronous=OFF")
+
+    _install_nosync.done = True
+
+
+def apply_variant(variant: str) -> None:
+    if variant not in ("baseline", "subset", "subset+nosync"):
+        raise SystemExit(f"unknown variant {variant!r}")
+    os.environ["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] = "true" if "subset" in variant else "false"
+    _install_nosync()
+    _NOSYNC["on"] = variant.endswith("nosync")
+
+
+def run_one(hours: int, kind: str, args, variant: str = "baseline") -> dict:
     import dagster as dg
 
     from fd_pipeline.definitions import defs
@@ -129,6 +167,7 @@ def run_one(hours: int, kind: str, args) -> dict:
         materialisations = len(result.get_asset_materialization_events())
         row = {
             "instance": kind,
+            "variant": variant,
             "partitions": hours,
             "wall_s": round(wall, 1),
             "cpu_s": round(cpu, 1),
@@ -141,7 +180,7 @@ def run_one(hours: int, kind: str, args) -> dict:
         }
         if profiler:
             row["profile"] = profile_summary(profiler, args.profile_top)
-            profiler.dump_stats(str(CACHE / f"history-{kind}-{hours}.prof"))
+            profiler.dump_stats(str(CACHE / f"history-{kind}-{variant}-{hours}.prof"))
         if instance is not None:
             instance.dispose()
         return row
@@ -158,6 +197,7 @@ def main() -> None:
     ap.add_argument("--tickets", type=int, default=200)
     ap.add_argument("--articles", type=int, default=20)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--variants", default="baseline", help="comma-separated: baseline, subset, subset+nosync")
     ap.add_argument("--profile", action="store_true", help="run under cProfile and report the top functions")
     ap.add_argument("--profile-top", type=int, default=25)
     ap.add_argument("--out", default="history.json")
@@ -170,18 +210,19 @@ def main() -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
     rows = []
     for h in hours:
-        for kind in args.instances.split(","):
-            rows.append(run_one(h, kind, args))
+        for kind, variant in [(k, v) for k in args.instances.split(",") for v in args.variants.split(",")]:
+            apply_variant(variant)
+            rows.append(run_one(h, kind, args, variant))
             r = rows[-1]
-            print(f"  {kind:<9} {h:>6} partitions {r['wall_s']:>8.1f} s wall {r['cpu_s']:>8.1f} s cpu "
+            print(f"  {kind:<9} {variant:<14} {h:>6} partitions {r['wall_s']:>8.1f} s wall {r['cpu_s']:>8.1f} s cpu "
                   f"{r['ms_per_partition']:>7.1f} ms/partition", file=sys.stderr, flush=True)
             for line in r.get("profile", {}).get("cumulative", []):
                 print("    " + line, file=sys.stderr)
-    print(table(rows, ["instance", "partitions", "wall_s", "cpu_s", "ms_per_partition", "materialisations",
+    print(table(rows, ["instance", "variant", "partitions", "wall_s", "cpu_s", "ms_per_partition", "materialisations",
                        "ms_per_materialisation", "loadavg_1m_after"], title="Single-run backfill, all six assets"))
     for r in rows:
         if r["events"]:
-            print(f"\nevents of the {r['instance']} run over {r['partitions']} partitions: " +
+            print(f"\nevents of the {r['instance']} {r['variant']} run over {r['partitions']} partitions: " +
                   ", ".join(f"{k} {v}" for k, v in sorted(r["events"].items(), key=lambda kv: -kv[1])))
     path = write_json(args.out, {"machine": machine(), "now": NOW.isoformat(), "peak_rss_mb": peak_rss_mb(), "rows": rows})
     print(f"\nwrote {path}")
