@@ -36,7 +36,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fd_pipeline.vectorstore import TICKETS, Point, VectorStore, VectorStoreConfig  # noqa: E402
+from fd_pipeline.vectorstore import TICKETS, CollectionSpec, Point, VectorStore, VectorStoreConfig  # noqa: E402
+
+# The tickets' aspects and payload indexes under a name of its own, so a run against a server
+# never touches `support_tickets`; the run drops it at the end.
+BENCH = CollectionSpec("fd_bench_tickets", aspects=TICKETS.aspects, payload_indexes=TICKETS.payload_indexes)
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,7 @@ def upsert_phase(store: VectorStore, corpus: Corpus, ident: Identity, batch: int
     while done < corpus.n and (budget_s is None or spent < budget_s):
         points = [corpus.point(j) for j in range(done, min(done + batch, corpus.n))]
         t, c = time.perf_counter(), _cpu_s()
-        store.upsert(TICKETS, ident, points)
+        store.upsert(BENCH, ident, points)
         spent += time.perf_counter() - t
         cpu += _cpu_s() - c
         done += len(points)
@@ -142,7 +146,7 @@ def timed_searches(store: VectorStore, corpus: Corpus, stored: int, n: int, budg
             break
         vec = corpus.query(q, stored)
         t, c = time.perf_counter(), _cpu_s()
-        hits = store.search(TICKETS, aspect="symptom", dense=vec.dense, sparse_indices=vec.sparse_indices,
+        hits = store.search(BENCH, aspect="symptom", dense=vec.dense, sparse_indices=vec.sparse_indices,
                             sparse_values=vec.sparse_values, limit=10, **kwargs)
         times.append((time.perf_counter() - t) * 1000)
         cpu.append((_cpu_s() - c) * 1000)
@@ -176,7 +180,7 @@ def child(args) -> dict:
         cfg = config_for(args.child, folder, args)
         res: dict = {"engine": args.child, "label": ENGINES[args.child][1], "n": args.n}
         store = VectorStore(cfg)
-        store.ensure_collection(TICKETS, ident)
+        store.ensure_collection(BENCH, ident)
         budget = args.local_budget_s if args.child == "local" else None
         done, spent, cpu = upsert_phase(store, corpus, ident, args.batch, budget)
         res.update(points=done, upsert_s=spent, points_per_s=done / spent, upsert_cpu_s=cpu,
@@ -184,17 +188,19 @@ def child(args) -> dict:
         if done < corpus.n:
             res["extrapolated_upsert_s_for_n"] = corpus.n / res["points_per_s"]
         t, cpu = time.perf_counter(), _cpu_s()
-        store.optimize(TICKETS, ident)
+        store.optimize(BENCH, ident)
         res["index_s"], res["index_cpu_s"] = time.perf_counter() - t, _cpu_s() - cpu
-        res["index_state"] = store.index_state(TICKETS)
+        res["index_state"] = store.index_state(BENCH)
         store.close()
         # Allocated blocks, as `du` counts them (qdrant-edge preallocates sparse files).
         res["disk_mb"] = sum(f.stat().st_blocks * 512 for f in folder.rglob("*") if f.is_file()) / 1e6
         t = time.perf_counter()
         store = VectorStore(cfg)
-        store.count(TICKETS)  # qdrant-edge opens a shard on first use: count it in
+        store.count(BENCH)  # qdrant-edge opens a shard on first use: count it in
         res["reopen_s"] = time.perf_counter() - t
         res["queries"] = query_phase(store, corpus, done, args)
+        if args.child == "server":  # deleting the collection deletes its alias too
+            store.client.delete_collection(store.physical_name(BENCH, ident))
         store.close()
         res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         return res
