@@ -54,6 +54,7 @@ MARKER = "fd_pipeline_store.json"
 LOCK = ".fd_pipeline.lock"
 _RETRIEVE_CHUNK = 1000
 HNSW_M = 16  # Qdrant's default graph degree
+RRF_K = 2  # Qdrant's default for Fusion.RRF (qdrant-client: DEFAULT_RANKING_CONSTANT_K)
 
 
 def local_mode_folder(path: Path) -> bool:
@@ -343,7 +344,7 @@ class EdgeEngine:
         qe = _qe()
         edge_filter = to_edge_filter(filters)
         # As on a server: the filter goes into both prefetches so each spends its candidates on
-        # eligible points; RRF's k=60 is Qdrant's default for the server's Fusion.RRF.
+        # eligible points, and RRF uses the server's (and qdrant-client's) default k.
         request = qe.QueryRequest(
             limit=limit,
             prefetches=[
@@ -354,7 +355,7 @@ class EdgeEngine:
                     filter=edge_filter,
                 ),
             ],
-            query=qe.Fusion.Rrf(k=60),
+            query=qe.Fusion.Rrf(k=RRF_K),
             with_payload=True,
         )
         return self._query(name, request)
