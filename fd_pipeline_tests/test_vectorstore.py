@@ -398,6 +398,19 @@ def test_hybrid_lifts_the_exact_term_document_above_a_dense_near_miss(store):
     assert [h.id for h in without][:1] == [near_miss] and exact_term not in [h.id for h in without]
 
 
+def test_both_engines_fuse_to_the_same_scores(tmp_path, qdrant_identity):
+    points = ticket_points(120, qdrant_identity, seed=8)
+    q = random_vec(np.random.default_rng(9), qdrant_identity.dim)
+    found = []
+    for path in (str(tmp_path / "edge"), ":memory:"):
+        with VectorStore(VectorStoreConfig(path=path)) as store:
+            store.upsert(TICKETS, qdrant_identity, points)
+            hits = store.search(TICKETS, aspect="resolution", dense=q.dense, sparse_indices=q.sparse_indices,
+                                sparse_values=q.sparse_values, limit=8)
+            found.append(sorted((round(h.score, 5), h.id) for h in hits))
+    assert found[0] == found[1] and len(found[0]) == 8
+
+
 def test_filters(store, qdrant_identity):
     ident = qdrant_identity
     rng = np.random.default_rng(5)
