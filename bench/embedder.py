@@ -118,7 +118,7 @@ def main() -> None:
         assert main_emb.stats.tokens - before.tokens == total_tokens
         overhead = wrapped["seconds"] / raw["seconds"] - 1
 
-        sweep_texts = make_texts(args.sweep_n, tokenizer, seed=2, lo=50, hi=args.sweep_max_tokens)
+        sweep_texts = make_texts(args.sweep_n, tokenizer, seed=2, lo=min(50, args.sweep_max_tokens), hi=args.sweep_max_tokens)
         sweep_tokens = sum(min(len(tokenizer(t)["input_ids"]), args.max_tokens) for t in sweep_texts)
         print(f"sweep: {args.sweep_n} texts, {sweep_tokens} tokens", flush=True)
         for threads in [int(t) for t in args.sweep_threads.split(",")]:
