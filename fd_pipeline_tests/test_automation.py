@@ -250,10 +250,19 @@ def _wait_finished(instance, run_id: str, timeout: float = 120) -> None:
         time.sleep(0.5)
 
 
+TICKET_ASSETS = ["raw_tickets", "ticket_embeddings", "support_tickets"]
+
+
 @pytest.mark.slow
-def test_asset_page_launches_queue_on_the_writer_pool(tmp_path, monkeypatch):
-    """Two launches the way the UI makes them (GraphQL, asset selections, no tags): Dagster's own
-    dequeuer starts the first and keeps the second QUEUED until the first ends."""
+@pytest.mark.parametrize(
+    ("stores", "expected_pools"),
+    [("embedded", {"fd_stores"}), ("servers", {"fd_support_tickets", "fd_kb_procedures"})],
+)
+def test_asset_page_launches_queue_on_the_writer_pool(tmp_path, monkeypatch, stores, expected_pools):
+    """Launches the way the UI makes them (GraphQL, asset selections, no tags), dequeued by Dagster's
+    own daemon. Embedded stores: the KB launch waits while the tickets run is in progress, then leaves
+    the queue. A Qdrant server with a Postgres sync log: the tickets and KB runs start together and a
+    second tickets run waits."""
     from dagster._core.test_utils import create_test_daemon_workspace_context
     from dagster._core.workspace.load_target import ModuleTarget
     from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
@@ -263,36 +272,49 @@ def test_asset_page_launches_queue_on_the_writer_pool(tmp_path, monkeypatch):
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("FD_DATA_DIR", str(tmp_path / "data"))
-    for name in ("FRESHDESK_DOMAIN", "FRESHDESK_BASE_URL", "QDRANT_URL", "QDRANT_HOST"):
+    for name in ("FRESHDESK_DOMAIN", "FRESHDESK_BASE_URL", "QDRANT_URL", "QDRANT_HOST", "FD_DATABASE_URL", "DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
+    if stores == "servers":
+        # Nothing listens there: the runs fail at once, but the pools are chosen from these.
+        monkeypatch.setenv("QDRANT_URL", "http://127.0.0.1:1")
+        monkeypatch.setenv("FD_DATABASE_URL", "postgresql://fd@127.0.0.1:1/fd")
     partition = "2025-06-02-11:00"
 
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         pools.ensure_pool_limits(instance)
-        assert {p.name: p.limit for p in instance.event_log_storage.get_pool_limits()} == {"fd_stores": 1}
+        assert {p.name: p.limit for p in instance.event_log_storage.get_pool_limits()} == dict.fromkeys(expected_pools, 1)
         target = ModuleTarget(module_name="fd_pipeline.definitions", attribute=None, working_directory=str(ROOT), location_name="fd_pipeline")
         with create_test_daemon_workspace_context(target, instance) as workspace:
             request = workspace.create_request_context()
-            tickets = _launch_from_asset_page(request, ["raw_tickets", "ticket_embeddings", "support_tickets"], partition)
+            tickets = _launch_from_asset_page(request, TICKET_ASSETS, partition)
             kb = _launch_from_asset_page(request, ["kb_procedures"], partition)
-            for run_id in (tickets, kb):
+            again = _launch_from_asset_page(request, TICKET_ASSETS, partition) if stores == "servers" else None
+            launched = [r for r in (tickets, kb, again) if r]
+            for run_id in launched:
                 run = instance.get_run_by_id(run_id)
                 assert run.status == dg.DagsterRunStatus.QUEUED
                 assert not any(k.startswith("fd_pipeline/") for k in run.tags)
-                assert run.run_op_concurrency.all_pools == {"fd_stores"}
+                assert run.run_op_concurrency.all_pools <= expected_pools
 
             daemon = QueuedRunCoordinatorDaemon(interval_seconds=1)
             list(daemon.run_iteration(workspace))
-            assert instance.get_run_by_id(tickets).status != dg.DagsterRunStatus.QUEUED
-            assert instance.get_run_by_id(kb).status == dg.DagsterRunStatus.QUEUED
+            status = {run_id: instance.get_run_by_id(run_id).status for run_id in launched}
+            assert status[tickets] != dg.DagsterRunStatus.QUEUED
+            if stores == "embedded":
+                waiting = kb
+            else:
+                assert status[kb] != dg.DagsterRunStatus.QUEUED
+                waiting = again
+            assert status[waiting] == dg.DagsterRunStatus.QUEUED
 
-            # The first run ends (it fails: no Freshdesk configured); the second leaves the queue.
+            # The first run ends (it fails: no Freshdesk configured); the waiting one leaves the queue.
             _wait_finished(instance, tickets)
             assert instance.get_run_by_id(tickets).is_finished
             list(daemon.run_iteration(workspace))
-            assert instance.get_run_by_id(kb).status != dg.DagsterRunStatus.QUEUED
-            _wait_finished(instance, kb)
+            assert instance.get_run_by_id(waiting).status != dg.DagsterRunStatus.QUEUED
+            for run_id in launched:
+                _wait_finished(instance, run_id)
 
 
 def test_a_run_outside_the_queue_refuses_to_write_beside_another(tmp_path):
