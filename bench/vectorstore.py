@@ -108,6 +108,7 @@ ENGINES = {
     # name -> (VectorStoreConfig changes, label)
     "edge": ({"embedded_engine": "edge"}, "qdrant-edge 0.9.0 (default)"),
     "edge-hnsw": ({"embedded_engine": "edge", "hnsw_threshold_kb": 0}, "qdrant-edge, HNSW at any size"),
+    "edge-exact": ({"embedded_engine": "edge", "hnsw_threshold_kb": 10**9}, "qdrant-edge, exact scan only"),
     "local": ({"embedded_engine": "local"}, "qdrant-client 1.20 local mode"),
     "server": ({}, "Qdrant server (--url)"),
 }
@@ -259,7 +260,7 @@ def render(results: list[dict], args) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,50000", help="ticket counts, comma-separated")
-    parser.add_argument("--engines", default="edge,local", help="edge, edge-hnsw, local, server (needs --url)")
+    parser.add_argument("--engines", default="edge,local", help="edge, edge-hnsw, edge-exact, local, server (needs --url)")
     parser.add_argument("--url", default=None, help="a Qdrant server for --engines server")
     parser.add_argument("--dim", type=int, default=1024)
     parser.add_argument("--vocab", type=int, default=250_000)

@@ -36,9 +36,10 @@ class VectorStoreConfig:
     # reads no more than it needs (an appendable segment is rebuilt in memory on every open).
     index_threshold_kb: int = 10_000
     # ... and builds HNSW graphs once the collection's vectors pass this many KB per vector name
-    # (250,000 KB = about 62,000 bge-m3 tickets); below it an exact scan is fast enough and the
-    # graphs' build cost (CPU minutes, GBs of RSS on 2 cores) is not worth paying.
-    hnsw_threshold_kb: int = 250_000
+    # (100,000 KB = about 25,000 bge-m3 tickets). Below it an exact scan costs a few CPU-ms per
+    # query; it grows with the collection (8 CPU-ms per hybrid query at 50,000), the graphs'
+    # one-time build does not (38 CPU-s at 10,000 tickets; docs/benchmarks.md).
+    hnsw_threshold_kb: int = 100_000
     # Filtered searches whose candidates fit in this many KB of vectors scan them exactly.
     full_scan_threshold_kb: int = 10_000
     hnsw_ef_construct: int = 100
