@@ -1,7 +1,7 @@
 """Browser contract: `fd-pipeline demo --ui` (the demo's data, then `dagster dev`) seen in Debian's
 chromium, driven headless by Playwright:
 - the lineage shows the six assets as two chains, raw -> embeddings -> collection, left to right;
-- a collection asset page shows its three collection checks passed and non-empty metadata plots;
+- a collection asset page shows its checks passed, its writer pool, and non-empty metadata plots;
 - the demo's run belongs to `sync_all_job` and can be re-executed from its page;
 - a Materialize click on one partition of kb_procedures's page launches a run that succeeds, while
   a second launch made as the UI makes it (launchPartitionBackfill of the tickets group, no tags)
@@ -23,10 +23,13 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from fd_pipeline.pools import SHARED_POOL
+
 from fd_pipeline_tests.webui import (
     ASSETS,
     FD_PIPELINE,
     FINISHED,
+    LAUNCH,
     ROOT,
     clean_env,
     descendants,
@@ -46,8 +49,6 @@ COLLECTION_CHECKS = ("points_match_sync_log", "vectors_have_model_dimension", "n
 UI_WAIT_MS = 120_000  # generous: CI machines are busy, and nothing here asserts speed
 RUNS = """query($filter: RunsFilter) { runsOrError(filter: $filter) { ... on Runs { results {
   runId jobName status startTime endTime tags { key value } } } } }"""
-LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
-  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
 
 
 def _chromium() -> str:
@@ -172,6 +173,8 @@ def test_collection_page_shows_passed_checks_and_plots(page):
     _shot(page, "checks")
 
     page.goto("/assets/support_tickets")
+    page.get_by_text("Compute details", exact=True).click()  # folded by default; it names the pool
+    page.get_by_text(SHARED_POOL, exact=True).first.wait_for()
     page.get_by_role("button", name="Plots").click()
     plot = page.locator("canvas").first
     plot.wait_for()

@@ -16,7 +16,6 @@ import subprocess
 import time
 
 import httpx
-import psutil
 import pytest
 
 from fd_pipeline.commands.ui import dagster_dev_command
@@ -25,6 +24,7 @@ from fd_pipeline_tests.webui import (
     ASSETS_QUERY,
     EDGES,
     FD_PIPELINE,
+    LAUNCH,
     ROOT,
     clean_env,
     descendants,
@@ -36,16 +36,6 @@ from fd_pipeline_tests.webui import (
     wait_for_run,
     wait_until_serving,
 )
-
-LAUNCH = """
-mutation($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
-  }
-}"""
 
 
 @pytest.mark.slow

@@ -25,6 +25,9 @@ ASSETS_QUERY = "{ assetNodes { assetKey { path } dependencyKeys { path } } }"
 REPOS = "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
 RUN_QUERY = 'query($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status tags { key value } } } }'
 FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
+LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+  ... on RunConfigValidationInvalid { errors { message } } } }"""
 
 
 def free_port() -> int:
