@@ -3,7 +3,8 @@ and its partitions, the points in Qdrant, the synced/deleted/failed counts and t
 with reasons, plus runs in flight from the Dagster instance; `fd-pipeline search` returns at most
 `--limit` items of the synced collection, best first, with ids, scores and titles; the demo, run
 small, syncs the emulator's closed hours in ONE run recorded in its own DAGSTER_HOME and prints
-status and a search.
+status and a search; two processes preparing one fresh DAGSTER_HOME at once leave one Alembic head
+per storage (Dagster alone stamps two about every other try).
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -124,3 +128,21 @@ def test_demo_syncs_the_closed_hours_in_one_run(make_emulator, tiny_model_dir, t
             assert f"check {asset}:{name} passed" in out
     live = {t.id for t in emu.desk.tickets.values() if not t.deleted and not t.spam}
     assert f"points      {len(live)}" in out
+
+
+@pytest.mark.slow
+def test_two_processes_prepare_one_fresh_home_at_once(tmp_path):
+    code = "import sys; from pathlib import Path; from fd_pipeline.commands.instance import prepare_instance; " \
+           "prepare_instance(Path(sys.argv[1]))"
+    for trial in range(3):
+        home = tmp_path / f"home{trial}"
+        home.mkdir()
+        shutil.copy(ROOT / "dagster.yaml", home)
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(home)], stderr=subprocess.PIPE) for _ in range(2)]
+        for proc in procs:
+            assert proc.wait(300) == 0, proc.stderr.read().decode()[-2000:]
+        for db in ("history/runs.db", "schedules/schedules.db"):
+            with sqlite3.connect(home / db) as conn:
+                assert len(conn.execute("select version_num from alembic_version").fetchall()) == 1, (trial, db)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            assert instance.get_runs() == []
