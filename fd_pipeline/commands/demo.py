@@ -54,8 +54,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fd_pipeline.emulator import Emulator
-
     # Schema migrations and HTTP clients log at INFO; the demo prints its own progress.
     for noisy in ("alembic", "httpx", "fd_pipeline.freshdesk", "fd_pipeline.sync"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
