@@ -17,7 +17,10 @@ functions by cumulative and own time, and the instance's events by type.
   subset         DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=true: one "planned" event per
                  asset for the whole range instead of one per partition (Dagster's own switch;
                  the price: a failed range run leaves its hours missing rather than failed)
-  subset+nosync  also PRAGMA synchronous=OFF on Dagster's SQLite files in this process: each
+  cached         fd_pipeline.dagster_storage.SqliteStorage: Dagster's SQLite storage keeping one
+                 engine per event-log shard (so SQLAlchemy's compiled-statement cache survives)
+  subset+cached  both
+  subset+nosync  subset, and PRAGMA synchronous=OFF on Dagster's SQLite files in this process: each
                  event is two SQLite commits, and each commit waits for the disk
 
     .venv/bin/python bench/history.py --hours 720 --instances sqlite,memory --profile
@@ -57,7 +60,7 @@ def hour_key(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d-%H:00")
 
 
-def instance_for(kind: str, home: Path, postgres_url: str | None):
+def instance_for(kind: str, home: Path, postgres_url: str | None, variant: str = "baseline"):
     """A DagsterInstance of `kind` in `home` (None: the ephemeral one `materialize` makes itself)."""
     import dagster as dg
 
@@ -71,6 +74,9 @@ def instance_for(kind: str, home: Path, postgres_url: str | None):
         # psycopg2, as dagster.yaml's commented production block says (psycopg 3 breaks NOTIFY).
         url = postgres_url.replace("postgresql://", "postgresql+psycopg2://", 1)
         text += f"\nstorage:\n  postgres:\n    postgres_url: \"{url}\"\n"
+    elif variant.endswith("cached"):
+        text += ("\nstorage:\n  custom:\n    module: fd_pipeline.dagster_storage\n    class: SqliteStorage\n"
+                 f"    config:\n      base_dir: \"{home}\"\n")
     (home / "dagster.yaml").write_text(text)
     return dg.DagsterInstance.from_config(str(home))
 
@@ -128,7 +134,7 @@ def _install_nosync() -> None:
 
 
 def apply_variant(variant: str) -> None:
-    if variant not in ("baseline", "subset", "subset+nosync"):
+    if variant not in ("baseline", "subset", "subset+nosync", "cached", "subset+cached"):
         raise SystemExit(f"unknown variant {variant!r}")
     os.environ["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] = "true" if "subset" in variant else "false"
     _install_nosync()
@@ -152,7 +158,7 @@ def run_one(hours: int, kind: str, args, variant: str = "baseline") -> dict:
                    plan="enterprise").start()
     work = Path(tempfile.mkdtemp(prefix=f"fd-history-{kind}-{hours}-"))
     try:
-        instance = instance_for(kind, work / "dagster_home", args.postgres_url)
+        instance = instance_for(kind, work / "dagster_home", args.postgres_url, variant)
         res = resources(emu, model, work)
         tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
         profiler = cProfile.Profile() if args.profile else None
