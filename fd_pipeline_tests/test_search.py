@@ -165,3 +165,20 @@ def test_dense_only_model_says_dense(tmp_path) -> None:
     _, vectors = synced_kb(dense, kb_records(False), tmp_path)
     results = search("printer queue stuck", embedder=dense, vectors=vectors, kb=True, limit=3)
     assert results[0].id == 101 and {r.mode for r in results} == {"dense"}
+
+
+def test_points_written_before_sections_are_still_found(e5) -> None:
+    """A collection synced before the `translation`/`section` payload existed is searched whole
+    until the next KB sync rewrites its points."""
+    from fd_pipeline.vectorstore import Point
+
+    vectors = VectorStore(VectorStoreConfig(path=":memory:"))
+    vectors.ensure_collection(KB, e5.identity)
+    texts = {aid: html for aid, (_, html) in ARTICLES.items() if aid != 104}
+    embedded = dict(zip(texts, e5.embed(list(texts.values()))))
+    vectors.upsert(KB, e5.identity, [Point(aid, {"procedure": embedded[aid]},
+                                           {"article_id": aid, "title": ARTICLES[aid][0], "language": "en"})
+                                     for aid in texts])
+    vectors.promote(KB, e5.identity)
+    results = search("printer queue stuck", embedder=e5, vectors=vectors, kb=True, limit=3)
+    assert results[0].id == 101 and len(results) == 3
