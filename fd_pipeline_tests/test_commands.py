@@ -97,7 +97,7 @@ def test_search_returns_ranked_items_with_titles(synced, capsys):
 
 @pytest.mark.slow
 def test_demo_syncs_the_closed_hours_in_one_run(make_emulator, tiny_model_dir, tmp_path, monkeypatch, capsys):
-    keys = ("FRESHDESK_BASE_URL", "FRESHDESK_API_KEY", "FD_EMBED_MODEL", "FD_DATA_DIR", "FD_DATABASE_URL", "DAGSTER_HOME", *demo._CLEARED)
+    keys = ("FRESHDESK_BASE_URL", "FRESHDESK_API_KEY", "FD_EMBED_MODEL", "FD_DATA_DIR", "FD_DATABASE_URL", "DAGSTER_HOME", "FD_PARTITIONS_START", *demo._CLEARED)
     for name in keys:
         monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv(name, "restored-after-test")  # monkeypatch puts back the real value

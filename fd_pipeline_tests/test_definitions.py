@@ -63,7 +63,7 @@ def test_reversed_or_malformed_partition_range_is_one_clear_error(tmp_path):
     """`dagster asset materialize --partition-range B...A` used to succeed with 0 items."""
     reversed_range = _dagster(
         tmp_path, "asset", "materialize", "-m", "fd_pipeline.definitions", "--select", "raw_articles",
-        "--partition-range", "2025-06-02-05:00...2025-06-02-01:00",
+        "--partition-range", "2025-06-02-05:00...2025-06-02-01:00", FD_PARTITIONS_START="2025-01-01",
     )
     out = reversed_range.stdout + reversed_range.stderr
     assert reversed_range.returncode != 0

@@ -80,6 +80,7 @@ def test_killed_run_is_not_shown_running_once_its_dagster_run_is_over(pipeline_h
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("FD_DATABASE_URL", db_url)
     monkeypatch.setenv("QDRANT_PATH", str(harness.qdrant_path))
+    monkeypatch.setenv("FD_PARTITIONS_START", first)
 
     marker = tmp_path / "mid-write"
     args = {"base_url": harness.emulator.base_url, "api_key": harness.emulator.api_key, "model": str(harness.model_dir),
