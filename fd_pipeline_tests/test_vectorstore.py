@@ -613,7 +613,8 @@ def test_rebuild_vectors_refills_an_emptied_store_without_loading_the_model(pipe
     assert embedder.stats.texts == 0
     assert {spec.name: harness.points(spec) for spec in (TICKETS, KB)} == before
     assert counts["support_tickets"]["points"] == len(before["support_tickets"])
-    assert counts["support_tickets"].get("failed", 0) == 0 and counts["kb_procedures"].get("failed", 0) == 0
+    assert counts["support_tickets"]["missing_embeddings"] == 0 and counts["kb_procedures"]["missing_embeddings"] == 0
+    assert counts["support_tickets"]["upserted"] == len(before["support_tickets"])
 
     # The command, again on the refilled store: nothing to write, same points.
     env = {**os.environ, "QDRANT_PATH": str(harness.qdrant_path), "FD_DATABASE_URL": harness.db_url,
@@ -626,4 +627,11 @@ def test_rebuild_vectors_refills_an_emptied_store_without_loading_the_model(pipe
     again = json.loads(result.stdout)
     assert again["support_tickets"]["points"] == len(before["support_tickets"])
     assert again["support_tickets"].get("upserted", 0) == 0 and again["kb_procedures"].get("upserted", 0) == 0
+    assert {spec.name: harness.points(spec) for spec in (TICKETS, KB)} == before
+
+    # Another model than the one synced: nothing is written, the message says what to set.
+    env["FD_EMBED_MAX_TOKENS"] = "64"  # changes every content hash: no cached embedding matches
+    result = subprocess.run([sys.executable, "-m", "fd_pipeline.cli", "rebuild-vectors"],
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 1 and "no embeddings of model" in result.stderr and "FD_EMBED_MODEL" in result.stderr
     assert {spec.name: harness.points(spec) for spec in (TICKETS, KB)} == before

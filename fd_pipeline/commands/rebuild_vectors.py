@@ -3,9 +3,10 @@
 For a new or emptied store: the embedded folder after moving an old qdrant-client local-mode
 folder aside, a lost folder, or a new Qdrant server (QDRANT_URL). Every stored ticket and KB
 article is written again from its cached embeddings; nothing is fetched from Freshdesk and the
-model is not loaded (only its files are fingerprinted, to find the cached vectors). An item whose
-embedding is not cached (it failed before, or FD_EMBED_MODEL changed) is counted as failed in the
-sync log and the next sync run embeds it.
+model is not loaded (only its files are fingerprinted, to find the cached vectors). With no cached
+embedding of the configured model at all (FD_EMBED_MODEL changed) it stops before writing. An item
+whose embedding is missing is recorded as failed in the sync log, the next sync run embeds it, and
+the public name is not switched to a collection that lacks items.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         for name, counts in results.items():
             print(f"{name}: {counts['points']} points ({counts.get('upserted', 0)} written, "
-                  f"{counts.get('failed', 0)} without a stored embedding, {counts.get('deleted', 0)} removed items skipped)")
+                  f"{counts['missing_embeddings']} without a stored embedding, {counts.get('deleted', 0)} removed items skipped)"
+                  + ("" if counts["alias_moved"] or not counts["missing_embeddings"] else
+                     "; the public name was not moved: the next sync run embeds the missing items"))
     return 0
 
 
@@ -79,16 +82,36 @@ def rebuild(
     out: dict[str, dict[str, Any]] = {}
     for key in collections:
         spec = COLLECTIONS[key]
-        if spec is TICKETS:
-            item_type = "ticket"
-            docs = ticket_documents(sync_store, start=None, end=None, model=identity.key, cause_field=cause_field)
-        else:
-            item_type, docs = "kb_article", article_documents(sync_store)
+
+        def documents():
+            if spec is TICKETS:
+                return ticket_documents(sync_store, start=None, end=None, model=identity.key, cause_field=cause_field)
+            return article_documents(sync_store)
+
+        _require_cached(documents(), embedder, sync_store, spec.name)
         vectors.ensure_collection(spec, identity)
         report = write_documents(
-            docs, embedder=embedder, sync_store=sync_store, vector_store=vectors, spec=spec, item_type=item_type,
-            run_id=RUN_ID, partition_key=None, batch_size=batch_size, progress=progress,
+            documents(), embedder=embedder, sync_store=sync_store, vector_store=vectors, spec=spec,
+            item_type="ticket" if spec is TICKETS else "kb_article", run_id=RUN_ID, partition_key=None,
+            batch_size=batch_size, progress=progress,
         )
-        promoted = promote_when_complete(vectors, sync_store, spec, identity)
-        out[spec.name] = {**report.counts, "points": vectors.count(spec, identity), "alias_moved": promoted}
+        # A collection missing items must not replace a complete one behind the public name.
+        promoted = report.failed == 0 and promote_when_complete(vectors, sync_store, spec, identity)
+        out[spec.name] = {**report.counts, "missing_embeddings": report.failed,
+                          "points": vectors.count(spec, identity), "alias_moved": promoted}
     return out
+
+
+def _require_cached(docs: Iterable, embedder, sync_store, collection: str, sample: int = 200) -> None:
+    """Refuse to start when the sync log holds no embeddings of this model (FD_EMBED_MODEL changed)."""
+    hashes = []
+    for doc in docs:
+        if not doc.removed:
+            hashes += [embedder.content_hash(text) for text in doc.texts.values()]
+        if len(hashes) >= sample:
+            break
+    if hashes and not sync_store.existing_hashes(hashes):
+        raise RuntimeError(
+            f"the sync log holds no embeddings of model {embedder.identity.key} for {collection}: set FD_EMBED_MODEL "
+            "(and FD_EMBED_*) to the model the collections were synced with, or run the collection assets to embed anew"
+        )
