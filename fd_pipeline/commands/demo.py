@@ -156,11 +156,17 @@ def run_demo(emu, *, hours: int = 24, folder: Path | None = None, model: str | N
     seconds = time.monotonic() - started
     say("")
     say(render(collect()))
-    query = _sample_query(emu)
-    say(f"\nsearch \"{query}\" (support_tickets, symptom, hybrid):")
-    say(render_hits(search_env(query, limit=5)))
-    say(f"\nsearch \"{query}\" --kb (kb_procedures, intent):")
-    say(render_hits(search_env(query, kb=True, limit=3)))
+    samples = _sample_tickets(emu)
+    for ticket in samples:
+        # A ticket's subject and description, as a new ticket would be searched with.
+        query = f"{ticket.subject}\n\n{ticket.description_text or ''}".strip()
+        say(f"\nsearch \"{ticket.subject}\" + its description (support_tickets, symptom):")
+        say(render_hits(search_env(query, limit=5)))
+        expected = emu.desk.articles.get(emu.ground_truth.get(ticket.id))
+        say(f"search \"{ticket.subject}\" + its description --kb (kb_procedures, procedure)"
+            + (f"; the generator's answer: {expected.title}:" if expected else ":"))
+        say(render_hits(search_env(query, kb=True, limit=3)))
+    query = samples[0].subject if samples else "cannot log in"
     return DemoResult(folder, home, model, first, last, run.run_id, seconds, query)
 
 
@@ -199,9 +205,14 @@ def _first_failure(instance, run_id: str) -> str:
     return "see the run in the UI"
 
 
-def _sample_query(emu) -> str:
-    ticket = emu.desk.tickets[min(emu.desk.tickets)]
-    return str(getattr(ticket, "subject", "") or "cannot log in")
+def _sample_tickets(emu) -> list:
+    """The first labelled English ticket, and the first labelled Korean one that names its product
+    (the KB has a fix per product, and a ticket that does not say which fits several equally)."""
+    labelled = [emu.desk.tickets[t] for t in sorted(emu.ground_truth) if t in emu.desk.tickets]
+    english = next((t for t in labelled if t.language == "en"), None)
+    korean = next((t for t in labelled if t.language == "ko"
+                   and emu.desk.articles[emu.ground_truth[t.id]].title.split(":")[0] in t.subject), None)
+    return [t for t in (english, korean) if t is not None]
 
 
 class _Progress:
