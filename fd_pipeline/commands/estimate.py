@@ -210,7 +210,10 @@ def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, work
         per_ticket: list[int] = []
         pages: list[int] = []
         for raw in chosen:
-            ticket = Ticket.from_raw(raw)
+            try:
+                ticket = Ticket.from_raw(raw)
+            except (TypeError, ValueError):
+                continue  # a malformed ticket becomes the sync's failed item; it says nothing about texts
             conversations = client.list_conversations(ticket.id)
             pages.append(max(1, math.ceil(len(conversations) / client.per_page)))
             found = list(ticket_texts(ticket, conversations, cause_field=cause_field).values())
@@ -233,10 +236,10 @@ def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, work
     ticket_tokens, kb_tokens = sum(tokens[: len(texts)]), sum(tokens[len(texts):])
     seconds = after.seconds - before_stats.seconds
     sample = Sample(
-        tickets=len(chosen),
+        tickets=len(per_ticket),
         conversation_pages_per_ticket=round(sum(pages) / len(pages), 3) if pages else 1.0,
         texts_per_ticket=round(sum(per_ticket) / len(per_ticket), 3) if per_ticket else 0.0,
-        tokens_per_ticket=round(ticket_tokens / len(chosen), 1) if chosen else 0.0,
+        tokens_per_ticket=round(ticket_tokens / len(per_ticket), 1) if per_ticket else 0.0,
         tokens_per_article=round(kb_tokens / min(len(docs), 20), 1) if docs else 0.0,
         tokens_per_s=round(sum(tokens) / seconds, 1) if seconds > 0 else 0.0,
         embedded_texts=len(results),
