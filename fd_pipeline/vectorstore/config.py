@@ -37,8 +37,8 @@ class VectorStoreConfig:
     index_threshold_kb: int = 10_000
     # ... and builds HNSW graphs once the collection's vectors pass this many KB per vector name
     # (100,000 KB = about 25,000 bge-m3 tickets). Below it an exact scan costs a few CPU-ms per
-    # query; it grows with the collection (8 CPU-ms per hybrid query at 50,000), the graphs'
-    # one-time build does not (38 CPU-s at 10,000 tickets; docs/benchmarks.md).
+    # query and grows with the collection (7.4 CPU-ms per hybrid query at 50,000, 2.3 with
+    # graphs); the graphs cost once (38 CPU-s at 10,000 tickets, 749 at 50,000; docs/benchmarks.md).
     hnsw_threshold_kb: int = 100_000
     # Filtered searches whose candidates fit in this many KB of vectors scan them exactly.
     full_scan_threshold_kb: int = 10_000
