@@ -143,8 +143,14 @@ def _in_language(vectors: VectorStore, articles: list, language: str) -> dict[An
     return {wanted[pid]: payload for pid, payload in found.items() if pid in wanted}
 
 
+# Freshdesk article status codes (solutions API): 1 draft, 2 published.
+ARTICLE_STATUS = {1: "draft", 2: "published"}
+
+
 def _result(spec: CollectionSpec, item_id, score: float, p: dict[str, Any], ran: str) -> SearchResult:
     title = p.get("subject") if spec is TICKETS else p.get("title")
     status = p.get("status_name") or (None if p.get("status") is None else str(p.get("status")))
+    if spec is KB:
+        status = ARTICLE_STATUS.get(p.get("status"), status)
     return SearchResult(spec.name, item_id, float(score), str(title or ""), status, p.get("updated_at"), p,
                         mode=ran, language=p.get("language"))
