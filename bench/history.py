@@ -22,10 +22,19 @@ functions by cumulative and own time, and the instance's events by type.
   subset+cached  both
   subset+nosync  subset, and PRAGMA synchronous=OFF on Dagster's SQLite files in this process: each
                  event is two SQLite commits, and each commit waits for the disk
+  batch          DAGSTER_EVENT_BATCH_SIZE=1000: Dagster hands a step's per-partition asset events to
+                 the storage's store_event_batch in one call (Postgres writes them in one INSERT;
+                 Dagster 1.13's SQLite storage has no batch write and stores them one by one)
+  subset+cached+batch  all three
+
+After every run on a stored instance the bench checks what the UI shows: every hour of the range
+materialised for every asset, each raw_tickets hour with its own counts, the run's figures on the
+last hour; it fails the run otherwise and reports the hours with tickets and their total.
 
     .venv/bin/python bench/history.py --hours 720 --instances sqlite,memory --profile
     .venv/bin/python bench/history.py --hours 8760 --instances sqlite
     .venv/bin/python bench/history.py --hours 720 --instances sqlite --variants baseline,subset,subset+nosync
+    .venv/bin/python bench/history.py --hours 720 --instances sqlite --variants subset+cached,subset+cached+batch
     .venv/bin/python bench/history.py --hours 720 --instances postgres --postgres-url postgresql://u@127.0.0.1:5432/dagster
 
 Prints a table and writes bench/results/history.json.
@@ -74,7 +83,7 @@ def instance_for(kind: str, home: Path, postgres_url: str | None, variant: str =
         # psycopg2, as dagster.yaml's commented production block says (psycopg 3 breaks NOTIFY).
         url = postgres_url.replace("postgresql://", "postgresql+psycopg2://", 1)
         text += f"\nstorage:\n  postgres:\n    postgres_url: \"{url}\"\n"
-    elif variant.endswith("cached"):
+    elif "cached" in variant:
         text += ("\nstorage:\n  custom:\n    module: fd_pipeline.dagster_storage\n    class: SqliteStorage\n"
                  f"    config:\n      base_dir: \"{home}\"\n")
     (home / "dagster.yaml").write_text(text)
@@ -98,6 +107,32 @@ def event_counts(instance, run_id: str) -> dict[str, int]:
         return {}
     records = instance.all_logs(run_id)
     return dict(Counter(r.dagster_event.event_type_value if r.dagster_event else "log_message" for r in records))
+
+
+def check_ui_truth(instance, hours: list[str]) -> dict:
+    """What the UI would show after the range run: every hour of every asset, with its own metadata.
+
+    Raises if an hour is missing or lacks its counts; returns figures to compare across variants.
+    """
+    import dagster as dg
+
+    expected = set(hours)
+    for name in ASSETS:
+        done = instance.get_materialized_partitions(dg.AssetKey(name))
+        if done != expected:
+            raise AssertionError(f"{name}: {len(expected - done)} hours missing, {len(done - expected)} unexpected")
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_tickets")),
+                                              limit=len(hours) + 1).records
+    by_hour = {r.partition_key: r.asset_materialization.metadata for r in records}
+    if set(by_hour) != expected or any("count_fetched" not in md for md in by_hour.values()):
+        raise AssertionError("raw_tickets: an hour's materialisation or its count_fetched is missing")
+    if by_hour[hours[-1]].get("run_hours") is None or by_hour[hours[-1]]["run_hours"].value != len(hours):
+        raise AssertionError("raw_tickets: the run's figures are not on the range's last hour")
+    fetched = {h: md["count_fetched"].value for h, md in by_hour.items()}
+    busy = sum(1 for v in fetched.values() if v)
+    if busy < 2:
+        raise AssertionError(f"raw_tickets: only {busy} hours carry tickets; per-hour counts were lost")
+    return {"busy_hours": busy, "tickets_fetched": sum(fetched.values())}
 
 
 def profile_summary(profiler: cProfile.Profile, top: int) -> dict:
@@ -133,11 +168,38 @@ def _install_nosync() -> None:
     _install_nosync.done = True
 
 
+_BATCHES = Counter()
+
+
+def _count_batches() -> None:
+    """Count the batches Dagster hands its event-log storage (SQLite inherits the base class's loop)."""
+    from dagster._core.storage.event_log.base import EventLogStorage
+
+    if getattr(_count_batches, "done", False):
+        return
+    inner = EventLogStorage.store_event_batch
+
+    def store_event_batch(self, events):  # noqa: ANN001, ANN202
+        _BATCHES["calls"] += 1
+        _BATCHES["events"] += len(events)
+        return inner(self, events)
+
+    EventLogStorage.store_event_batch = store_event_batch
+    _count_batches.done = True
+
+
+VARIANTS = ("baseline", "subset", "subset+nosync", "cached", "subset+cached", "batch", "subset+cached+batch")
+
+
 def apply_variant(variant: str) -> None:
-    if variant not in ("baseline", "subset", "subset+nosync", "cached", "subset+cached"):
-        raise SystemExit(f"unknown variant {variant!r}")
+    if variant not in VARIANTS:
+        raise SystemExit(f"unknown variant {variant!r} (known: {', '.join(VARIANTS)})")
     os.environ["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] = "true" if "subset" in variant else "false"
+    # Dagster reads this on every event; 0 turns batching off.
+    os.environ["DAGSTER_EVENT_BATCH_SIZE"] = "1000" if "batch" in variant else "0"
     _install_nosync()
+    _count_batches()
+    _BATCHES.clear()
     _NOSYNC["on"] = variant.endswith("nosync")
 
 
@@ -183,7 +245,10 @@ def run_one(hours: int, kind: str, args, variant: str = "baseline") -> dict:
             "tickets": args.tickets,
             "loadavg_1m_after": round(os.getloadavg()[0], 2),
             "events": event_counts(instance, result.run_id),
+            "event_batches": dict(_BATCHES),
         }
+        if instance is not None:
+            row["ui_truth"] = check_ui_truth(instance, [hour_key(start + timedelta(hours=i)) for i in range(hours)])
         if profiler:
             row["profile"] = profile_summary(profiler, args.profile_top)
             profiler.dump_stats(str(CACHE / f"history-{kind}-{variant}-{hours}.prof"))
@@ -203,7 +268,7 @@ def main() -> None:
     ap.add_argument("--tickets", type=int, default=200)
     ap.add_argument("--articles", type=int, default=20)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--variants", default="baseline", help="comma-separated: baseline, subset, subset+nosync")
+    ap.add_argument("--variants", default="baseline", help="comma-separated: " + ", ".join(VARIANTS))
     ap.add_argument("--profile", action="store_true", help="run under cProfile and report the top functions")
     ap.add_argument("--profile-top", type=int, default=25)
     ap.add_argument("--out", default="history.json")
@@ -221,7 +286,8 @@ def main() -> None:
             rows.append(run_one(h, kind, args, variant))
             r = rows[-1]
             print(f"  {kind:<9} {variant:<14} {h:>6} partitions {r['wall_s']:>8.1f} s wall {r['cpu_s']:>8.1f} s cpu "
-                  f"{r['ms_per_partition']:>7.1f} ms/partition", file=sys.stderr, flush=True)
+                  f"{r['ms_per_partition']:>7.1f} ms/partition {r.get('ui_truth', '')} batches {r['event_batches']}",
+                  file=sys.stderr, flush=True)
             for line in r.get("profile", {}).get("cumulative", []):
                 print("    " + line, file=sys.stderr)
     print(table(rows, ["instance", "variant", "partitions", "wall_s", "cpu_s", "ms_per_partition", "materialisations",
@@ -231,6 +297,10 @@ def main() -> None:
             print(f"\nevents of the {r['instance']} {r['variant']} run over {r['partitions']} partitions: " +
                   ", ".join(f"{k} {v}" for k, v in sorted(r["events"].items(), key=lambda kv: -kv[1])))
     path = write_json(args.out, {"machine": machine(), "now": NOW.isoformat(), "peak_rss_mb": peak_rss_mb(), "rows": rows})
+    for r in rows:
+        if r.get("ui_truth"):
+            print(f"UI check of the {r['instance']} {r['variant']} run: all {r['partitions']} hours of all six assets, "
+                  f"{r['ui_truth']['busy_hours']} hours with tickets, {r['ui_truth']['tickets_fetched']} tickets in all")
     print(f"\nwrote {path}")
 
 
