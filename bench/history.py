@@ -23,7 +23,7 @@ functions by cumulative and own time, and the instance's events by type.
   subset+nosync  subset, and PRAGMA synchronous=OFF on Dagster's SQLite files in this process: each
                  event is two SQLite commits, and each commit waits for the disk
   batch          DAGSTER_EVENT_BATCH_SIZE=1000: Dagster hands a step's per-partition asset events to
-                 the storage's store_event_batch in one call (Postgres writes them in one INSERT;
+                 the storage's store_event_batch 1,000 at a time (Postgres: one INSERT per batch;
                  Dagster 1.13's SQLite storage has no batch write and stores them one by one)
   subset+cached+batch  all three
 
