@@ -68,23 +68,6 @@ class Issue:
     fix_for: tuple[int, ...]         # product index -> index into fixes
     long: bool = False               # its articles are multi-section procedures of several pages
 
-    # The first fix, for callers that want "the" steps of an issue (the emulator's mutations).
-    @property
-    def steps(self) -> tuple[str, ...]:
-        return self.fixes[0].steps
-
-    @property
-    def steps_ko(self) -> tuple[str, ...]:
-        return self.fixes[0].steps_ko
-
-    @property
-    def cause(self) -> str:
-        return self.fixes[0].cause
-
-    @property
-    def cause_ko(self) -> str:
-        return self.fixes[0].cause_ko
-
 
 AREAS = (("Account & access", "계정 및 접근"), ("Billing & data", "결제 및 데이터"),
          ("App problems", "앱 문제"), ("Network & sync", "네트워크 및 동기화"))

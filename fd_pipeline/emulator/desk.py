@@ -360,13 +360,13 @@ class Desk:
                     self.add_conversation(tid, f"<div>{escape(text)}</div>", incoming=True)
                     self.update_ticket(tid, status=2)
                 elif op == "resolve" and t.topic is not None:
-                    issue = gen.ISSUES[gen.TOPICS[t.topic][1]]
-                    steps = issue.steps_ko if ko else issue.steps
+                    fix = gen.topic_fix(t.topic)  # the fix of this ticket's product, as the ground truth says
+                    steps = fix.steps_ko if ko else fix.steps
                     body = "<ol>" + "".join(f"<li>{escape(s)}</li>" for s in steps) + "</ol>"
                     self.resolve_ticket(tid, body)
                 elif op == "note" and t.topic is not None:
-                    issue = gen.ISSUES[gen.TOPICS[t.topic][1]]
-                    self.add_conversation(tid, f"<div>{escape(issue.cause_ko if ko else issue.cause)}</div>",
+                    fix = gen.topic_fix(t.topic)
+                    self.add_conversation(tid, f"<div>{escape(fix.cause_ko if ko else fix.cause)}</div>",
                                           private=True)
                 else:
                     self.update_ticket(tid, status=3 if t.status != 3 else 2)
