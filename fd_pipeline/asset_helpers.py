@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import dagster as dg
 
 from fd_pipeline.freshdesk import ApiStats
-from fd_pipeline.partitions import HOUR_FORMAT, check_range
+from fd_pipeline.partitions import check_range, hour_key
 from fd_pipeline.resources import EmbedderResource, QdrantResource, SyncLogResource, SyncSettingsResource
 from fd_pipeline.sync.documents import Document
 from fd_pipeline.sync.engine import (
@@ -39,7 +39,7 @@ class Scope:
         """The hour of the range an item counts in: its own, or the last one when outside the range."""
         if at is None:
             return self.last
-        key = at.astimezone(UTC).strftime(HOUR_FORMAT[:-2] + "00")
+        key = hour_key(at)
         return key if self.first <= key <= self.last else self.last
 
     def report(self, kind: type[StepReport], item_type: str | None = None) -> StepReport:
@@ -251,10 +251,10 @@ def collection_step(
             points = vectors.count(spec)
             # Inside the tracked run, so the sync log records a failed ratio as a failed sync too.
             check_failure_ratio(report, sync_settings.failure_ratio())
-    return finish(
-        context, scope, report, sync_settings.failure_ratio(),
-        points=dg.MetadataValue.int(points), model=model.identity.key, alias_moved=promoted,
-    )
+    # The ratio was checked inside the tracked run above, so only the metadata is left to publish.
+    return publish(context, scope, report, run_figures(
+        scope, report, points=dg.MetadataValue.int(points), model=model.identity.key, alias_moved=promoted,
+    ))
 
 
 def run_totals(events: Iterable) -> dict[str, dict[str, float]]:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from fd_pipeline.partitions import HOURLY
+from fd_pipeline.partitions import HOURLY, hour_key, hour_start
 from fd_pipeline.settings import env_int
 
 CHECK_NAME = "closed_hours_synced"
@@ -81,14 +81,6 @@ class Verdict:
         return {"late_hours": len(self.late), "due_hours": len(self.due), "late": ", ".join(self.late) or "none"}
 
 
-def hour_key(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0).strftime(HOURLY.fmt)
-
-
-def hour_start(key: str) -> datetime:
-    return datetime.strptime(key, HOURLY.fmt).replace(tzinfo=UTC)
-
-
 def partition_exists(key: str, now: datetime) -> bool:
     """Whether `key` is an hourly partition at `now`: after the start, and closed (or within end_offset)."""
     start = hour_start(key)
@@ -99,7 +91,7 @@ def due_hours(now: datetime, rule: Rule) -> list[str]:
     """Closed hours of the lookback whose grace period is over, oldest first."""
     top = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     keys = [hour_key(top - timedelta(hours=h)) for h in range(rule.lookback_hours, 0, -1)]
-    return [k for k in keys if hour_start(k) >= HOURLY.start.astimezone(UTC) and hour_start(k) + timedelta(hours=1) + rule.grace <= now]
+    return [k for k in keys if partition_exists(k, now) and hour_start(k) + timedelta(hours=1) + rule.grace <= now]
 
 
 def in_flight_partitions(instance: dg.DagsterInstance, asset: str) -> set[str]:

@@ -12,6 +12,15 @@ START_VARIABLE = "FD_PARTITIONS_START"
 HOUR_FORMAT = "%Y-%m-%d-%H:%M"
 
 
+def hour_key(moment: datetime) -> str:
+    """The key of the hourly partition that holds `moment`."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0).strftime(HOUR_FORMAT)
+
+
+def hour_start(key: str) -> datetime:
+    return datetime.strptime(key, HOUR_FORMAT).replace(tzinfo=UTC)
+
+
 def partitions_start(now: datetime | None = None) -> str:
     """FD_PARTITIONS_START as an hour key; a missing, malformed or future value is one clear error.
 

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from fd_pipeline import freshness, jobs
-from fd_pipeline.freshness import hour_key, partition_exists
+from fd_pipeline.freshness import partition_exists
+from fd_pipeline.partitions import hour_key
 from fd_pipeline.resources import FreshdeskResource
 from fd_pipeline.vectorstore import KB, TICKETS
 
