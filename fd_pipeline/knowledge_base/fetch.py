@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from fd_pipeline.freshdesk import FreshdeskClient, MalformedItem
 from fd_pipeline.sync.engine import ArticleFetchReport, record_failures
-from fd_pipeline.sync.failures import lenient_updated_at, malformed_result
+from fd_pipeline.sync.failures import item_updated_at, malformed_result
 from fd_pipeline.sync_state import ItemResult, RawRecord, SyncStore
 
 from .texts import PUBLISHED, article_key, article_record
@@ -45,7 +45,7 @@ def fetch_articles(
     unknown_malformed = False
     listed: list[RawRecord] = []
     for item in client.iter_kb_articles(languages=languages, category_ids=category_ids):
-        report.add("fetched", at=lenient_updated_at(item.raw) if isinstance(item, MalformedItem) else item.updated_at)
+        report.add("fetched", at=item_updated_at(item))
         if isinstance(item, MalformedItem):
             failures.append(malformed_result(item))
             if item.item_id is None:

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 from fd_pipeline.sync.documents import Document, kb_item_id
 from fd_pipeline.sync_state import ItemResult, SyncStore
+from fd_pipeline.vectorstore import KB
 
 from .texts import article_documents as record_documents
 from .texts import parse_section_item_id, section_point_id
 
-COLLECTION = "kb_procedures"
 
 
 def article_documents(
@@ -41,8 +41,8 @@ def article_documents(
 
 
 def _vanished_sections(store: SyncStore, produced: set[str], unreadable: set[str]) -> Iterator[Document]:
-    leftovers = sorted(i for i in store.synced_ids(COLLECTION) - produced if "#" in i)
-    states = store.get_items(COLLECTION, leftovers) if leftovers else {}
+    leftovers = sorted(i for i in store.synced_ids(KB.name) - produced if "#" in i)
+    states = store.get_items(KB.name, leftovers) if leftovers else {}
     for item_id in leftovers:
         parsed = parse_section_item_id(item_id)
         # A section of an article whose stored record cannot be read stays: it may be fine.

@@ -9,6 +9,11 @@ from fd_pipeline.freshdesk.records import parse_timestamp
 from fd_pipeline.sync_state import ItemResult
 
 
+def item_updated_at(item) -> datetime | None:
+    """When a fetched item (a record or a MalformedItem) was last updated, as far as can be read."""
+    return lenient_updated_at(item.raw) if isinstance(item, MalformedItem) else item.updated_at
+
+
 def lenient_updated_at(raw: object) -> datetime | None:
     if isinstance(raw, dict):
         try:

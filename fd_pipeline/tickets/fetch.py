@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from fd_pipeline.freshdesk import Conversation, FreshdeskClient, FreshdeskNotFound, MalformedItem, Ticket
 from fd_pipeline.freshdesk.errors import FreshdeskMalformedResponse
 from fd_pipeline.sync.engine import TicketFetchReport, record_failures
-from fd_pipeline.sync.failures import lenient_updated_at, malformed_result
+from fd_pipeline.sync.failures import item_updated_at, malformed_result
 from fd_pipeline.sync_state import ItemResult, RawRecord, SyncStore
 
 from .texts import ticket_record
@@ -57,7 +57,7 @@ def fetch_tickets(
                 pending.clear()
 
         for item in client.iter_tickets_updated(start=start, end=end):
-            report.add("fetched", at=_updated_at(item))
+            report.add("fetched", at=item_updated_at(item))
             if isinstance(item, MalformedItem):
                 failures.append(malformed_result(item))
                 continue
@@ -68,7 +68,7 @@ def fetch_tickets(
 
         removed: list[RawRecord] = []
         for item in client.iter_removed_tickets(start=start, end=end):
-            report.add("fetched", at=_updated_at(item))
+            report.add("fetched", at=item_updated_at(item))
             if isinstance(item, MalformedItem):
                 failures.append(malformed_result(item))
                 continue
@@ -156,5 +156,3 @@ def _conversations(client: FreshdeskClient, ticket: Ticket) -> list[Conversation
     return conversations
 
 
-def _updated_at(item: Ticket | MalformedItem):
-    return lenient_updated_at(item.raw) if isinstance(item, MalformedItem) else item.updated_at
