@@ -10,7 +10,7 @@ Freshdesk's `X-RateLimit-Total` header. The first sync then costs:
            + one conversations call per ticket and page of conversations + the KB tree
   time     fetch (the rate limit beyond the first minute's budget, or the calls' latency with
            FD_CONVERSATION_WORKERS in flight, whichever is slower) + embedding (tokens / the measured tokens per second)
-           + writing (points / FD_ESTIMATE_POINTS_PER_S, the store's measured upsert rate)
+           + writing (points / POINTS_PER_S[store], the store's upsert rate)
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from fd_pipeline.freshdesk.ratelimit import TICKETS_LIST_SUBLIMITS
+
 # Freshdesk's per-minute limits (account-wide, and the Tickets-List sub-limit) by plan.
-PLANS = {"trial": (50, 50), "growth": (200, 20), "pro": (400, 100), "enterprise": (700, 200)}
-MAX_PAGES = 300  # Freshdesk serves at most 300 pages of one listing
+PLANS = {"trial": (50, 50), **{name: (total, TICKETS_LIST_SUBLIMITS[total])
+                                 for name, total in (("growth", 200), ("pro", 400), ("enterprise", 700))}}
 LIST_CREDITS = 3  # a ticket list page with include=description
 # Points per second written to Qdrant plus the sync log, by store: the embedded on-disk folder
 # commits each point (docs/benchmarks.md measured 100-140/s); memory and servers are far faster.
@@ -156,18 +158,18 @@ class _Counter:
         while True:
             if len(items) < per_page:
                 return total + len(items)
-            last_items = self.page(since, MAX_PAGES, filter_=filter_)
+            last_items = self.page(since, self.client.max_pages, filter_=filter_)
             if len(last_items) == per_page:
                 # 30,000 or more from here: count them and walk on from the newest one seen, which
                 # the next listing starts with again (updated_since is inclusive).
                 newest = max(str(t.get("updated_at")) for t in last_items)
-                total += MAX_PAGES * per_page - sum(str(t.get("updated_at")) == newest for t in last_items)
+                total += self.client.max_pages * per_page - sum(str(t.get("updated_at")) == newest for t in last_items)
                 since = datetime.strptime(newest, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
                 items = self.page(since, 1, filter_=filter_)
                 continue
             if last_items:
-                return total + (MAX_PAGES - 1) * per_page + len(last_items)
-            lo, hi = 1, MAX_PAGES  # page lo is full, page hi is empty
+                return total + (self.client.max_pages - 1) * per_page + len(last_items)
+            lo, hi = 1, self.client.max_pages  # page lo is full, page hi is empty
             while hi - lo > 1:
                 mid = (lo + hi) // 2
                 got = self.page(since, mid, filter_=filter_)
