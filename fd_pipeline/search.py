@@ -118,10 +118,11 @@ def _articles(hits, leads, vectors: VectorStore, language: str, limit: int, ran:
     best = _best_per_article(hits)
     scores = {a: hit.score for a, hit in best.items()}
     if leads is not None:
-        lead = {a: hit.score for a, hit in _best_per_article(leads).items()}
+        lead_best = _best_per_article(leads)
+        lead = {a: hit.score for a, hit in lead_best.items()}
         # An article missing from a list scores at most that list's last score.
         floor_best, floor_lead = min(scores.values(), default=0.0), min(lead.values(), default=0.0)
-        for a, hit in _best_per_article(leads).items():
+        for a, hit in lead_best.items():
             best.setdefault(a, hit)
         scores = {a: (scores.get(a, floor_best) + lead.get(a, floor_lead)) / 2 for a in best}
     top = sorted(best, key=lambda a: -scores[a])[:limit]

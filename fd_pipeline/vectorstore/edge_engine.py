@@ -52,7 +52,6 @@ from fd_pipeline.vectorstore.records import PointId
 FORMAT = {"engine": "qdrant-edge", "format": 1}
 MARKER = "fd_pipeline_store.json"
 LOCK = ".fd_pipeline.lock"
-_RETRIEVE_CHUNK = 1000
 HNSW_M = 16  # Qdrant's default graph degree
 RRF_K = 2  # Qdrant's default for Fusion.RRF (qdrant-client: DEFAULT_RANKING_CONSTANT_K)
 
@@ -301,13 +300,10 @@ class EdgeEngine:
         self._update(name, f"deleting {len(ids)} points", qe.UpdateOperation.delete_points([_edge_id(i) for i in ids]))
 
     def retrieve(self, name: str, ids: list[PointId]) -> dict[PointId, dict[str, Any]]:
-        shard = self._shard(name)
-        out: dict[PointId, dict[str, Any]] = {}
-        for start in range(0, len(ids), _RETRIEVE_CHUNK):
-            with self._calling(f"retrieving from {name}"):
-                records = shard.retrieve([_edge_id(i) for i in ids[start : start + _RETRIEVE_CHUNK]], True, False)
-            out.update({_our_id(r.id): dict(r.payload or {}) for r in records})
-        return out
+        shard = self._shard(name)  # the store hands ids over in bounded chunks
+        with self._calling(f"retrieving from {name}"):
+            records = shard.retrieve([_edge_id(i) for i in ids], True, False)
+        return {_our_id(r.id): dict(r.payload or {}) for r in records}
 
     def count(self, name: str) -> int:
         shard = self._shard(name)
