@@ -17,7 +17,7 @@ import psutil
 
 from .instance import dagster_home, prepare_instance
 
-__all__ = ["dagster_dev_command", "dagster_home", "run_dagster_dev", "start_dagster_dev", "stop"]
+__all__ = ["dagster_dev_command", "run_dagster_dev", "start_dagster_dev", "stop"]
 
 # What a service manager, `kill` or a closed terminal sends; each stops the UI like Ctrl-C does.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -165,12 +165,12 @@ _SIGNOFF_RES = (
     re.compile(r"^\s*(sent from my \S.{0,40}|get outlook for \S.{0,30}|\S.{0,30}에서 보냄)\s*$", re.IGNORECASE),
 )
 # Opening lines that only greet. A line with a question or any fact in it is message and stays.
+_THANKS_FOR = (r"(thanks|thank you) (for|so much for) (your patience|reaching out|contacting us|getting in touch|"
+               r"waiting|writing in)[.!]?")
 _GREETING_RES = (
     re.compile(r"^\s*(hi|hello|hey|dear|good (morning|afternoon|evening))\b[^.!?:;\n]{0,40}[,.!:]?\s*"
-               r"((thanks|thank you) (for|so much for) (your patience|reaching out|contacting us|getting in touch|"
-               r"waiting|writing in)[.!]?)?\s*$", re.IGNORECASE),
-    re.compile(r"^\s*(thanks|thank you) (for|so much for) (your patience|reaching out|contacting us|"
-               r"getting in touch|waiting|writing in)[.!]?\s*$", re.IGNORECASE),
+               r"(" + _THANKS_FOR + r")?\s*$", re.IGNORECASE),
+    re.compile(r"^\s*" + _THANKS_FOR + r"\s*$", re.IGNORECASE),
     # "안녕하세요,", "안녕하세요 고객님,", "김민준님, 안녕하세요.", "안녕하세요. 문의드립니다."
     re.compile(r"^\s*(\S{1,12}\s?(고객)?님[,.]?\s*)?(안녕하세요|안녕하십니까)\s*(\S{1,12}\s?(고객)?님)?[,.!~]*\s*"
                r"(문의(드립|를 드립)니다[.!]?|\S{0,10}입니다[.]?)?\s*$"),

@@ -194,7 +194,7 @@ class RatePacer:
             return left * cost / (b.remaining + 1)
         # Window length unknown: probe with growing gaps so the reserve outlasts any window up
         # to the assumed one, and the last affordable call waits that long.
-        assumed = self.window_s or self.window_hint_s or self.default_window_s
+        assumed = self.window_hint_s or self.default_window_s  # window_s is only ever learnt with a window start
         left = max(assumed - (now - start), 0.0)
         if b.remaining - cost < cost:
             return left
