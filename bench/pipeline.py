@@ -235,10 +235,10 @@ def _build_resources(args, emu_url: str, api_key: str, mdir: Path, work: Path, s
 def ceiling(args, embedder, db_url: str, start: datetime, end: datetime) -> dict:
     """The texts the initial sync embedded, in one encode call on the same FlagEmbedding model."""
     from fd_pipeline.knowledge_base.scope import article_documents
-    from fd_pipeline.sync_state import SyncStore
+    from fd_pipeline.sync_log import SyncLog
     from fd_pipeline.tickets.scope import ticket_documents
 
-    with SyncStore(db_url) as store:
+    with SyncLog(db_url) as store:
         docs = list(ticket_documents(store, start=start, end=end, model=embedder.identity.key))
         docs += list(article_documents(store))
     texts = list(dict.fromkeys(t for d in docs if not d.removed for t in d.texts.values() if t.strip()))

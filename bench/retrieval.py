@@ -200,9 +200,9 @@ def sync(emu, embedder, store, workdir: Path, *, kb_languages: tuple[str, ...], 
         texts = {int(d.point_id): dict(d.texts) for d in docs if not d.removed}
     for spec, item_type, docs in jobs:
         vectors.ensure_collection(spec, embedder.identity)
-        embed_documents(docs, embedder=embedder, sync_store=store, collection=spec.name, item_type=item_type,
+        embed_documents(docs, embedder=embedder, sync_log=store, collection=spec.name, item_type=item_type,
                         run_id=None, partition_key=None, progress=quiet)
-        write_documents(docs, embedder=embedder, sync_store=store, vector_store=vectors, spec=spec,
+        write_documents(docs, embedder=embedder, sync_log=store, vector_store=vectors, spec=spec,
                         item_type=item_type, run_id=None, partition_key=None, progress=quiet)
         vectors.promote(spec, embedder.identity)
     # One entry per article and language, whatever number of points (sections) it became.
@@ -332,9 +332,9 @@ def run(*, model: str = "demo", seed: int = 7, tickets: int = 500, articles: int
     try:
         model_path = resolve_model(model, base)
         embedder = make_embedder(model_path, threads)
-        from fd_pipeline.sync_state import SyncStore
+        from fd_pipeline.sync_log import SyncLog
 
-        store = SyncStore(f"sqlite:///{base / 'sync_state.db'}")
+        store = SyncLog(f"sqlite:///{base / 'sync_state.db'}")
         result: dict = {"model": model, "model_path": model_path, "seed": seed, "tickets": tickets,
                         "articles": articles, "modes": list(modes), "article_rows": [], "same_fix": {}}
         with make_emulator(seed=seed, tickets=tickets, articles=articles) as emu:

@@ -23,7 +23,7 @@ from fd_pipeline.sync.documents import Document
 from fd_pipeline.sync.engine import (
     EmbedReport, StepReport, WriteReport, embed_documents, promote_when_complete, record_failures, write_documents,
 )
-from fd_pipeline.sync_state import ItemResult, SyncStore
+from fd_pipeline.sync_log import ItemResult, SyncLog
 from fd_pipeline.vectorstore import CollectionSpec
 
 
@@ -78,7 +78,7 @@ def check_sole_writer(context: dg.AssetExecutionContext) -> None:
 
 
 @contextmanager
-def tracked_run(store: SyncStore, collection: str, context: dg.AssetExecutionContext, scope: Scope) -> Iterator[dict]:
+def tracked_run(store: SyncLog, collection: str, context: dg.AssetExecutionContext, scope: Scope) -> Iterator[dict]:
     """Record the materialisation in sync_runs: success with counts, or failure with the error."""
     run_pk = store.start_run(collection, run_id=context.run_id, partition_start=scope.first, partition_end=scope.last,
                              dagster_instance=context.instance)
@@ -175,7 +175,7 @@ def check_failure_ratio(report: StepReport, ratio: float) -> None:
 
 
 # Documents in scope for a run: (store, partition scope, model key, failures sink or None) -> documents.
-DocumentSource = Callable[[SyncStore, Scope, str, list[ItemResult] | None], Iterable[Document]]
+DocumentSource = Callable[[SyncLog, Scope, str, list[ItemResult] | None], Iterable[Document]]
 
 
 def embedding_step(
@@ -196,7 +196,7 @@ def embedding_step(
         failures: list[ItemResult] = []
         report = embed_documents(
             documents(store, scope, model.identity.key, failures),
-            embedder=model, sync_store=store, collection=spec.name, item_type=item_type, report=scope.report(EmbedReport, item_type),
+            embedder=model, sync_log=store, collection=spec.name, item_type=item_type, report=scope.report(EmbedReport, item_type),
             batch_size=sync_settings.batch(), progress=context.log.info, **run,
         )
         # Stored records that no longer parse are documents this stage could not embed.
@@ -238,7 +238,7 @@ def collection_step(
 
             report = write_documents(
                 remember(documents(store, scope, model.identity.key, None)),
-                embedder=model, sync_store=store, vector_store=vectors, spec=spec, item_type=item_type,
+                embedder=model, sync_log=store, vector_store=vectors, spec=spec, item_type=item_type,
                 run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(),
                 report=scope.report(WriteReport, item_type), progress=context.log.info,
             )

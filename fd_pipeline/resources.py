@@ -15,7 +15,7 @@ import dagster as dg
 from fd_pipeline.embedding import Embedder, EmbedderConfig
 from fd_pipeline.freshdesk import FreshdeskClient
 from fd_pipeline.settings import env_bool, env_float, env_int, env_str
-from fd_pipeline.sync_state import SyncStore
+from fd_pipeline.sync_log import SyncLog
 from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
 
 
@@ -98,13 +98,13 @@ class QdrantResource(dg.ConfigurableResource):
 
 
 class SyncLogResource(dg.ConfigurableResource):
-    """The sync-state store: FD_DATABASE_URL / DATABASE_URL (Postgres), else SQLite in the data folder."""
+    """The sync log: FD_DATABASE_URL / DATABASE_URL (Postgres), else SQLite in the data folder."""
 
     database_url: Optional[str] = None
 
     @contextmanager
-    def open(self) -> Iterator[SyncStore]:
-        store = SyncStore(self.database_url)
+    def open(self) -> Iterator[SyncLog]:
+        store = SyncLog(self.database_url)
         try:
             yield store
         finally:

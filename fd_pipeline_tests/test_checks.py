@@ -12,7 +12,7 @@ import pytest
 
 from fd_pipeline import checks
 from fd_pipeline.definitions import defs
-from fd_pipeline.sync_state import ItemResult
+from fd_pipeline.sync_log import ItemResult
 from fd_pipeline.vectorstore import KB, TICKETS, Point, VectorStore, VectorStoreConfig
 from fd_pipeline_tests.fixtures.pipeline import ALL_ASSETS
 from fd_pipeline_tests.fixtures.qdrant import make_identity, vec
@@ -51,7 +51,7 @@ def test_checks_pass_on_a_synced_pipeline_and_catch_corruption(synced, monkeypat
     finally:
         store.close()
     # An item failed now is stale once the allowed age is zero.
-    log = synced.sync_store()
+    log = synced.sync_log()
     try:
         log.record_results(TICKETS.name, "ticket", [ItemResult(item_id="999999", status="failed", error="Empty content", stage="embed")],
                            run_id="test", partition_key=None)

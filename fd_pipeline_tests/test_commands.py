@@ -22,7 +22,7 @@ import pytest
 
 from fd_pipeline import cli
 from fd_pipeline.commands import demo
-from fd_pipeline.sync_state import ItemResult
+from fd_pipeline.sync_log import ItemResult
 from fd_pipeline.vectorstore import KB, TICKETS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +50,7 @@ def _cli_json(capsys, *argv) -> object:
 
 
 def test_status_reports_syncs_points_failures_and_runs(synced, capsys, tmp_path, monkeypatch):
-    store = synced.sync_store()
+    store = synced.sync_log()
     try:
         store.record_results(TICKETS.name, "ticket", [ItemResult(item_id="424242", status="failed", error="Empty content", stage="embed")])
         counts = {spec.name: store.counts(spec.name) for spec in (TICKETS, KB)}

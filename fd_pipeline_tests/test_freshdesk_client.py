@@ -443,12 +443,12 @@ def test_list_only_run_paces_from_a_remembered_window():
 
 
 def test_learnt_window_is_remembered_for_the_next_client(make_emulator, emulator_now, tmp_path):
-    from fd_pipeline.sync_state import SyncStore
+    from fd_pipeline.sync_log import SyncLog
 
     # Growth: 200 credits per window; 600 conversation reads span at least three windows however
     # fast the machine, so the pacer sees two refills.
     emu = make_emulator(tickets=300, api_key=KEY, plan="growth", rate_window_s=WINDOW_S)
-    with SyncStore(f"sqlite:///{tmp_path / 'state.db'}") as store:
+    with SyncLog(f"sqlite:///{tmp_path / 'state.db'}") as store:
         with _client(emu) as client:
             client.recall_rate_window(store)
             assert client.pacer.window_hint_s is None  # nothing learnt yet

@@ -1,5 +1,5 @@
 """The pipeline end to end on real components: the emulator over HTTP, Qdrant local mode on disk,
-the sync-state store on SQLite and Postgres, FlagEmbedding on the tiny bge-m3-shaped model.
+the sync log on SQLite and Postgres, FlagEmbedding on the tiny bge-m3-shaped model.
 
 Materialising partitions fills both collections with exactly the emulator's live items and the
 right vectors; a re-run computes nothing and changes nothing; mutations flow through; a range
@@ -79,7 +79,7 @@ def test_partitions_fill_collections_then_rerun_changes_nothing(small):
         assert payload["ticket_id"] == tid and payload["subject"] == ticket.subject
     assert {"resolution_vec"} <= set().union(*(n for _, n in points.values()))
     assert kb_articles(small) == published_articles(small.emulator)
-    store = small.sync_store()
+    store = small.sync_log()
     assert store.counts("support_tickets")["synced"] == len(expected)
     assert store.last_syncs()["support_tickets"].partition_end == last
 
@@ -130,7 +130,7 @@ def test_mutations_flow_through(pipeline_harness, sqlite_url):
     emu.restore_ticket(deleted.id)
     assert h.run(current).success
     assert deleted.id in h.points(TICKETS)
-    states = h.sync_store().get_items("support_tickets", [str(deleted.id), str(spammed.id)])
+    states = h.sync_log().get_items("support_tickets", [str(deleted.id), str(spammed.id)])
     assert states[str(deleted.id)].status == "synced" and states[str(spammed.id)].status == "deleted"
 
 
@@ -161,7 +161,7 @@ def test_bad_items_fail_alone_and_are_retried(pipeline_harness, sqlite_url):
     emu.update_ticket(fine, subject="VPN drops every 10 minutes on the new firmware")
     current = hour_key(emu.clock.now())
     assert h.run(current).success
-    store = h.sync_store()
+    store = h.sync_log()
     failed = {s.item_id: s for s in store.failed_items("support_tickets")}
     assert set(failed) == {str(malformed), str(unembeddable)}
     assert failed[str(malformed)].stage == "fetch" and "malformed ticket" in failed[str(malformed)].error
@@ -206,7 +206,7 @@ def test_unreachable_services_fail_by_name_and_a_rerun_repairs(pipeline_harness,
     expected = live_tickets(h.emulator, now - timedelta(hours=4), now)
     points = h.points(TICKETS)
     assert set(points) == set(expected)
-    store = h.sync_store()
+    store = h.sync_log()
     assert store.counts("support_tickets") == {"synced": len(expected), "deleted": store.counts("support_tickets")["deleted"], "failed": 0}
     assert kb_articles(h) == published_articles(h.emulator)
 
@@ -229,4 +229,4 @@ def test_model_change_rebuilds_a_new_collection_then_moves_the_alias(pipeline_ha
     assert set(after) == set(before)
     assert {p["model"] for p, _ in after.values()} != {p["model"] for p, _ in before.values()}
     assert kb_articles(h) == published_articles(h.emulator)
-    assert h.sync_store().stale_model_ids("support_tickets", next(iter(after.values()))[0]["model"]) == []
+    assert h.sync_log().stale_model_ids("support_tickets", next(iter(after.values()))[0]["model"]) == []

@@ -21,7 +21,7 @@ import pytest
 from fd_pipeline.asset_helpers import run_totals
 from fd_pipeline.sync.documents import Document
 from fd_pipeline.sync.engine import ArticleFetchReport, EmbedReport, TicketFetchReport, WriteReport, embed_documents
-from fd_pipeline.sync_state import SyncStore
+from fd_pipeline.sync_log import SyncLog
 from fd_pipeline.vectorstore import TICKETS
 
 from .fixtures.pipeline import ALL_ASSETS, hour_key
@@ -101,7 +101,7 @@ def _window(h) -> tuple[str, str]:
 
 
 def _failed(h) -> dict[str, str]:
-    return {s.item_id: s.stage for s in h.sync_store().failed_items("support_tickets")}
+    return {s.item_id: s.stage for s in h.sync_log().failed_items("support_tickets")}
 
 
 def _step_failures(result) -> dict[str, str]:
@@ -132,7 +132,7 @@ def test_thirty_bad_fetches_fail_raw_tickets_after_storing_the_rest(hundred):
     failures = _step_failures(result)
     assert list(failures) == ["raw_tickets"]
     assert "30 of 100 tickets failed" in failures["raw_tickets"] and "FD_MAX_FAILURE_RATIO=0.2" in failures["raw_tickets"]
-    store = hundred.sync_store()
+    store = hundred.sync_log()
     assert len(store.raw_ids("ticket")) == 70
     assert _failed(hundred) == {str(t): "fetch" for t in bad}
 
@@ -182,10 +182,10 @@ def test_a_long_encode_call_logs_progress_while_it_runs(tiny_embedder, sqlite_ur
     tiny_embedder.embed(["load the model before the clock starts"])
     lines: list[tuple[float, str]] = []
     started = time.monotonic()
-    store = SyncStore(sqlite_url)
+    store = SyncLog(sqlite_url)
     try:
         report = embed_documents(
-            docs, embedder=_SlowModel(tiny_embedder, 1.0), sync_store=store, collection="support_tickets",
+            docs, embedder=_SlowModel(tiny_embedder, 1.0), sync_log=store, collection="support_tickets",
             item_type="ticket", run_id=None, partition_key=None, progress=lambda m: lines.append((time.monotonic() - started, m)),
             progress_every=0.2,
         )

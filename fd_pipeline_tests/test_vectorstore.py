@@ -593,7 +593,7 @@ def test_optimize_makes_immutable_segments_then_hnsw_past_the_thresholds_and_sea
 def test_rebuild_vectors_refills_an_emptied_store_without_loading_the_model(pipeline_harness, sqlite_url, monkeypatch):
     from fd_pipeline.commands.rebuild_vectors import rebuild
     from fd_pipeline.embedding import Embedder, EmbedderConfig
-    from fd_pipeline.sync_state import SyncStore
+    from fd_pipeline.sync_log import SyncLog
 
     harness = pipeline_harness(sqlite_url, tickets=40, articles=6)
     harness.run(*harness.window_keys(3))
@@ -608,8 +608,8 @@ def test_rebuild_vectors_refills_an_emptied_store_without_loading_the_model(pipe
 
     monkeypatch.setattr(Embedder, "_model", no_model)
     embedder = Embedder(EmbedderConfig.from_env())
-    with SyncStore(harness.db_url) as log, VectorStore(VectorStoreConfig(path=str(harness.qdrant_path))) as store:
-        counts = rebuild(embedder=embedder, sync_store=log, vectors=store)
+    with SyncLog(harness.db_url) as log, VectorStore(VectorStoreConfig(path=str(harness.qdrant_path))) as store:
+        counts = rebuild(embedder=embedder, sync_log=log, vectors=store)
     assert embedder.stats.texts == 0
     assert {spec.name: harness.points(spec) for spec in (TICKETS, KB)} == before
     assert counts["support_tickets"]["points"] == len(before["support_tickets"])

@@ -37,15 +37,15 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from fd_pipeline.embedding import Embedder, EmbedderConfig
     from fd_pipeline.settings import env_int, env_str
-    from fd_pipeline.sync_state import SyncStore
+    from fd_pipeline.sync_log import SyncLog
     from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
 
     embedder = Embedder(EmbedderConfig.from_env())
-    with SyncStore() as store, VectorStore(VectorStoreConfig.from_env()) as vectors:
+    with SyncLog() as store, VectorStore(VectorStoreConfig.from_env()) as vectors:
         if not args.json:
             print(f"refilling {vectors.config.describe()} from {store.label} (model {embedder.identity.key})")
         results = rebuild(
-            embedder=embedder, sync_store=store, vectors=vectors,
+            embedder=embedder, sync_log=store, vectors=vectors,
             collections=[args.only] if args.only else list(COLLECTIONS),
             cause_field=env_str("FD_CAUSE_FIELD"), batch_size=env_int("FD_SYNC_BATCH", 512),
         )
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 def rebuild(
     *,
     embedder,
-    sync_store,
+    sync_log,
     vectors,
     collections: Iterable[str] = tuple(COLLECTIONS),
     cause_field: str | None = None,
@@ -85,24 +85,24 @@ def rebuild(
 
         def documents():
             if spec is TICKETS:
-                return ticket_documents(sync_store, start=None, end=None, model=identity.key, cause_field=cause_field)
-            return article_documents(sync_store)
+                return ticket_documents(sync_log, start=None, end=None, model=identity.key, cause_field=cause_field)
+            return article_documents(sync_log)
 
-        _require_cached(documents(), embedder, sync_store, spec.name)
+        _require_cached(documents(), embedder, sync_log, spec.name)
         vectors.ensure_collection(spec, identity)
         report = write_documents(
-            documents(), embedder=embedder, sync_store=sync_store, vector_store=vectors, spec=spec,
+            documents(), embedder=embedder, sync_log=sync_log, vector_store=vectors, spec=spec,
             item_type="ticket" if spec is TICKETS else "kb_article", run_id=RUN_ID, partition_key=None,
             batch_size=batch_size, progress=progress,
         )
         # A collection missing items must not replace a complete one behind the public name.
-        promoted = report.failed == 0 and promote_when_complete(vectors, sync_store, spec, identity)
+        promoted = report.failed == 0 and promote_when_complete(vectors, sync_log, spec, identity)
         out[spec.name] = {**report.counts, "missing_embeddings": report.failed,
                           "points": vectors.count(spec, identity), "alias_moved": promoted}
     return out
 
 
-def _require_cached(docs: Iterable, embedder, sync_store, collection: str, sample: int = 200) -> None:
+def _require_cached(docs: Iterable, embedder, sync_log, collection: str, sample: int = 200) -> None:
     """Refuse to start when the sync log holds no embeddings of this model (FD_EMBED_MODEL changed)."""
     hashes = []
     for doc in docs:
@@ -110,7 +110,7 @@ def _require_cached(docs: Iterable, embedder, sync_store, collection: str, sampl
             hashes += [embedder.content_hash(text) for text in doc.texts.values()]
         if len(hashes) >= sample:
             break
-    if hashes and not sync_store.existing_hashes(hashes):
+    if hashes and not sync_log.existing_hashes(hashes):
         raise RuntimeError(
             f"the sync log holds no embeddings of model {embedder.identity.key} for {collection}: set FD_EMBED_MODEL "
             "(and FD_EMBED_*) to the model the collections were synced with, or run the collection assets to embed anew"

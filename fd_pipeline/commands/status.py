@@ -8,7 +8,7 @@ import os
 from datetime import datetime
 from typing import Any
 
-from fd_pipeline.sync_state import SyncStore
+from fd_pipeline.sync_log import SyncLog
 from fd_pipeline.vectorstore import KB, TICKETS, VectorStore, VectorStoreConfig
 
 COLLECTIONS = (TICKETS, KB)
@@ -48,7 +48,7 @@ def collect(*, failed_limit: int = 10, database_url: str | None = None, qdrant: 
             vectors.close()
     except Exception as exc:  # embedded folder held by a running sync, server down
         report["errors"].append(f"qdrant: {exc}")
-    store = SyncStore(database_url)
+    store = SyncLog(database_url)
     try:
         report["closed_syncs"] = [
             {"collection": r["collection"], "run_id": r["run_id"], "partitions": f"{r['partition_start']}..{r['partition_end']}",
@@ -87,7 +87,7 @@ def collect(*, failed_limit: int = 10, database_url: str | None = None, qdrant: 
     return report
 
 
-def _close_orphans(store: SyncStore, errors: list[str]) -> list[dict[str, Any]]:
+def _close_orphans(store: SyncLog, errors: list[str]) -> list[dict[str, Any]]:
     """Syncs left `running` by a process that died: closed here, so what is shown as running is."""
     if not os.environ.get("DAGSTER_HOME"):
         return store.close_orphaned_runs()

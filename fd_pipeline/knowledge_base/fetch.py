@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from fd_pipeline.freshdesk import FreshdeskClient, MalformedItem
 from fd_pipeline.sync.engine import ArticleFetchReport, record_failures
 from fd_pipeline.sync.failures import item_updated_at, malformed_result
-from fd_pipeline.sync_state import ItemResult, RawRecord, SyncStore
+from fd_pipeline.sync_log import ItemResult, RawRecord, SyncLog
 
 from .texts import PUBLISHED, article_key, article_record
 
@@ -25,7 +25,7 @@ COLLECTION = "kb_procedures"
 
 def fetch_articles(
     client: FreshdeskClient,
-    store: SyncStore,
+    store: SyncLog,
     *,
     languages: tuple[str, ...] = (),
     category_ids: tuple[int, ...] | None = None,

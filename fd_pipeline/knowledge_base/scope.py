@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from fd_pipeline.sync.documents import Document, kb_item_id
-from fd_pipeline.sync_state import ItemResult, SyncStore
+from fd_pipeline.sync_log import ItemResult, SyncLog
 from fd_pipeline.vectorstore import KB
 
 from .texts import article_documents as record_documents
@@ -15,7 +15,7 @@ from .texts import parse_section_item_id, section_point_id
 
 
 def article_documents(
-    store: SyncStore, *, failures: list[ItemResult] | None = None
+    store: SyncLog, *, failures: list[ItemResult] | None = None
 ) -> Iterator[Document]:
     """Every stored article's section documents, then a removed document for each section the
     sync log still holds as synced that no article has any more (an article that got shorter,
@@ -40,7 +40,7 @@ def article_documents(
     yield from _vanished_sections(store, produced, unreadable)
 
 
-def _vanished_sections(store: SyncStore, produced: set[str], unreadable: set[str]) -> Iterator[Document]:
+def _vanished_sections(store: SyncLog, produced: set[str], unreadable: set[str]) -> Iterator[Document]:
     leftovers = sorted(i for i in store.synced_ids(KB.name) - produced if "#" in i)
     states = store.get_items(KB.name, leftovers) if leftovers else {}
     for item_id in leftovers:

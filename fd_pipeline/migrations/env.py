@@ -1,8 +1,8 @@
-"""Alembic environment: runs on the connection that SyncStore hands over (no alembic.ini needed)."""
+"""Alembic environment: runs on the connection that SyncLog hands over (no alembic.ini needed)."""
 
 from alembic import context
 
-from fd_pipeline.sync_state.schema import metadata
+from fd_pipeline.sync_log.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata, render_as_batch=connection.dialect.name == "sqlite")

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from fd_pipeline.embedding import Embedder, Embedding, EmbeddingFailure
-from fd_pipeline.sync_state import ItemResult, StoredEmbedding, SyncStore
+from fd_pipeline.sync_log import ItemResult, StoredEmbedding, SyncLog
 from fd_pipeline.vectorstore import CollectionSpec, Point, VectorStore
 
 from .documents import Document
@@ -199,7 +199,7 @@ def embed_documents(
     docs: Iterable[Document],
     *,
     embedder: Embedder,
-    sync_store: SyncStore,
+    sync_log: SyncLog,
     collection: str,
     item_type: str,
     run_id: str | None,
@@ -231,7 +231,7 @@ def embed_documents(
                         report.add("deduplicated", at=at)
                     by_hash[h] = doc.texts[aspect]
                     owners.setdefault(h, []).append(doc)
-            cached = sync_store.existing_hashes(by_hash)
+            cached = sync_log.existing_hashes(by_hash)
             for h in cached:
                 report.add("cached", at=owners[h][0].source_updated_at)
             missing = [h for h in by_hash if h not in cached]
@@ -259,8 +259,8 @@ def embed_documents(
                             doc.item_id, "failed", doc.source_updated_at, error=f"embedding failed: {result.error}", stage="embed"
                         )
             started = time.perf_counter()
-            sync_store.put_embeddings(stored)
-            record_failures(sync_store, collection, item_type, list(failures.values()), report, run_id=run_id, partition_key=partition_key)
+            sync_log.put_embeddings(stored)
+            record_failures(sync_log, collection, item_type, list(failures.values()), report, run_id=run_id, partition_key=partition_key)
             report.time("store", time.perf_counter() - started)
             progress(status("batch embedded"))
             beat.doing("reading documents")
@@ -271,7 +271,7 @@ def write_documents(
     docs: Iterable[Document],
     *,
     embedder: Embedder,
-    sync_store: SyncStore,
+    sync_log: SyncLog,
     vector_store: VectorStore,
     spec: CollectionSpec,
     item_type: str,
@@ -309,10 +309,10 @@ def write_documents(
                     report.add("deleted", at=d.source_updated_at)
                 results += [ItemResult(d.item_id, "deleted", d.source_updated_at) for d in removed]
             hashes = {d.item_id: _hashes(embedder, d) for d in live}
-            vectors = sync_store.get_embeddings(h for hs in hashes.values() for h in hs.values())
+            vectors = sync_log.get_embeddings(h for hs in hashes.values() for h in hs.values())
             existing = vector_store.retrieve(spec, identity, [d.point_id for d in live]) if live else {}
             prior_failures = {
-                s.item_id: s for s in sync_store.get_items(collection, [d.item_id for d in live]).values() if s.status == "failed"
+                s.item_id: s for s in sync_log.get_items(collection, [d.item_id for d in live]).values() if s.status == "failed"
             }
             points: list[Point] = []
             for doc in live:
@@ -350,7 +350,7 @@ def write_documents(
                 vector_store.upsert(spec, identity, points)
             report.time("write", time.perf_counter() - started)
             started = time.perf_counter()
-            sync_store.record_results(collection, item_type, results, run_id=run_id, partition_key=partition_key)
+            sync_log.record_results(collection, item_type, results, run_id=run_id, partition_key=partition_key)
             report.time("log", time.perf_counter() - started)
             progress(status("batch written"))
     return report
@@ -365,7 +365,7 @@ def _same(current: dict[str, Any], payload: dict[str, Any]) -> bool:
 
 
 def record_failures(
-    store: SyncStore, collection: str, item_type: str, failures: list[ItemResult], report: StepReport, *, run_id, partition_key
+    store: SyncLog, collection: str, item_type: str, failures: list[ItemResult], report: StepReport, *, run_id, partition_key
 ) -> None:
     """Log items that failed in this stage and count them as the stage's failures."""
     if failures:
@@ -374,7 +374,7 @@ def record_failures(
             report.fail(f.item_id, f.error or "", at=f.source_updated_at)
 
 
-def promote_when_complete(vector_store: VectorStore, store: SyncStore, spec: CollectionSpec, identity) -> bool:
+def promote_when_complete(vector_store: VectorStore, store: SyncLog, spec: CollectionSpec, identity) -> bool:
     """Point the public alias at this model's collection once no synced item is left on another model."""
     if vector_store.alias_target(spec) == vector_store.physical_name(spec, identity):
         return False

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from fd_pipeline.freshdesk import MalformedItem
 from fd_pipeline.freshdesk.records import parse_timestamp
-from fd_pipeline.sync_state import ItemResult
+from fd_pipeline.sync_log import ItemResult
 
 
 def item_updated_at(item) -> datetime | None:

@@ -16,7 +16,7 @@ from fd_pipeline.freshdesk import Conversation, FreshdeskClient, FreshdeskNotFou
 from fd_pipeline.freshdesk.errors import FreshdeskMalformedResponse
 from fd_pipeline.sync.engine import TicketFetchReport, record_failures
 from fd_pipeline.sync.failures import item_updated_at, malformed_result
-from fd_pipeline.sync_state import ItemResult, RawRecord, SyncStore
+from fd_pipeline.sync_log import ItemResult, RawRecord, SyncLog
 
 from .texts import ticket_record
 
@@ -27,7 +27,7 @@ _FLUSH = 100
 
 def fetch_tickets(
     client: FreshdeskClient,
-    store: SyncStore,
+    store: SyncLog,
     *,
     start: datetime,
     end: datetime,
@@ -103,7 +103,7 @@ def fetch_tickets(
 
 def _store_live(
     client: FreshdeskClient,
-    store: SyncStore,
+    store: SyncLog,
     tickets: list[Ticket],
     report: TicketFetchReport,
     failures: list[ItemResult],

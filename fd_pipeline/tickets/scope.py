@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from fd_pipeline.sync.documents import Document
-from fd_pipeline.sync_state import ItemResult, RawRecord, SyncStore
+from fd_pipeline.sync_log import ItemResult, RawRecord, SyncLog
 
 from .texts import ticket_document
 
@@ -14,7 +14,7 @@ COLLECTION = "support_tickets"
 
 
 def ticket_documents(
-    store: SyncStore,
+    store: SyncLog,
     *,
     start: datetime,
     end: datetime,

@@ -1,7 +1,7 @@
 """The predecessor's sync_logs table, exactly as the FastAPI service had it.
 
 A database that the predecessor filled already has this table and no alembic_version:
-SyncStore stamps it at this revision and upgrades from here, keeping its rows.
+SyncLog stamps it at this revision and upgrades from here, keeping its rows.
 
 Revision ID: 0001
 Revises:

@@ -1,17 +1,17 @@
-"""`fd-pipeline migrate`: create or upgrade the sync-state schema explicitly."""
+"""`fd-pipeline migrate`: create or upgrade the sync-log schema explicitly."""
 
 from __future__ import annotations
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("migrate", help="create or upgrade the sync-state database schema")
+    parser = sub.add_parser("migrate", help="create or upgrade the sync-log database schema")
     parser.set_defaults(func=_run)
 
 
 def _run(_args) -> int:
-    from .store import SyncStore
+    from .store import SyncLog
 
-    store = SyncStore(migrate=False)
+    store = SyncLog(migrate=False)
     revision = store.migrate()
     print(f"{store.label}: schema at revision {revision}")
     store.close()

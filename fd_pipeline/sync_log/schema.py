@@ -1,4 +1,4 @@
-"""Tables of the sync-state store. Alembic migrations create them; this module only describes them."""
+"""Tables of the sync log. Alembic migrations create them; this module only describes them."""
 
 from __future__ import annotations
 

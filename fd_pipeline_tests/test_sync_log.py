@@ -1,4 +1,4 @@
-"""The sync-state store keeps the predecessor's sync log and the per-item state a real sync needs.
+"""The sync log keeps the predecessor's sync log and the per-item state a real sync needs.
 
 Every test runs on SQLite and on the real Postgres: schema creation and upgrade (also of the
 predecessor's database in place), idempotent upserts, the no-regress rule, status transitions,
@@ -16,26 +16,26 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from fd_pipeline.sync_state import DatabaseConfigError, DatabaseUnavailable, ItemResult, RawRecord, StoredEmbedding, SyncStore
+from fd_pipeline.sync_log import DatabaseConfigError, DatabaseUnavailable, ItemResult, RawRecord, StoredEmbedding, SyncLog
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 C = "support_tickets"
 
 
 def test_schema_created_on_empty_database(db_url):
-    store = SyncStore(db_url)
+    store = SyncLog(db_url)
     assert store.revision() == "0004"
     tables = set(sa.inspect(store.engine).get_table_names())
     assert {"sync_logs", "sync_items", "raw_items", "embeddings", "sync_runs", "sync_meta", "alembic_version"} <= tables
     indexes = {ix["name"] for ix in sa.inspect(store.engine).get_indexes("sync_logs")}
     assert {"idx_sync_logs_collection", "idx_sync_logs_synced_at"} <= indexes
     # Opening again is a no-op, not a second migration.
-    assert SyncStore(db_url).migrate() == "0004"
+    assert SyncLog(db_url).migrate() == "0004"
 
 
 def test_predecessor_database_is_upgraded_in_place(db_url):
     """A database the FastAPI service filled has sync_logs and no alembic_version: its rows survive."""
-    engine = sa.create_engine(SyncStore(db_url, migrate=False)._url)
+    engine = sa.create_engine(SyncLog(db_url, migrate=False)._url)
     uuid_type = "uuid" if engine.dialect.name == "postgresql" else "CHAR(32)"
     ts_default = "now()" if engine.dialect.name == "postgresql" else "CURRENT_TIMESTAMP"
     with engine.begin() as conn:
@@ -49,72 +49,72 @@ def test_predecessor_database_is_upgraded_in_place(db_url):
             "('0c7f4b4e3f9a4d0b8c1d2e3f4a5b6c7d', 'support_tickets', '12345', 'ticket')"
         ))
     engine.dispose()
-    store = SyncStore(db_url)
+    store = SyncLog(db_url)
     assert store.revision() == "0004"
     entries = store.log_entries(C, "12345")
     assert len(entries) == 1 and entries[0]["item_type"] == "ticket" and entries[0]["status"] is None
 
 
-def test_upserts_are_idempotent_and_log_appends(sync_store):
+def test_upserts_are_idempotent_and_log_appends(sync_log):
     result = ItemResult("1", "synced", T0, {"symptom": "a"}, payload_hash="p", model="m")
     for _ in range(3):
-        sync_store.record_results(C, "ticket", [result], run_id="r1", partition_key="2026-11-20-10:00")
-    assert sync_store.counts(C) == {"synced": 1, "deleted": 0, "failed": 0}
-    state = sync_store.get_items(C, ["1"])["1"]
+        sync_log.record_results(C, "ticket", [result], run_id="r1", partition_key="2026-11-20-10:00")
+    assert sync_log.counts(C) == {"synced": 1, "deleted": 0, "failed": 0}
+    state = sync_log.get_items(C, ["1"])["1"]
     assert (state.status, state.content_hashes, state.model, state.run_id) == ("synced", {"symptom": "a"}, "m", "r1")
-    assert len(sync_store.log_entries(C, "1")) == 3
+    assert len(sync_log.log_entries(C, "1")) == 3
 
 
-def test_older_source_version_never_overwrites_newer(sync_store):
-    sync_store.record_results(C, "ticket", [ItemResult("1", "synced", T0, {"symptom": "new"})])
-    sync_store.record_results(C, "ticket", [ItemResult("1", "synced", T0 - timedelta(hours=1), {"symptom": "old"})])
-    sync_store.record_results(C, "ticket", [ItemResult("1", "deleted", T0 - timedelta(seconds=1))])
-    sync_store.record_results(C, "ticket", [ItemResult("1", "failed", T0 - timedelta(minutes=5), error="stale")])
-    state = sync_store.get_items(C, ["1"])["1"]
+def test_older_source_version_never_overwrites_newer(sync_log):
+    sync_log.record_results(C, "ticket", [ItemResult("1", "synced", T0, {"symptom": "new"})])
+    sync_log.record_results(C, "ticket", [ItemResult("1", "synced", T0 - timedelta(hours=1), {"symptom": "old"})])
+    sync_log.record_results(C, "ticket", [ItemResult("1", "deleted", T0 - timedelta(seconds=1))])
+    sync_log.record_results(C, "ticket", [ItemResult("1", "failed", T0 - timedelta(minutes=5), error="stale")])
+    state = sync_log.get_items(C, ["1"])["1"]
     assert (state.status, state.content_hashes, state.source_updated_at) == ("synced", {"symptom": "new"}, T0)
 
-    sync_store.put_raw("ticket", [RawRecord("1", T0, {"v": "new"})])
-    sync_store.put_raw("ticket", [RawRecord("1", T0 - timedelta(hours=1), {"v": "old"})])
-    assert sync_store.get_raw("ticket", ["1"])["1"].record == {"v": "new"}
+    sync_log.put_raw("ticket", [RawRecord("1", T0, {"v": "new"})])
+    sync_log.put_raw("ticket", [RawRecord("1", T0 - timedelta(hours=1), {"v": "old"})])
+    assert sync_log.get_raw("ticket", ["1"])["1"].record == {"v": "new"}
 
 
-def test_status_transitions_and_retry_queue(sync_store):
-    sync_store.record_results(C, "ticket", [ItemResult("7", "failed", T0, error="Empty content", stage="embed")])
-    sync_store.record_results(C, "ticket", [ItemResult("7", "failed", T0, error="Empty content", stage="embed")])
-    sync_store.record_results(C, "ticket", [ItemResult("8", "failed", None, error="bad JSON", stage="fetch")])
-    failed = {s.item_id: s for s in sync_store.failed_items(C)}
+def test_status_transitions_and_retry_queue(sync_log):
+    sync_log.record_results(C, "ticket", [ItemResult("7", "failed", T0, error="Empty content", stage="embed")])
+    sync_log.record_results(C, "ticket", [ItemResult("7", "failed", T0, error="Empty content", stage="embed")])
+    sync_log.record_results(C, "ticket", [ItemResult("8", "failed", None, error="bad JSON", stage="fetch")])
+    failed = {s.item_id: s for s in sync_log.failed_items(C)}
     assert set(failed) == {"7", "8"}
     assert failed["7"].attempts == 2 and failed["7"].error == "Empty content" and failed["7"].stage == "embed"
     first_failed = failed["7"].first_failed_at
 
-    sync_store.record_results(C, "ticket", [ItemResult("7", "synced", T0, {"symptom": "h"})])
-    state = sync_store.get_items(C, ["7"])["7"]
+    sync_log.record_results(C, "ticket", [ItemResult("7", "synced", T0, {"symptom": "h"})])
+    state = sync_log.get_items(C, ["7"])["7"]
     assert (state.status, state.error, state.attempts, state.first_failed_at) == ("synced", None, 0, None)
     assert first_failed is not None
 
-    sync_store.record_results(C, "ticket", [ItemResult("7", "deleted", T0 + timedelta(hours=1))])
-    assert sync_store.counts(C) == {"synced": 0, "deleted": 1, "failed": 1}
+    sync_log.record_results(C, "ticket", [ItemResult("7", "deleted", T0 + timedelta(hours=1))])
+    assert sync_log.counts(C) == {"synced": 0, "deleted": 1, "failed": 1}
     # A failure of a newer version is recorded, keeping what was known of the item.
-    sync_store.record_results(C, "ticket", [ItemResult("7", "failed", T0 + timedelta(hours=2), error="boom")])
-    assert sync_store.get_items(C, ["7"])["7"].status == "failed"
+    sync_log.record_results(C, "ticket", [ItemResult("7", "failed", T0 + timedelta(hours=2), error="boom")])
+    assert sync_log.get_items(C, ["7"])["7"].status == "failed"
 
 
-def test_last_sync_per_collection(sync_store):
-    first = sync_store.start_run(C, run_id="a", partition_start="2026-11-20-09:00", partition_end="2026-11-20-10:00")
-    sync_store.finish_run(first, status="success", counts={"fetched": 3})
-    second = sync_store.start_run(C, run_id="b", partition_start="2026-11-20-10:00", partition_end="2026-11-20-11:00")
-    sync_store.finish_run(second, status="failure", error="qdrant down")
-    kb = sync_store.start_run("kb_procedures", run_id="c", partition_start="p", partition_end="q")
-    assert [r["run_id"] for r in sync_store.running_syncs()] == ["c"]
-    sync_store.finish_run(kb, status="success")
-    last = sync_store.last_syncs()
+def test_last_sync_per_collection(sync_log):
+    first = sync_log.start_run(C, run_id="a", partition_start="2026-11-20-09:00", partition_end="2026-11-20-10:00")
+    sync_log.finish_run(first, status="success", counts={"fetched": 3})
+    second = sync_log.start_run(C, run_id="b", partition_start="2026-11-20-10:00", partition_end="2026-11-20-11:00")
+    sync_log.finish_run(second, status="failure", error="qdrant down")
+    kb = sync_log.start_run("kb_procedures", run_id="c", partition_start="p", partition_end="q")
+    assert [r["run_id"] for r in sync_log.running_syncs()] == ["c"]
+    sync_log.finish_run(kb, status="success")
+    last = sync_log.last_syncs()
     assert last[C].run_id == "a" and last[C].partition_start == "2026-11-20-09:00" and last[C].counts == {"fetched": 3}
     assert last["kb_procedures"].run_id == "c"
 
 
 def test_run_of_a_dead_process_is_closed_once_its_heartbeat_is_stale(db_url):
-    worker = SyncStore(db_url, heartbeat_s=0.05, stale_after_s=0.6)
-    other = SyncStore(db_url, stale_after_s=0.6)
+    worker = SyncLog(db_url, heartbeat_s=0.05, stale_after_s=0.6)
+    other = SyncLog(db_url, stale_after_s=0.6)
     try:
         worker.start_run(C, run_id="alive", partition_start="p", partition_end="q")
         time.sleep(1.2)
@@ -136,60 +136,60 @@ def test_run_of_a_dead_process_is_closed_once_its_heartbeat_is_stale(db_url):
         other.close()
 
 
-def test_run_is_closed_once_its_dagster_run_is_over(sync_store, tmp_path):
+def test_run_is_closed_once_its_dagster_run_is_over(sync_log, tmp_path):
     import dagster as dg
 
     from fd_pipeline.definitions import defs
 
     with dg.DagsterInstance.ephemeral(tempdir=str(tmp_path)) as instance:
         run = instance.create_run_for_job(defs.get_job_def("kb_job"), status=dg.DagsterRunStatus.STARTED)
-        dying = SyncStore(sync_store._url.render_as_string(hide_password=False))
+        dying = SyncLog(sync_log._url.render_as_string(hide_password=False))
         dying.start_run("kb_procedures", run_id=run.run_id, partition_start="p", partition_end="p")
         dying.close()
-        assert sync_store.close_orphaned_runs(dagster_instance=instance) == []  # its run is in progress
+        assert sync_log.close_orphaned_runs(dagster_instance=instance) == []  # its run is in progress
         instance.report_run_failed(run)  # what Dagster's run monitor does once the worker is gone
-        (closed,) = sync_store.close_orphaned_runs(dagster_instance=instance)
+        (closed,) = sync_log.close_orphaned_runs(dagster_instance=instance)
         assert closed["run_id"] == run.run_id and "Dagster run ended (FAILURE)" in closed["error"]
-        assert sync_store.running_syncs() == []
+        assert sync_log.running_syncs() == []
 
 
-def _runs(store: SyncStore) -> list[dict]:
+def _runs(store: SyncLog) -> list[dict]:
     with store.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(sa.text("SELECT * FROM sync_runs ORDER BY id"))]
 
 
-def test_meta_round_trip(sync_store):
-    assert sync_store.get_meta("freshdesk.rate_window_s:acme") is None
-    sync_store.set_meta("freshdesk.rate_window_s:acme", 3.2)
-    sync_store.set_meta("freshdesk.rate_window_s:acme", 60.4)
-    assert sync_store.get_meta("freshdesk.rate_window_s:acme") == 60.4
+def test_meta_round_trip(sync_log):
+    assert sync_log.get_meta("freshdesk.rate_window_s:acme") is None
+    sync_log.set_meta("freshdesk.rate_window_s:acme", 3.2)
+    sync_log.set_meta("freshdesk.rate_window_s:acme", 60.4)
+    assert sync_log.get_meta("freshdesk.rate_window_s:acme") == 60.4
 
 
-def test_raw_records_stream_by_window(sync_store):
+def test_raw_records_stream_by_window(sync_log):
     records = [RawRecord(str(i), T0 + timedelta(minutes=i), {"id": i}, removed=i % 5 == 0) for i in range(120)]
-    sync_store.put_raw("ticket", records)
-    window = [r for batch in sync_store.iter_raw("ticket", start=T0 + timedelta(minutes=10), end=T0 + timedelta(minutes=70), batch_size=7) for r in batch]
+    sync_log.put_raw("ticket", records)
+    window = [r for batch in sync_log.iter_raw("ticket", start=T0 + timedelta(minutes=10), end=T0 + timedelta(minutes=70), batch_size=7) for r in batch]
     assert [r.record["id"] for r in window] == list(range(10, 70))
-    live = sync_store.raw_ids("ticket", removed=False)
+    live = sync_log.raw_ids("ticket", removed=False)
     assert len(live) == 96 and "5" not in live
-    assert sync_store.raw_versions("ticket", ["3"]) == {"3": (T0 + timedelta(minutes=3), False)}
+    assert sync_log.raw_versions("ticket", ["3"]) == {"3": (T0 + timedelta(minutes=3), False)}
 
 
-def test_embedding_cache_round_trip(sync_store):
+def test_embedding_cache_round_trip(sync_log):
     dense = np.linspace(-1, 1, 16, dtype=np.float32)
     # 3132746918: a hashed lexical term's index, past int32 (Qdrant's sparse indices are uint32).
     item = StoredEmbedding("h1", "m", dense, (3, 17, 250001, 3132746918), (0.5, 0.25, 0.125, 1.0), tokens=9, truncated=True)
-    sync_store.put_embeddings([item, item])
-    got = sync_store.get_embeddings(["h1", "missing"])
+    sync_log.put_embeddings([item, item])
+    got = sync_log.get_embeddings(["h1", "missing"])
     assert set(got) == {"h1"}
     assert np.array_equal(got["h1"].dense, dense) and got["h1"].sparse_indices == (3, 17, 250001, 3132746918)
     assert got["h1"].sparse_values == pytest.approx((0.5, 0.25, 0.125, 1.0)) and got["h1"].truncated
-    assert sync_store.existing_hashes(["h1", "h2"]) == {"h1"}
+    assert sync_log.existing_hashes(["h1", "h2"]) == {"h1"}
 
 
 def test_closed_port_names_the_database():
     with pytest.raises(DatabaseUnavailable) as err:
-        SyncStore("postgresql://fd:s3cret-pw@127.0.0.1:1/fd_sync")
+        SyncLog("postgresql://fd:s3cret-pw@127.0.0.1:1/fd_sync")
     message = str(err.value)
     assert "127.0.0.1:1" in message and "fd_sync" in message and "s3cret-pw" not in message
 
@@ -208,7 +208,7 @@ def test_malformed_database_url_is_one_line_naming_the_variable(monkeypatch, url
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("FD_DATABASE_URL", url)
     with pytest.raises(DatabaseConfigError) as err:
-        SyncStore()
+        SyncLog()
     message = str(err.value)
     assert message.startswith("FD_DATABASE_URL ") and reason in message
     assert "\n" not in message and "s3cret-pw" not in message and err.value.__cause__ is None
@@ -216,14 +216,14 @@ def test_malformed_database_url_is_one_line_naming_the_variable(monkeypatch, url
     monkeypatch.delenv("FD_DATABASE_URL")
     monkeypatch.setenv("DATABASE_URL", url)
     with pytest.raises(DatabaseConfigError, match="^DATABASE_URL "):
-        SyncStore()
-    with pytest.raises(DatabaseConfigError, match="^the sync-state database URL "):
-        SyncStore(url.replace("s3cret-pw", "other-pw"))
+        SyncLog()
+    with pytest.raises(DatabaseConfigError, match="^the sync-log database URL "):
+        SyncLog(url.replace("s3cret-pw", "other-pw"))
 
 
 @pytest.mark.postgres
 def test_stopped_server_names_the_database_and_recovers(pg_server, stoppable_pg_url):
-    store = SyncStore(stoppable_pg_url)
+    store = SyncLog(stoppable_pg_url)
     store.record_results(C, "ticket", [ItemResult("1", "synced", T0, {"symptom": "a"})])
     pg_server.stop()
     try:

@@ -1,4 +1,4 @@
-"""The sync-state store: sync log, per-item state, raw records, embedding cache, run history.
+"""The sync log: sync log, per-item state, raw records, embedding cache, run history.
 
 Postgres through psycopg 3 when `FD_DATABASE_URL` or `DATABASE_URL` names one, else an SQLite
 file in the data folder. The same code runs on both: upserts use each dialect's
@@ -38,11 +38,11 @@ _CHUNK = 500
 _MIGRATION_LOCK = 0x6664_7069  # "fdpi": serialises concurrent migrations on Postgres
 
 
-class SyncStateError(RuntimeError):
-    """Base error of the sync-state store."""
+class SyncLogError(RuntimeError):
+    """Base error of the sync log."""
 
 
-class DatabaseUnavailable(SyncStateError):
+class DatabaseUnavailable(SyncLogError):
     """The database cannot be reached; the message names it (never its password)."""
 
 
@@ -108,7 +108,7 @@ class LastSync:
     counts: dict[str, Any] | None
 
 
-class DatabaseConfigError(SyncStateError, ValueError):
+class DatabaseConfigError(SyncLogError, ValueError):
     """The database URL cannot be used as written; the message names the setting, never the password."""
 
 
@@ -128,7 +128,7 @@ def _url_source(url: str) -> str:
     for name in _URL_VARS:
         if os.environ.get(name) == url:
             return name
-    return "the sync-state database URL"
+    return "the sync-log database URL"
 
 
 def _ended_dagster_run(instance: Any, run_id: str | None) -> str | None:
@@ -192,8 +192,8 @@ def describe_url(url: sa.URL) -> str:
     return f"postgres database {url.database!r} at {url.host or 'localhost'}:{url.port or 5432}"
 
 
-class SyncStore:
-    """One handle on the sync-state database; thread-safe through SQLAlchemy's pool."""
+class SyncLog:
+    """One handle on the sync-log database; thread-safe through SQLAlchemy's pool."""
 
     def __init__(
         self, url: str | None = None, *, migrate: bool = True, heartbeat_s: float = 30.0, stale_after_s: float = 600.0
@@ -223,7 +223,7 @@ class SyncStore:
             self.migrate()
 
     def __repr__(self) -> str:
-        return f"SyncStore({self.label})"
+        return f"SyncLog({self.label})"
 
     def close(self) -> None:
         self._beat_stop.set()
@@ -231,7 +231,7 @@ class SyncStore:
             self._beat_thread.join(timeout=5)
         self.engine.dispose()
 
-    def __enter__(self) -> SyncStore:
+    def __enter__(self) -> SyncLog:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -252,7 +252,7 @@ class SyncStore:
     def _unavailable(self, exc: sa.exc.DBAPIError) -> DatabaseUnavailable:
         lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         reason = lines[0] if lines else type(exc).__name__
-        return DatabaseUnavailable(f"sync-state store: cannot use the {self.label}: {reason}")
+        return DatabaseUnavailable(f"sync log: cannot use the {self.label}: {reason}")
 
     def _insert(self, table: sa.Table):
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)

@@ -1,4 +1,4 @@
-"""The sync-state store (no Dagster import): see `store.py`."""
+"""The sync log (no Dagster import): see `store.py`."""
 
 from .store import (
     DatabaseConfigError,
@@ -8,8 +8,8 @@ from .store import (
     LastSync,
     RawRecord,
     StoredEmbedding,
-    SyncStateError,
-    SyncStore,
+    SyncLogError,
+    SyncLog,
     database_url_from_env,
 )
 
@@ -21,7 +21,7 @@ __all__ = [
     "LastSync",
     "RawRecord",
     "StoredEmbedding",
-    "SyncStateError",
-    "SyncStore",
+    "SyncLogError",
+    "SyncLog",
     "database_url_from_env",
 ]
