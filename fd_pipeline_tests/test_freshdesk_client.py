@@ -9,9 +9,10 @@ real HTTP on loopback.
 - 401/403/404 raise at once, naming what to fix; injected 429s, 5xx, timeouts, dropped
   connections, truncated and malformed bodies end in complete data within the retry bound, or in
   a clear error once it is passed; records that fail to parse come back as `MalformedItem`.
-- Pacing from the rate-limit headers keeps a long run at a real plan's limit free of 429s: on a fake
-  clock, the pacer spends freely down to a reserve, then spreads the rest over the window it learnt
-  from refills (never shorter than the real one), and waits exactly what Retry-After says.
+- Pacing from the rate-limit headers keeps a long run at a real plan's limit free of 429s, waits
+  exactly what Retry-After says and remembers the learnt window for the next client (the pacer's
+  own rules are unit-tested on a fake clock in test_ratelimit.py).
+- `ticket_page` reads one page of the same listing, parsed, in one call.
 - The API key never shows in reprs, exception messages or logs; configuration errors say what to set.
 """
 
@@ -38,7 +39,6 @@ from fd_pipeline.freshdesk import (
     Ticket,
 )
 from fd_pipeline.freshdesk.client import resolve_origin
-from fd_pipeline.freshdesk.ratelimit import ACCOUNT, TICKETS_LIST, RatePacer
 
 KEY = "emu-key-s3cr3t-7f1c"
 WINDOW_S = 0.5  # the emulator's rate window: Enterprise credits, a short window to keep tests fast
@@ -312,136 +312,6 @@ def test_retry_bound_then_clear_errors(make_emulator, caplog):
 # -- pacing and accounting -----------------------------------------------------------------------
 
 
-class FakeClock:
-    """Time that moves only when a test (or a wait) moves it."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.t += seconds
-
-
-class FixedWindowAccount:
-    """Freshdesk's budget on the fake clock: `total` credits per fixed window; a refused call costs nothing."""
-
-    def __init__(self, clock: FakeClock, total: int, window_s: float, phase_s: float = 3.3) -> None:
-        self.clock, self.total, self.window_s = clock, total, window_s
-        self.t0 = clock.t - phase_s  # the client starts mid-window, as it would
-        self.window, self.used = None, 0
-        self.spent: dict[int, int] = {}
-        self.refused = 0
-
-    def call(self, cost: int) -> int:
-        window = int((self.clock.t - self.t0) // self.window_s)
-        if window != self.window:
-            self.window, self.used = window, 0
-        if self.used + cost > self.total:
-            self.refused += 1
-        else:
-            self.used += cost
-            self.spent[window] = self.spent.get(window, 0) + cost
-        return self.total - self.used
-
-
-def _drive(pacer: RatePacer, clock: FakeClock, account: FixedWindowAccount, calls: int, latency_s: float = 0.01):
-    """Calls as the client makes them: wait what the pacer says, send, read the headers."""
-    delays = []
-    for _ in range(calls):
-        delay = pacer.delay_before([ACCOUNT], 1)
-        if delay > 0:
-            clock.sleep(delay)
-            pacer.note_paced([ACCOUNT])
-        delays.append(delay)
-        sent = clock.t
-        clock.t += latency_s
-        pacer.observe(account.total, account.call(1), sent)
-    return delays
-
-
-def test_pacer_spends_down_to_the_reserve_then_spreads():
-    clock = FakeClock()
-    account = FixedWindowAccount(clock, total=100, window_s=10.0)
-    pacer = RatePacer(clock=clock, default_window_s=60.0)
-    delays = _drive(pacer, clock, account, 700)
-    reserve = max(pacer.min_reserve, int(100 * pacer.reserve_fraction))
-    # The first calls go at once until only the reserve is left ...
-    assert delays[: 100 - reserve] == [0.0] * (100 - reserve) and delays[100 - reserve] > 0
-    # ... and the account is never asked for more than a window holds.
-    assert account.refused == 0 and max(account.spent.values()) <= 100
-    # Once the window is known, the rest of each window's budget is spread over it, not burnt and
-    # then waited out: every full window is used nearly to the limit with many short waits.
-    full = [account.spent[w] for w in sorted(account.spent)[3:-1]]
-    assert full and all(90 <= n <= 100 for n in full)
-    steady = delays[400:]
-    assert sum(d > 0 for d in steady) > 0.05 * len(steady) and max(steady) < 10.0
-
-
-@pytest.mark.parametrize("window_s", [3.0, 10.0, 60.0])
-def test_pacer_learns_the_window_from_refills_never_shorter(window_s):
-    clock = FakeClock()
-    account = FixedWindowAccount(clock, total=200, window_s=window_s)
-    pacer = RatePacer(clock=clock, default_window_s=60.0)
-    _drive(pacer, clock, account, 150)
-    assert pacer.window_s is None  # no refill seen yet: assume the default, probe with growing gaps
-    _drive(pacer, clock, account, 6 * 200)
-    assert pacer.window_s is not None and window_s <= pacer.window_s <= window_s * 1.05, pacer.window_s
-    assert account.refused == 0
-
-
-class GrowthAccount(FixedWindowAccount):
-    """Growth plan: 200 credits per window, of which at most 20 on the Tickets-List call."""
-
-    def __init__(self, clock: FakeClock, window_s: float) -> None:
-        super().__init__(clock, total=200, window_s=window_s)
-        self.list_used = 0
-
-    def list_call(self, cost: int) -> int:
-        window = int((self.clock.t - self.t0) // self.window_s)
-        if window != self.window:
-            self.window, self.used, self.list_used = window, 0, 0
-        if self.list_used + cost > 20 or self.used + cost > self.total:
-            self.refused += 1
-        else:
-            self.used += cost
-            self.list_used += cost
-        return self.total - self.used
-
-
-def _list_pages(pacer: RatePacer, clock: FakeClock, account: GrowthAccount, pages: int) -> float:
-    """A re-sync with nothing changed: only ticket-list pages (3 credits each), no other call between."""
-    began = clock.t
-    for _ in range(pages):
-        delay = pacer.delay_before([ACCOUNT, TICKETS_LIST], 3)
-        if delay > 0:
-            clock.sleep(delay)
-            pacer.note_paced([ACCOUNT, TICKETS_LIST])
-        sent = clock.t
-        clock.t += 0.05
-        pacer.observe(account.total, account.list_call(3), sent)
-        pacer.spend([TICKETS_LIST], 3)
-    return clock.t - began
-
-
-def test_list_only_run_paces_from_a_remembered_window():
-    # 30 pages at 6 per 3-s window need ~5 windows. Without a remembered window the pacer cannot
-    # see the window roll between list calls and waits out its 60-s default each time the
-    # sub-limit runs dry: the 6-minute re-sync of issue 16.
-    clock = FakeClock()
-    unknown = GrowthAccount(clock, window_s=3.0)
-    slow = _list_pages(RatePacer(clock=clock), clock, unknown, 30)
-    clock = FakeClock()
-    known = GrowthAccount(clock, window_s=3.0)
-    fast = _list_pages(RatePacer(clock=clock, window_hint_s=3.05), clock, known, 30)
-    assert unknown.refused == known.refused == 0
-    assert slow > 120 and fast < 8 * 3.0
-
-
 def test_learnt_window_is_remembered_for_the_next_client(make_emulator, emulator_now, tmp_path):
     from fd_pipeline.sync_log import SyncLog
 
@@ -463,52 +333,33 @@ def test_learnt_window_is_remembered_for_the_next_client(make_emulator, emulator
             assert later.pacer.window_hint_s >= client.pacer.window_s  # rounded up, never shorter
 
 
-def test_pacer_honours_retry_after():
-    clock = FakeClock()
-    pacer = RatePacer(clock=clock)
-    pacer.observe(700, 650)
-    assert pacer.delay_before([ACCOUNT], 1) == 0.0
-    pacer.throttled([ACCOUNT], 7.0)
-    assert pacer.delay_before([ACCOUNT], 1) == pytest.approx(7.0)
-    clock.t += 5.0
-    assert pacer.delay_before([ACCOUNT], 1) == pytest.approx(2.0)
-    clock.t += 2.0
-    assert pacer.delay_before([ACCOUNT], 1) == 0.0
-    # A 429 on the Tickets-List sub-limit blocks only list calls.
-    pacer.throttled([TICKETS_LIST], 4.0)
-    assert pacer.delay_before([ACCOUNT], 1) == 0.0
-    assert pacer.delay_before([ACCOUNT, TICKETS_LIST], 3) == pytest.approx(4.0)
-
-
-def test_client_waits_retry_after_on_its_clock(make_emulator):
+def test_client_waits_retry_after(make_emulator):
     emu = make_emulator(tickets=20, api_key=KEY)
-    emu.set_faults(FaultConfig(schedule={1: "429"}, burst_429=1, retry_after_s=7))
-    clock = FakeClock()
+    emu.set_faults(FaultConfig(schedule={1: "429"}, burst_429=1, retry_after_s=1))
     tid = next(iter(emu.desk.tickets))
-    with _client(emu, pacer=RatePacer(clock=clock), sleep=clock.sleep) as client:
+    with _client(emu) as client:
         assert client.get_ticket(tid).id == tid
         stats = client.stats.snapshot()
-    assert clock.slept == [7.0]  # exactly the Retry-After, before the one retry
-    assert stats.throttled == 1 and stats.retries == 1 and stats.waited_s == 7.0 and stats.paced_s == 0.0
+    # Exactly the Retry-After before the one retry, not the (much shorter) backoff.
+    assert stats.throttled == 1 and stats.retries == 1 and stats.waited_s == 1.0 and stats.paced_s == 0.0
     assert emu.stats.snapshot()["requests"] == 2
 
 
 def test_long_fetch_says_where_it_is(make_emulator, emulator_now):
     emu = make_emulator(tickets=60, api_key=KEY)
-    emu.set_faults(FaultConfig(schedule={3: "429"}, burst_429=1, retry_after_s=7))
-    clock, lines = FakeClock(), []
-    with _client(emu, per_page=10, pacer=RatePacer(clock=clock), sleep=clock.sleep, progress=lines.append,
-                 progress_every_s=3.0) as client:
+    emu.set_faults(FaultConfig(schedule={3: "429"}, burst_429=1, retry_after_s=1))
+    lines = []
+    with _client(emu, per_page=10, progress=lines.append, progress_every_s=0.4) as client:
         tickets = list(client.iter_tickets_updated(start=emulator_now - timedelta(days=2), end=emulator_now))
         client.report_progress(force=True, now="done")
     # A wait long enough to matter is announced, and slept in steps with progress between them.
-    assert any(line.startswith("Freshdesk: waiting 7.0s to retry GET /api/v2/tickets page 3 (429") for line in lines)
-    assert clock.slept == [3.0, 3.0, 1.0]
-    assert any("4.0s left of that wait" in line for line in lines)
+    assert any(line.startswith("Freshdesk: waiting 1.0s to retry GET /api/v2/tickets page 3 (429") for line in lines)
+    assert [line.split("; ")[-1] for line in lines if "left of that wait" in line] == [
+        "0.6s left of that wait", "0.2s left of that wait"]
     last = lines[-1]
     pages = -(-len(tickets) // 10)
     assert f"{pages} pages, {len(tickets)} items listed, {pages + 1} calls" in last and "1 retries" in last
-    assert "waited 7.0s (0.0s pacing); done" in last and KEY not in " ".join(lines)
+    assert "waited 1.0s (0.0s pacing); done" in last and KEY not in " ".join(lines)
 
 
 def test_steady_run_at_enterprise_limit_gets_no_429(make_emulator, emulator_now, capsys):
@@ -534,12 +385,35 @@ def test_steady_run_at_enterprise_limit_gets_no_429(make_emulator, emulator_now,
     assert stats.credits == snap["credits"] and stats.calls == snap["requests"]
 
 
-def test_stats_snapshot_and_diff(emu, emulator_now):
+def test_stats_snapshot_is_a_copy(emu, emulator_now):
     with _client(emu) as client:
         client.latest_ticket_update(since=emulator_now - timedelta(days=1))
         first = client.stats.snapshot()
         client.list_conversations(next(iter(emu.desk.tickets)))
-        delta = client.stats.snapshot() - first
-        assert delta.calls == 1 and delta.by_endpoint == {"conversations": 1} and delta.credits == 1
-        assert client.stats.diff(first).calls == 1
+        assert (first.calls, first.credits, first.by_endpoint) == (1, 1, {"tickets": 1})
+        assert client.stats.calls == 2
         assert client.stats.as_dict()["by_endpoint"] == {"conversations": 1, "tickets": 1}
+
+
+def test_ticket_page_is_one_call_of_parsed_tickets(emu, emulator_now):
+    since, end = emulator_now - timedelta(days=2), emulator_now + timedelta(seconds=1)
+    emu.corrupt_ticket(sorted(_expected_live(emu, since, end))[2], how="bad_field")  # now the newest
+
+    def ids(items):
+        return [t.id if isinstance(t, Ticket) else int(t.item_id) for t in items]
+
+    with _client(emu, per_page=10) as client:
+        walked = ids(client.iter_tickets_updated(start=since, end=end))
+        calls, credits = client.stats.calls, client.stats.credits
+        last = -(-len(walked) // 10)
+        first = client.ticket_page(since=since, page=1, include_description=True)
+        newest = client.ticket_page(since=since, page=last)
+        deleted = client.ticket_page(since=since, page=1, filter_="deleted")
+        assert client.stats.calls == calls + 3 and client.stats.credits == credits + 3 + 1 + 1
+        assert client.rate_limit_total == 700  # the emulator's default plan, from X-RateLimit-Total
+        with pytest.raises(ValueError, match="page must be between 1 and 300"):
+            client.ticket_page(since=since, page=301)
+    # Pages of the same listing the walker reads, malformed records included as such.
+    assert ids(first) == walked[:10] and ids(newest) == walked[(last - 1) * 10:]
+    assert all("description" in t.raw for t in first) and isinstance(newest[-1], MalformedItem)
+    assert all(t.deleted for t in deleted if isinstance(t, Ticket))

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from fd_pipeline.freshdesk.client import MAX_LIST_PAGES
 from fd_pipeline.freshdesk.ratelimit import TICKETS_LIST_SUBLIMITS
 
 # Freshdesk's per-minute limits (account-wide, and the Tickets-List sub-limit) by plan.
@@ -133,23 +134,9 @@ class _Counter:
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        self.total_header: int | None = None
 
     def page(self, since: datetime, page: int, *, filter_: str | None = None, describe: bool = False) -> list:
-        from fd_pipeline.freshdesk.ratelimit import header_int
-
-        params: dict[str, Any] = {"updated_since": since.strftime("%Y-%m-%dT%H:%M:%SZ"), "order_by": "updated_at",
-                                  "order_type": "asc", "per_page": self.client.per_page, "page": page}
-        if filter_:
-            params["filter"] = filter_
-        if describe:
-            params["include"] = "description"
-        # The client's paced, retried transport; a count needs single pages, which its walkers do not offer.
-        got = self.client._get("/tickets", params, endpoint="tickets", what="ticket count", expect=list,
-                               cost=LIST_CREDITS if describe else 1, page=page)
-        items, response = got
-        self.total_header = self.total_header or header_int(response.headers, "X-RateLimit-Total")
-        return items
+        return self.client.ticket_page(since=since, page=page, filter_=filter_, include_description=describe)
 
     def count(self, since: datetime, *, filter_: str | None = None, first: list | None = None) -> int:
         per_page = self.client.per_page
@@ -158,18 +145,18 @@ class _Counter:
         while True:
             if len(items) < per_page:
                 return total + len(items)
-            last_items = self.page(since, self.client.max_pages, filter_=filter_)
+            last_items = self.page(since, MAX_LIST_PAGES, filter_=filter_)
             if len(last_items) == per_page:
                 # 30,000 or more from here: count them and walk on from the newest one seen, which
                 # the next listing starts with again (updated_since is inclusive).
-                newest = max(str(t.get("updated_at")) for t in last_items)
-                total += self.client.max_pages * per_page - sum(str(t.get("updated_at")) == newest for t in last_items)
-                since = datetime.strptime(newest, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+                newest = max(_updated(t) for t in last_items)
+                total += MAX_LIST_PAGES * per_page - sum(_updated(t) == newest for t in last_items)
+                since = newest
                 items = self.page(since, 1, filter_=filter_)
                 continue
             if last_items:
-                return total + (self.client.max_pages - 1) * per_page + len(last_items)
-            lo, hi = 1, self.client.max_pages  # page lo is full, page hi is empty
+                return total + (MAX_LIST_PAGES - 1) * per_page + len(last_items)
+            lo, hi = 1, MAX_LIST_PAGES  # page lo is full, page hi is empty
             while hi - lo > 1:
                 mid = (lo + hi) // 2
                 got = self.page(since, mid, filter_=filter_)
@@ -180,6 +167,11 @@ class _Counter:
                 else:
                     hi = mid
             return total + lo * per_page
+
+
+def _updated(item: Any) -> datetime:
+    """A listed ticket's updated_at; a malformed one sorts first, so it never moves the walk on."""
+    return getattr(item, "updated_at", None) or datetime.min.replace(tzinfo=UTC)
 
 
 def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, workers: int,
@@ -204,17 +196,15 @@ def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, work
         tickets = counter.count(since, first=first)
         deleted = counter.count(since, filter_="deleted")
         spam = counter.count(since, filter_="spam")
-        before = client.stats.snapshot()
+        kb_calls, kb_credits = client.stats.calls, client.stats.credits
         articles = list(client.iter_kb_articles(languages=languages, category_ids=category_ids))
-        kb = client.stats.snapshot().diff(before)
+        kb_calls, kb_credits = client.stats.calls - kb_calls, client.stats.credits - kb_credits
         chosen = first[:: max(1, len(first) // sample_tickets)][:sample_tickets] if first else []
         texts: list[str] = []
         per_ticket: list[int] = []
         pages: list[int] = []
-        for raw in chosen:
-            try:
-                ticket = Ticket.from_raw(raw)
-            except (TypeError, ValueError):
+        for ticket in chosen:
+            if not isinstance(ticket, Ticket):
                 continue  # a malformed ticket becomes the sync's failed item; it says nothing about texts
             conversations = client.list_conversations(ticket.id)
             pages.append(max(1, math.ceil(len(conversations) / client.per_page)))
@@ -223,7 +213,7 @@ def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, work
             texts.extend(found)
         calls, credits = client.stats.calls, client.stats.credits
         seconds_per_call = (time.perf_counter() - started) / max(1, calls)
-        total_header = counter.total_header
+        total_header = client.rate_limit_total
     docs = [d for a in articles if hasattr(a, "status") and (drafts or a.status == PUBLISHED)
             for d in article_documents(article_record(a), removed=False)]
     kb_texts = [t for d in docs[:20] for t in d.texts.values() if t.strip()]
@@ -247,8 +237,8 @@ def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, work
         embedded_texts=len(results),
         seconds_per_call=round(seconds_per_call, 4),
     )
-    desk = DeskSize(tickets=tickets, deleted=deleted, spam=spam, articles=len(docs), kb_credits=kb.credits,
-                    kb_calls=kb.calls)
+    desk = DeskSize(tickets=tickets, deleted=deleted, spam=spam, articles=len(docs), kb_credits=kb_credits,
+                    kb_calls=kb_calls)
     return compute(since.strftime("%Y-%m-%d-%H:00"), desk, sample, plan_for(total_header, plan_name),
                    workers=workers, per_page=client.per_page, points_per_s=points_per_s, probe_credits=credits)
 

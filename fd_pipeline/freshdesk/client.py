@@ -40,6 +40,9 @@ log = logging.getLogger("fd_pipeline.freshdesk")
 
 # Freshdesk refuses page 301 of a ticket listing whatever per_page is.
 MAX_LIST_PAGES = 300
+# A Retry-After beyond this is waited only this long: a retry that is refused again costs one call,
+# a run stuck for hours on a bogus header costs the run.
+MAX_RETRY_AFTER_S = 600.0
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -97,6 +100,11 @@ def _utc(dt: datetime) -> datetime:
 
 def _floor_second(dt: datetime) -> datetime:
     return _utc(dt).replace(microsecond=0)
+
+
+def _list_cost(include_description: bool) -> int:
+    # Freshdesk charges 2 extra credits for a ticket list page with descriptions.
+    return 3 if include_description else 1
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -158,10 +166,6 @@ class FreshdeskClient:
         *,
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
-        max_retry_after: float = 600.0,
-        max_pages: int = MAX_LIST_PAGES,
-        pacer: RatePacer | None = None,
-        sleep: Callable[[float], None] = time.sleep,
         progress: Callable[[str], None] | None = None,
         progress_every_s: float = 10.0,
     ) -> None:
@@ -176,12 +180,10 @@ class FreshdeskClient:
         self.max_retries = max(int(max_retries), 0)
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
-        self.max_retry_after = max_retry_after
-        self.max_pages = max_pages
-        self.pacer = pacer or RatePacer()
+        self.pacer = RatePacer()
         self.stats = ApiStats()
-        # Injectable with the pacer's clock so tests can drive waits on a fake clock.
-        self._sleep = sleep
+        # The plan's credits per window, as the latest response's X-RateLimit-Total said.
+        self.rate_limit_total: int | None = None
         # A long listing on a tight rate limit can run for minutes: say where it is every so often.
         self.progress: Callable[[str], None] = progress or log.info
         self.progress_every_s = progress_every_s
@@ -256,7 +258,7 @@ class FreshdeskClient:
         left = seconds
         while left > 0:
             step = min(left, self.progress_every_s)
-            self._sleep(step)
+            time.sleep(step)
             self.stats.record_wait(step, pacing=pacing)
             left -= step
             if left > 0:
@@ -360,7 +362,10 @@ class FreshdeskClient:
         credits = used if used is not None else cost
         self.stats.record_call(endpoint, credits)
         remaining = header_int(response.headers, "X-RateLimit-Remaining")
-        self.pacer.observe(header_int(response.headers, "X-RateLimit-Total"), remaining, sent_at)
+        total = header_int(response.headers, "X-RateLimit-Total")
+        if total is not None:
+            self.rate_limit_total = total
+        self.pacer.observe(total, remaining, sent_at)
         status = response.status_code
         if status != 429:
             self.pacer.spend(buckets[1:], credits)
@@ -368,7 +373,7 @@ class FreshdeskClient:
             self.stats.bump("throttled")
             retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
             if retry_after is not None:
-                retry_after = min(retry_after, self.max_retry_after)
+                retry_after = min(retry_after, MAX_RETRY_AFTER_S)
                 # Budget left on the account means the call hit a sub-limit no header shows.
                 blocked = buckets[1:] if len(buckets) > 1 and (remaining or 0) >= 2 * cost else buckets
                 self.pacer.throttled(blocked, retry_after)
@@ -453,19 +458,10 @@ class FreshdeskClient:
         if end <= start:
             return
         since = _floor_second(start)
-        cost = 3 if include_description else 1
+        cost = _list_cost(include_description)
         label = f"tickets (filter={filter_})" if filter_ else "tickets"
         while True:
-            params: dict[str, Any] = {
-                "updated_since": _fmt_since(since),
-                "order_by": "updated_at",
-                "order_type": "asc",
-                "per_page": self.per_page,
-            }
-            if include_description:
-                params["include"] = "description"
-            if filter_:
-                params["filter"] = filter_
+            params = self._list_params(since, filter_, include_description)
             pages = 0
             newest: datetime | None = None
             walk_on = False
@@ -487,7 +483,7 @@ class FreshdeskClient:
                         seen.add(key)
                     self.items_listed += 1
                     yield item
-                if pages >= self.max_pages:
+                if pages >= MAX_LIST_PAGES:
                     # Page 301 is a 400; a full last page means the window goes on.
                     walk_on = len(items) >= self.per_page
                     break
@@ -495,12 +491,44 @@ class FreshdeskClient:
                 return
             if newest is None or _floor_second(newest) <= since:
                 raise FreshdeskPaginationError(
-                    f"Cannot walk {label} past {_fmt_since(since)}: more than {self.max_pages * self.per_page} "
+                    f"Cannot walk {label} past {_fmt_since(since)}: more than {MAX_LIST_PAGES * self.per_page} "
                     "tickets share that updated_at second and Freshdesk serves at most "
-                    f"{self.max_pages} pages per listing"
+                    f"{MAX_LIST_PAGES} pages per listing"
                 )
             since = _floor_second(newest)
             log.info("%s: %d pages read, restarting the listing from updated_since=%s", label, pages, _fmt_since(since))
+
+    def _list_params(self, since: datetime, filter_: str | None, include_description: bool) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "updated_since": _fmt_since(since),
+            "order_by": "updated_at",
+            "order_type": "asc",
+            "per_page": self.per_page,
+        }
+        if include_description:
+            params["include"] = "description"
+        if filter_:
+            params["filter"] = filter_
+        return params
+
+    def ticket_page(
+        self, *, since: datetime, page: int, filter_: str | None = None, include_description: bool = False
+    ) -> list[Ticket | MalformedItem]:
+        """One page (1..MAX_LIST_PAGES) of the listing the walkers read, oldest first: tickets updated at or
+        after `since` (filter_ "deleted" or "spam" for removed ones), each parsed or a MalformedItem.
+
+        For sizing a listing with a few calls (`fd-pipeline estimate`); syncs walk whole windows instead.
+        """
+        if not 1 <= page <= MAX_LIST_PAGES:
+            raise ValueError(f"page must be between 1 and {MAX_LIST_PAGES}, got {page}")
+        params = {**self._list_params(since, filter_, include_description), "page": page}
+        label = f"tickets (filter={filter_})" if filter_ else "tickets"
+        got = self._get("/tickets", params, endpoint="tickets", what=label, expect=list,
+                        cost=_list_cost(include_description), page=page)
+        assert got is not None
+        self.pages_read += 1
+        where = f"GET /api/v2/tickets page {page}"
+        return [self._parse(Ticket.from_raw, raw, "ticket", where) for raw in got[0]]
 
     @staticmethod
     def _updated_at(raw: Any) -> datetime | None:

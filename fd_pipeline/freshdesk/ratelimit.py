@@ -5,8 +5,8 @@ Freshdesk limits credits per account per window (60 s in production) and reports
 resets. The pacer spends freely while a bucket holds more than a reserve, then spreads what is
 left over the estimated rest of the window, so a steady sync never bounces off 429s. The window
 length is learnt from the gap between two observed refills; until then it is assumed to be
-`default_window_s`, which only makes the first windows slower, never over the limit. A window
-learnt by an earlier run can be passed in (`window_hint_s`): it replaces the default until this
+`DEFAULT_WINDOW_S`, which only makes the first windows slower, never over the limit. A window
+learnt by an earlier run can be set (`window_hint_s`): it replaces the default until this
 run learns its own, so a run that makes only Tickets-List calls (a re-sync with nothing changed:
 no conversation reads between the pages to show the refills) does not wait out the default window
 each time the small list sub-limit runs dry.
@@ -25,7 +25,7 @@ __all__ = ["ApiStats", "RatePacer"]
 
 @dataclass
 class ApiStats:
-    """Cumulative counters for one client; `snapshot()` copies, `a - b` diffs two snapshots."""
+    """Cumulative counters for one client; `snapshot()` copies them consistently."""
 
     calls: int = 0
     credits: int = 0
@@ -79,28 +79,6 @@ class ApiStats:
             "by_endpoint": dict(sorted(snap.by_endpoint.items())),
         }
 
-    def __sub__(self, other: ApiStats) -> ApiStats:
-        a, b = self.snapshot(), other.snapshot()
-        keys = set(a.by_endpoint) | set(b.by_endpoint)
-        return ApiStats(
-            calls=a.calls - b.calls,
-            credits=a.credits - b.credits,
-            retries=a.retries - b.retries,
-            throttled=a.throttled - b.throttled,
-            waited_s=a.waited_s - b.waited_s,
-            by_endpoint={
-                k: a.by_endpoint.get(k, 0) - b.by_endpoint.get(k, 0)
-                for k in sorted(keys)
-                if a.by_endpoint.get(k, 0) != b.by_endpoint.get(k, 0)
-            },
-            malformed=a.malformed - b.malformed,
-            paced_s=a.paced_s - b.paced_s,
-        )
-
-    def diff(self, earlier: ApiStats) -> ApiStats:
-        """What happened since `earlier` (a snapshot of this same client)."""
-        return self - earlier
-
 
 def header_int(headers: Mapping[str, str], name: str) -> int | None:
     """An integer header, looked up case-insensitively (Freshdesk's docs spell both ways)."""
@@ -124,6 +102,16 @@ def header_int(headers: Mapping[str, str], name: str) -> int | None:
 TICKETS_LIST_SUBLIMITS: dict[int, int] = {200: 20, 400: 100, 700: 200}
 ACCOUNT = "account"
 TICKETS_LIST = "tickets_list"
+# A plan outside the table gets this share of its account limit for Tickets List.
+UNKNOWN_LIST_FRACTION = 0.1
+# Calls go at once while a bucket holds more than this share of its total (at least MIN_RESERVE);
+# the reserve is what gets spread over the rest of the window.
+RESERVE_FRACTION = 0.15
+MIN_RESERVE = 6
+# Freshdesk's production window; assumed until a refill shows the real one.
+DEFAULT_WINDOW_S = 60.0
+# The first gap between paced calls while the window is unknown; it doubles with each paced call.
+PROBE_S = 0.1
 
 
 @dataclass
@@ -144,29 +132,13 @@ class RatePacer:
     whenever the account bucket is seen to refill (both share Freshdesk's window).
     """
 
-    def __init__(
-        self,
-        *,
-        reserve_fraction: float = 0.15,
-        min_reserve: int = 6,
-        default_window_s: float = 60.0,
-        probe_s: float = 0.1,
-        list_sublimits: dict[int, int] | None = None,
-        unknown_list_fraction: float = 0.1,
-        clock: Callable[[], float] = time.monotonic,
-        window_hint_s: float | None = None,
-    ) -> None:
-        self.reserve_fraction = reserve_fraction
-        self.min_reserve = min_reserve
-        self.default_window_s = default_window_s
-        self.probe_s = probe_s
-        self.list_sublimits = TICKETS_LIST_SUBLIMITS if list_sublimits is None else list_sublimits
-        self.unknown_list_fraction = unknown_list_fraction
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
         self.window_s: float | None = None  # learnt: never below the true window
-        self.window_hint_s = window_hint_s if window_hint_s and window_hint_s > 0 else None
+        # A window learnt by an earlier run (`FreshdeskClient.recall_rate_window` sets it).
+        self.window_hint_s: float | None = None
         self._window_start: float | None = None  # latest time the current window can have begun
         self._window_start_lo: float | None = None  # earliest time it can have begun
         self._first_seen: float | None = None
@@ -180,7 +152,7 @@ class RatePacer:
     def _delay(self, b: _Bucket, cost: int, now: float) -> float:
         if b.blocked_until > now:
             return b.blocked_until - now
-        reserve = max(self.min_reserve, int(b.total * self.reserve_fraction))
+        reserve = max(MIN_RESERVE, int(b.total * RESERVE_FRACTION))
         if b.remaining - cost >= reserve:
             return 0.0
         start = self._window_start if self._window_start is not None else (self._first_seen or now)
@@ -194,11 +166,11 @@ class RatePacer:
             return left * cost / (b.remaining + 1)
         # Window length unknown: probe with growing gaps so the reserve outlasts any window up
         # to the assumed one, and the last affordable call waits that long.
-        assumed = self.window_hint_s or self.default_window_s  # window_s is only ever learnt with a window start
+        assumed = self.window_hint_s or DEFAULT_WINDOW_S  # window_s is only ever learnt with a window start
         left = max(assumed - (now - start), 0.0)
         if b.remaining - cost < cost:
             return left
-        return min(self.probe_s * (2 ** b.probes), left)
+        return min(PROBE_S * (2 ** b.probes), left)
 
     def note_paced(self, buckets: Iterable[str]) -> None:
         with self._lock:
@@ -252,9 +224,9 @@ class RatePacer:
             b.total, b.remaining, b.observed_at, b.sent_at = total, remaining, now, sent_at
 
     def _list_bucket(self, total: int, now: float) -> _Bucket:
-        limit = self.list_sublimits.get(total)
+        limit = TICKETS_LIST_SUBLIMITS.get(total)
         if limit is None:
-            limit = max(int(total * self.unknown_list_fraction), 1)
+            limit = max(int(total * UNKNOWN_LIST_FRACTION), 1)
         return _Bucket(total=limit, remaining=limit, observed_at=now)
 
     def throttled(self, buckets: Iterable[str], retry_after: float) -> None:
