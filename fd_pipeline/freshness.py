@@ -1,9 +1,9 @@
 """The project's one freshness rule, shared by the check that shows it and the sensor that acts on it.
 
-A collection is fresh when every closed hour of the last FD_FRESHNESS_LOOKBACK_HOURS (default 6) is
-materialised, or is being materialised (a run for it is queued or in progress), by
-FD_FRESHNESS_GRACE_MINUTES (default 20) after the hour closed. The hour still open is never
-expected: partitions have `end_offset=1` only so the near-real-time sensor can sync it early.
+A collection is fresh when every closed hour of the last `Rule.lookback_hours` is materialised, or
+is being materialised (a run for it is queued or in progress), by `Rule.grace` after the hour
+closed. The hour still open is never expected: partitions have `end_offset=1` only so the
+near-real-time sensor can sync it early. definitions.py builds the one Rule from the settings.
 """
 
 from __future__ import annotations
@@ -13,30 +13,20 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from fd_pipeline.partitions import HOURLY, hour_key, hour_start
-from fd_pipeline.settings import env_int
+from fd_pipeline.jobs import COLLECTION_JOBS
+from fd_pipeline.partitions import HOURLY, IN_FLIGHT, hour_key, hour_start, run_partitions
 
 CHECK_NAME = "closed_hours_synced"
 # Jobs that write only one collection; any other run (the main job, an asset page's) may write both.
-JOB_COLLECTIONS = {"tickets_job": {"support_tickets"}, "kb_job": {"kb_procedures"}}
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
-IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
+_JOB_WRITES = {job.name: collection for collection, job in COLLECTION_JOBS.items()}
 
 
 @dataclass(frozen=True)
 class Rule:
-    lookback_hours: int
-    grace: timedelta
+    """How many closed hours are inspected, and how long after its hour closes a partition may be missing."""
 
-    @classmethod
-    def from_env(cls) -> Rule:
-        return cls(env_int("FD_FRESHNESS_LOOKBACK_HOURS", 6), timedelta(minutes=env_int("FD_FRESHNESS_GRACE_MINUTES", 20)))
+    lookback_hours: int = 6
+    grace: timedelta = timedelta(minutes=20)
 
 
 @dataclass(frozen=True)
@@ -97,22 +87,21 @@ def due_hours(now: datetime, rule: Rule) -> list[str]:
 def in_flight_partitions(instance: dg.DagsterInstance, asset: str) -> set[str]:
     """Partitions of `asset` that a queued or running run covers, whatever launched it."""
     covered: set[str] = set()
-    for run in instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT), limit=200):
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=list(IN_FLIGHT)), limit=200):
         if run.asset_selection is not None:
             if dg.AssetKey(asset) not in run.asset_selection:
                 continue
-        elif asset not in JOB_COLLECTIONS.get(run.job_name, {asset}):
+        elif _JOB_WRITES.get(run.job_name, asset) != asset:
             continue
-        tags = run.tags
-        if tags.get("dagster/partition"):
-            covered.add(tags["dagster/partition"])
-        elif tags.get(RANGE_START) and tags.get(RANGE_END):
-            covered.update(HOURLY.get_partition_keys_in_range(dg.PartitionKeyRange(tags[RANGE_START], tags[RANGE_END])))
+        keys = run_partitions(run.tags)
+        if keys is None:
+            continue
+        first, last = keys
+        covered.update([first] if first == last else HOURLY.get_partition_keys_in_range(dg.PartitionKeyRange(first, last)))
     return covered
 
 
-def judge(instance: dg.DagsterInstance, asset: str, now: datetime, rule: Rule | None = None) -> Verdict:
-    rule = rule or Rule.from_env()
+def judge(instance: dg.DagsterInstance, asset: str, now: datetime, rule: Rule) -> Verdict:
     due = due_hours(now, rule)
     if not due:
         return Verdict(asset, [], [], [], now)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dagster as dg
 
 from fd_pipeline.knowledge_base.assets import GROUP as KB_GROUP
-from fd_pipeline.partitions import HOURLY
+from fd_pipeline.partitions import HOURLY, KB_ASSETS, TICKET_ASSETS
 from fd_pipeline.tickets.assets import GROUP as TICKETS_GROUP
 
 tickets_job = dg.define_asset_job(
@@ -31,3 +31,7 @@ sync_all_job = dg.define_asset_job(
     partitions_def=HOURLY,
     description="Both collections for the partition(s): the main job.",
 )
+
+# The job that rebuilds each collection's partitions and writes no other collection: what the
+# freshness rule requests for a late hour, and how it tells which collection a queued run covers.
+COLLECTION_JOBS = {TICKET_ASSETS.collection: tickets_job, KB_ASSETS.collection: kb_job}

@@ -21,6 +21,9 @@ from dagster_graphql.test.utils import execute_dagster_graphql
 
 from fd_pipeline import checks, pools, sensors
 from fd_pipeline.definitions import defs
+from fd_pipeline.freshness import Rule
+from fd_pipeline.jobs import COLLECTION_JOBS
+from fd_pipeline.partitions import ASSETS, CHAINS, PARTITION_TAG, TICKET_ASSETS, hour_key
 from fd_pipeline.resources import FreshdeskResource, SyncLogResource
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +45,24 @@ def test_hourly_schedules_target_the_hour_that_just_closed():
         assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
 
 
+def test_the_named_assets_are_the_definitions_in_two_chains_each_with_its_job():
+    """partitions.ASSETS / CHAINS name what definitions.py assembles: raw -> embeddings -> collection,
+    and COLLECTION_JOBS maps each collection to the job that runs its chain alone."""
+    graph = defs.resolve_asset_graph()
+    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == sorted(ASSETS)
+    for chain in CHAINS:
+        assert graph.get(dg.AssetKey(chain.embeddings)).parent_keys == {dg.AssetKey(chain.raw)}
+        assert graph.get(dg.AssetKey(chain.collection)).parent_keys == {dg.AssetKey(chain.embeddings)}
+        job = defs.resolve_job_def(COLLECTION_JOBS[chain.collection].name)
+        assert job.asset_layer.selected_asset_keys == {dg.AssetKey(name) for name in chain}
+
+
+def test_sensors_start_as_definitions_say():
+    for running, status in ((True, dg.DefaultSensorStatus.RUNNING), (False, dg.DefaultSensorStatus.STOPPED)):
+        assert sensors.build_freshness_sensor(Rule(), running).default_status == status
+        assert sensors.build_realtime_sensor(running).default_status == status
+
+
 def _materialised(instance, asset: str, *keys: str) -> None:
     for key in keys:
         instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=asset, partition=key))
@@ -57,9 +78,8 @@ def _check_events(result) -> list[tuple[str, bool, str]]:
 
 
 def test_late_partition_sensor_requests_missing_hours_with_run_keys(monkeypatch):
-    monkeypatch.setenv("FD_FRESHNESS_LOOKBACK_HOURS", "4")
-    monkeypatch.setenv("FD_FRESHNESS_GRACE_MINUTES", "20")
-    sensor = sensors.build_freshness_sensor(clock=lambda: NOW)
+    monkeypatch.setenv("FRESHDESK_API_KEY", "not-used")  # a run of the job resolves its resources' config
+    sensor = sensors.build_freshness_sensor(Rule(lookback_hours=4, grace=timedelta(minutes=20)), False, clock=lambda: NOW)
     # Closed hours 08..11; 11:00 closed at 12:00 and is late from 12:20, so all four count at 12:40.
     with dg.DagsterInstance.ephemeral() as instance:
         _materialised(instance, "support_tickets", "2025-06-02-08:00", "2025-06-02-10:00", "2025-06-02-11:00")
@@ -80,7 +100,7 @@ def test_late_partition_sensor_requests_missing_hours_with_run_keys(monkeypatch)
 
         # A run already in progress for the hour is not requested again, and is not late.
         instance.create_run_for_job(
-            defs.get_job_def("tickets_job"), tags={"dagster/partition": "2025-06-02-09:00"}, status=dg.DagsterRunStatus.STARTED
+            defs.get_job_def("tickets_job"), tags={PARTITION_TAG: "2025-06-02-09:00"}, status=dg.DagsterRunStatus.STARTED
         )
         _materialised(instance, "kb_procedures", "2025-06-02-11:00")
         result, _ = _tick(sensor, instance, cursor=cursor)
@@ -106,14 +126,14 @@ def test_late_partition_sensor_requests_missing_hours_with_run_keys(monkeypatch)
         assert _check_events(again) == []
 
 
-def test_late_partition_sensor_waits_out_the_grace_period(monkeypatch):
-    monkeypatch.setenv("FD_FRESHNESS_LOOKBACK_HOURS", "1")
+def test_late_partition_sensor_waits_out_the_grace_period():
+    rule = Rule(lookback_hours=1)
     early = datetime(2025, 6, 2, 12, 10, tzinfo=UTC)
     with dg.DagsterInstance.ephemeral() as instance:
-        result, _ = _tick(sensors.build_freshness_sensor(clock=lambda: early), instance)
+        result, _ = _tick(sensors.build_freshness_sensor(rule, False, clock=lambda: early), instance)
         assert result.run_requests == [] and "no closed hour is due yet" in result.skip_message
         later = early + timedelta(minutes=15)
-        result, _ = _tick(sensors.build_freshness_sensor(clock=lambda: later), instance)
+        result, _ = _tick(sensors.build_freshness_sensor(rule, False, clock=lambda: later), instance)
         assert {r.partition_key for r in result.run_requests} == {"2025-06-02-11:00"}
 
 
@@ -123,13 +143,13 @@ def test_a_normal_day_is_quiet_and_a_missed_hour_is_warned_then_repaired(monkeyp
     Then the 14:05 tickets run (hour 13:00) never happens: the check warns, the sensor requests the hour once,
     and once that run lands the check passes again."""
     clock = {"now": datetime(2025, 6, 2, 0, 0, tzinfo=UTC)}
-    sensor = sensors.build_freshness_sensor(clock=lambda: clock["now"])
+    sensor = sensors.build_freshness_sensor(Rule(), False, clock=lambda: clock["now"])
     schedules = {defs.get_schedule_def(name): asset for name, asset in (("tickets_hourly", "support_tickets"), ("kb_hourly", "kb_procedures"))}
     warnings, repairs, requests = [], [], []
     with dg.DagsterInstance.ephemeral() as instance:
         # The day before was synced.
         for h in range(24):
-            key = (clock["now"] - timedelta(hours=24 - h)).strftime("%Y-%m-%d-%H:00")
+            key = hour_key(clock["now"] - timedelta(hours=24 - h))
             _materialised(instance, "support_tickets", key)
             _materialised(instance, "kb_procedures", key)
         cursor, pending = None, []
@@ -151,7 +171,8 @@ def test_a_normal_day_is_quiet_and_a_missed_hour_is_warned_then_repaired(monkeyp
                 (repairs if passed else warnings).append((now, asset, text))
             for request in result.run_requests:
                 requests.append((now, request.partition_key))
-                pending.append(({"tickets_job": "support_tickets", "kb_job": "kb_procedures"}[request.job_name], request.partition_key, now + timedelta(minutes=3)))
+                collection = next(c for c, job in COLLECTION_JOBS.items() if job.name == request.job_name)
+                pending.append((collection, request.partition_key, now + timedelta(minutes=3)))
             clock["now"] = now + timedelta(minutes=5)
 
     first_day = [w for w in warnings if w[0] < skip_tickets_at]
@@ -166,14 +187,14 @@ def test_realtime_sensor_one_call_per_tick_and_one_run_per_change(make_emulator,
     emu = make_emulator(tickets=60, articles=5)
     freshdesk = FreshdeskResource(base_url=emu.base_url, api_key=emu.api_key, max_retries=1)
     clock = {"now": emulator_now + timedelta(minutes=2)}
-    sensor = sensors.build_realtime_sensor(clock=lambda: clock["now"])
+    sensor = sensors.build_realtime_sensor(False, clock=lambda: clock["now"])
     before = emu.stats.snapshot()["requests"]
 
     with dg.DagsterInstance.ephemeral() as instance:
         result, ctx = _tick(sensor, instance, freshdesk=freshdesk)
         (request,) = result.run_requests
         newest = datetime.fromisoformat(result.cursor)
-        assert newest < emulator_now and request.partition_key == newest.strftime("%Y-%m-%d-%H:00")
+        assert newest < emulator_now and request.partition_key == hour_key(newest)
         assert request.run_key == f"tickets_job:{request.partition_key}:{newest.isoformat()}"
         assert emu.stats.snapshot()["requests"] - before == 1
 
@@ -187,7 +208,7 @@ def test_realtime_sensor_one_call_per_tick_and_one_run_per_change(make_emulator,
         emu.update_ticket(_some_ticket(emu), priority=4)
         result, _ = _tick(sensor, instance, cursor=cursor, freshdesk=freshdesk)
         (request,) = result.run_requests
-        assert request.partition_key == emulator_now.strftime("%Y-%m-%d-%H:00")
+        assert request.partition_key == hour_key(emulator_now)
         assert result.cursor == (emulator_now + timedelta(seconds=30)).isoformat()
         cursor = result.cursor
 
@@ -224,7 +245,7 @@ def _launch_from_asset_page(context, assets: list[str], partition: str) -> str:
             "assetSelection": [{"path": [name]} for name in assets],
         },
         "runConfigData": {},
-        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
+        "executionMetadata": {"tags": [{"key": PARTITION_TAG, "value": partition}]},
     }
     result = execute_dagster_graphql(context, LAUNCH, {"params": params})
     launched = result.data["launchPipelineExecution"]
@@ -249,8 +270,6 @@ def _wait_finished(instance, run_id: str, timeout: float = 120) -> None:
     while not instance.get_run_by_id(run_id).is_finished and time.monotonic() < deadline:
         time.sleep(0.5)
 
-
-TICKET_ASSETS = ["raw_tickets", "ticket_embeddings", "support_tickets"]
 
 
 @pytest.mark.slow
@@ -287,9 +306,9 @@ def test_asset_page_launches_queue_on_the_writer_pool(tmp_path, monkeypatch, sto
         target = ModuleTarget(module_name="fd_pipeline.definitions", attribute=None, working_directory=str(ROOT), location_name="fd_pipeline")
         with create_test_daemon_workspace_context(target, instance) as workspace:
             request = workspace.create_request_context()
-            tickets = _launch_from_asset_page(request, TICKET_ASSETS, partition)
+            tickets = _launch_from_asset_page(request, list(TICKET_ASSETS), partition)
             kb = _launch_from_asset_page(request, ["kb_procedures"], partition)
-            again = _launch_from_asset_page(request, TICKET_ASSETS, partition) if stores == "servers" else None
+            again = _launch_from_asset_page(request, list(TICKET_ASSETS), partition) if stores == "servers" else None
             launched = [r for r in (tickets, kb, again) if r]
             for run_id in launched:
                 run = instance.get_run_by_id(run_id)
@@ -317,10 +336,12 @@ def test_asset_page_launches_queue_on_the_writer_pool(tmp_path, monkeypatch, sto
                 _wait_finished(instance, run_id)
 
 
-def test_a_run_outside_the_queue_refuses_to_write_beside_another(tmp_path):
+def test_a_run_outside_the_queue_refuses_to_write_beside_another(tmp_path, monkeypatch):
     """`dagster asset materialize` executes without the queue: it stops at once, naming the run in
     progress, instead of colliding with it on the stores."""
     from fd_pipeline.definitions import resources
+
+    monkeypatch.setenv("FRESHDESK_API_KEY", "not-used")  # the run's resources resolve their config first
 
     with dg.DagsterInstance.ephemeral() as instance:
         busy = defs.resolve_implicit_global_asset_job_def()
