@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
 
+from fd_pipeline import settings
+from fd_pipeline.partitions import IN_FLIGHT, run_partitions
+from fd_pipeline.resources import configured
 from fd_pipeline.sync_log import SyncLog
-from fd_pipeline.vectorstore import KB, TICKETS, VectorStore, VectorStoreConfig
+from fd_pipeline.vectorstore import KB, TICKETS
 
 COLLECTIONS = (TICKETS, KB)
 
@@ -31,91 +34,97 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def collect(*, failed_limit: int = 10, database_url: str | None = None, qdrant: VectorStoreConfig | None = None) -> dict[str, Any]:
-    """The status as plain data; each part degrades to an error message rather than failing the rest."""
+def _partitions(first: str, last: str) -> str:
+    return first if first == last else f"{first}..{last}"
+
+
+def collect(*, failed_limit: int = 10) -> dict[str, Any]:
+    """The status as plain data, from the stores the configured resources name and the Dagster
+    instance at DAGSTER_HOME (opened once); each part degrades to an error message rather than
+    failing the rest."""
     report: dict[str, Any] = {"collections": {}, "running_syncs": [], "closed_syncs": [], "dagster_runs": None, "errors": []}
     points: dict[str, Any] = {}
     try:
-        vectors = VectorStore(qdrant or VectorStoreConfig.from_env())
-        try:
+        with configured("qdrant").open() as vectors:
             for spec in COLLECTIONS:
                 try:
                     points[spec.name] = vectors.count(spec)
                 except Exception as exc:
                     points[spec.name] = None
                     report["errors"].append(f"{spec.name}: {exc}")
-        finally:
-            vectors.close()
     except Exception as exc:  # embedded folder held by a running sync, server down
         report["errors"].append(f"qdrant: {exc}")
-    store = SyncLog(database_url)
-    try:
-        report["closed_syncs"] = [
-            {"collection": r["collection"], "run_id": r["run_id"], "partitions": f"{r['partition_start']}..{r['partition_end']}",
-             "reason": r["error"]}
-            for r in _close_orphans(store, report["errors"])
-        ]
-        last = store.last_syncs()
-        for spec in COLLECTIONS:
-            sync = last.get(spec.name)
-            report["collections"][spec.name] = {
-                "last_sync": None if sync is None else {
-                    "finished_at": _iso(sync.finished_at),
-                    "partitions": sync.partition_start if sync.partition_start == sync.partition_end
-                    else f"{sync.partition_start}..{sync.partition_end}",
-                    "run_id": sync.run_id,
-                },
-                "points": points.get(spec.name),
-                "items": store.counts(spec.name),
-                "failed_items": [
-                    {"id": f.item_id, "stage": f.stage, "error": f.error, "attempts": f.attempts, "since": _iso(f.first_failed_at)}
-                    for f in store.failed_items(spec.name, limit=failed_limit)
-                ],
-            }
-        report["running_syncs"] = [
-            {"collection": r["collection"], "run_id": r["run_id"], "partitions": f"{r['partition_start']}..{r['partition_end']}",
-             "started_at": _iso(r["started_at"])}
-            for r in store.running_syncs()
-        ]
-    finally:
-        store.close()
-    if os.environ.get("DAGSTER_HOME"):
-        try:
-            report["dagster_runs"] = dagster_runs()
-        except Exception as exc:
-            report["errors"].append(f"dagster instance: {exc}")
+    with ExitStack() as stack:
+        instance = _dagster_instance(stack, report["errors"])
+        with configured("sync_log").open() as store:
+            report["closed_syncs"] = [
+                {"collection": r["collection"], "run_id": r["run_id"],
+                 "partitions": f"{r['partition_start']}..{r['partition_end']}", "reason": r["error"]}
+                for r in _close_orphans(store, instance, report["errors"])
+            ]
+            last = store.last_syncs()
+            for spec in COLLECTIONS:
+                sync = last.get(spec.name)
+                report["collections"][spec.name] = {
+                    "last_sync": None if sync is None else {
+                        "finished_at": _iso(sync.finished_at),
+                        "partitions": _partitions(sync.partition_start, sync.partition_end),
+                        "run_id": sync.run_id,
+                    },
+                    "points": points.get(spec.name),
+                    "items": store.counts(spec.name),
+                    "failed_items": [
+                        {"id": f.item_id, "stage": f.stage, "error": f.error, "attempts": f.attempts, "since": _iso(f.first_failed_at)}
+                        for f in store.failed_items(spec.name, limit=failed_limit)
+                    ],
+                }
+            report["running_syncs"] = [
+                {"collection": r["collection"], "run_id": r["run_id"], "partitions": f"{r['partition_start']}..{r['partition_end']}",
+                 "started_at": _iso(r["started_at"])}
+                for r in store.running_syncs()
+            ]
+        if instance is not None:
+            try:
+                report["dagster_runs"] = dagster_runs(instance)
+            except Exception as exc:
+                report["errors"].append(f"dagster instance: {exc}")
     return report
 
 
-def _close_orphans(store: SyncLog, errors: list[str]) -> list[dict[str, Any]]:
-    """Syncs left `running` by a process that died: closed here, so what is shown as running is."""
-    if not os.environ.get("DAGSTER_HOME"):
-        return store.close_orphaned_runs()
+def _dagster_instance(stack: ExitStack, errors: list[str]):
+    """The Dagster instance at DAGSTER_HOME, closed with `stack`; None when unset or unreadable."""
+    if not settings.value("DAGSTER_HOME"):
+        return None
     import dagster as dg
 
     try:
-        with dg.DagsterInstance.get() as instance:
-            return store.close_orphaned_runs(dagster_instance=instance)
+        return stack.enter_context(dg.DagsterInstance.get())
+    except Exception as exc:
+        errors.append(f"dagster instance: {exc}")
+        return None
+
+
+def _close_orphans(store: SyncLog, instance, errors: list[str]) -> list[dict[str, Any]]:
+    """Syncs left `running` by a process that died: closed here, so what is shown as running is."""
+    if instance is None:
+        return store.close_orphaned_runs()
+    try:
+        return store.close_orphaned_runs(dagster_instance=instance)
     except Exception as exc:  # an unreadable instance leaves the heartbeat rule
         errors.append(f"dagster instance: {exc}")
         return store.close_orphaned_runs()
 
 
-def dagster_runs() -> list[dict[str, Any]]:
+def dagster_runs(instance) -> list[dict[str, Any]]:
+    """Runs queued or in progress, with the partitions each covers."""
     import dagster as dg
 
-    statuses = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
-    with dg.DagsterInstance.get() as instance:
-        runs = instance.get_runs(filters=dg.RunsFilter(statuses=statuses), limit=50)
-        out = []
-        for run in runs:
-            tags = run.tags
-            partition = tags.get("dagster/partition") or (
-                f"{tags['dagster/asset_partition_range_start']}..{tags['dagster/asset_partition_range_end']}"
-                if "dagster/asset_partition_range_start" in tags else None
-            )
-            out.append({"run_id": run.run_id, "job": run.job_name, "status": run.status.value, "partitions": partition})
-        return out
+    out = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=list(IN_FLIGHT)), limit=50):
+        keys = run_partitions(run.tags)
+        out.append({"run_id": run.run_id, "job": run.job_name, "status": run.status.value,
+                    "partitions": _partitions(*keys) if keys else None})
+    return out
 
 
 def render(report: dict[str, Any]) -> str:
