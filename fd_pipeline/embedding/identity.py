@@ -39,6 +39,18 @@ class ModelIdentity:
         # fp32 keys stay as they were, so opting out of int8 re-uses existing collections.
         return key if self.precision == "fp32" else f"{key}-{self.precision}"
 
+    def as_dict(self) -> dict[str, str | int | bool]:
+        """The fields a vector collection records as its model (`key` included; `precision` is in the key)."""
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "has_sparse": self.has_sparse,
+            "sparse_idf": self.sparse_idf,
+            "fingerprint": self.fingerprint,
+            "max_tokens": self.max_tokens,
+            "key": self.key,
+        }
+
 
 def slug(text: str, limit: int = 40) -> str:
     cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
