@@ -14,7 +14,6 @@ from fd_pipeline import freshness
 from fd_pipeline.knowledge_base.assets import kb_procedures
 from fd_pipeline.pools import writer_pool
 from fd_pipeline.resources import EmbedderResource, QdrantResource, SyncLogResource
-from fd_pipeline.settings import env_float
 from fd_pipeline.tickets.assets import support_tickets
 from fd_pipeline.vectorstore import KB, TICKETS, CollectionSpec, VectorStoreError
 
@@ -70,7 +69,7 @@ def no_stale_failures(store, spec: CollectionSpec, max_age_hours: float, now: da
     )
 
 
-def collection_checks(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.AssetChecksDefinition]:
+def collection_checks(asset: dg.AssetsDefinition, spec: CollectionSpec, failed_max_age_hours: float) -> list[dg.AssetChecksDefinition]:
     # A check-only run opens the same stores as the asset (the embedded Qdrant folder admits one process).
     pool = writer_pool(spec.name)
 
@@ -83,7 +82,7 @@ def collection_checks(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[
     @dg.asset_check(asset=asset, name="vectors_have_model_dimension", pool=pool,
                     description="Sampled stored vectors have the configured model's dimension.")
     def model_dim(qdrant: QdrantResource, embedder: EmbedderResource) -> dg.AssetCheckResult:
-        identity = embedder.get().identity
+        identity = embedder.identity()
         with qdrant.open() as vectors:
             return vectors_have_model_dim(vectors, identity, spec)
 
@@ -91,17 +90,21 @@ def collection_checks(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[
                     description="No item has stayed failed longer than FD_FAILED_MAX_AGE_HOURS (default 24).")
     def stale_failures(sync_log: SyncLogResource) -> dg.AssetCheckResult:
         with sync_log.open() as store:
-            return no_stale_failures(store, spec, env_float("FD_FAILED_MAX_AGE_HOURS", 24.0))
+            return no_stale_failures(store, spec, failed_max_age_hours)
 
     return [points_match, model_dim, stale_failures]
 
 
-def build_checks() -> list:
-    return [*collection_checks(support_tickets, TICKETS), *collection_checks(kb_procedures, KB)]
+def build_checks(failed_max_age_hours: float = 24.0) -> list:
+    """The collection checks; an item failed longer than `failed_max_age_hours` (FD_FAILED_MAX_AGE_HOURS) is stale."""
+    return [
+        *collection_checks(support_tickets, TICKETS, failed_max_age_hours),
+        *collection_checks(kb_procedures, KB, failed_max_age_hours),
+    ]
 
 
-def build_freshness_checks() -> list:
-    """`closed_hours_synced` on both collections: the rule in `fd_pipeline/freshness.py`.
+def build_freshness_checks(rule: freshness.Rule) -> list:
+    """`closed_hours_synced` on both collections: `rule` (`fd_pipeline/freshness.py`).
 
     `late_partitions_sensor` reports it whenever its verdict changes; a run of the collection
     evaluates it too, after the materialisation.
@@ -116,7 +119,7 @@ def build_freshness_checks() -> list:
             "after it closed; the hour still open is never expected.",
         )
         def closed_hours_synced(context) -> dg.AssetCheckResult:
-            return freshness.judge(context.instance, name, datetime.now(UTC)).check_result()
+            return freshness.judge(context.instance, name, datetime.now(UTC), rule).check_result()
 
         return closed_hours_synced
 

@@ -1,24 +1,29 @@
-"""Assembles the code location; nothing else happens here."""
+"""Assembles the code location from the environment; nothing else happens here.
+
+Every value read from the environment is read here (through `settings`) and passed on: the
+resources' fields (`resources.project_resources`), the schedules' and sensors' default status,
+the freshness rule and the stale-failure age.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dagster as dg
 
-from fd_pipeline import checks, jobs, schedules, sensors
+from fd_pipeline import checks, freshness, jobs, schedules, sensors, settings
 from fd_pipeline.knowledge_base import assets as kb_assets
-from fd_pipeline.resources import EmbedderResource, FreshdeskResource, QdrantResource, SyncLogResource, SyncSettingsResource
+from fd_pipeline.resources import project_resources
 from fd_pipeline.tickets import assets as ticket_assets
 
+# The name tests and benchmarks know the wired resources by.
+resources = project_resources
 
-def resources() -> dict:
-    return {
-        "freshdesk": FreshdeskResource(),
-        "embedder": EmbedderResource(),
-        "qdrant": QdrantResource(),
-        "sync_log": SyncLogResource(),
-        "sync_settings": SyncSettingsResource(),
-    }
-
+running = settings.automation_running()
+rule = freshness.Rule(
+    lookback_hours=settings.value("FD_FRESHNESS_LOOKBACK_HOURS"),
+    grace=timedelta(minutes=settings.value("FD_FRESHNESS_GRACE_MINUTES")),
+)
 
 defs = dg.Definitions(
     assets=[
@@ -30,11 +35,14 @@ defs = dg.Definitions(
         kb_assets.kb_procedures,
     ],
     # One freshness story: closed_hours_synced, judged and acted on by late_partitions_sensor.
-    asset_checks=[*checks.build_checks(), *checks.build_freshness_checks()],
+    asset_checks=[
+        *checks.build_checks(failed_max_age_hours=settings.value("FD_FAILED_MAX_AGE_HOURS")),
+        *checks.build_freshness_checks(rule),
+    ],
     jobs=[jobs.tickets_job, jobs.kb_job, jobs.sync_all_job],
-    schedules=schedules.build_schedules(),
-    sensors=[sensors.build_freshness_sensor(), sensors.build_realtime_sensor()],
-    resources=resources(),
+    schedules=schedules.build_schedules(running),
+    sensors=[sensors.build_freshness_sensor(rule, running), sensors.build_realtime_sensor(running)],
+    resources=project_resources(),
     # Steps of a run share one process: the model loads once, and the embedded Qdrant folder
     # (one process at a time) is never opened by two steps at once.
     executor=dg.in_process_executor,

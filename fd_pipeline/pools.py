@@ -2,7 +2,7 @@
 
 `dagster.yaml` limits every pool to one run at a time (`granularity: run`), whatever launched the
 run: an asset page, a backfill, a job, a schedule, a sensor or the CLI. The pool names are read
-when definitions load, from where the stores live:
+when definitions load, from where the stores live (`settings.stores_are_servers`):
 
 - embedded stores (the default: a Qdrant folder that one process may open, or a SQLite sync log):
   every asset is in `fd_stores`, so one run writes at a time;
@@ -12,21 +12,14 @@ when definitions load, from where the stores live:
 
 from __future__ import annotations
 
-from fd_pipeline.settings import env_str
+from fd_pipeline import settings
 
 SHARED_POOL = "fd_stores"
 
 
-def servers_configured() -> bool:
-    """Both stores are servers that several processes may write at once."""
-    qdrant_server = bool(env_str("QDRANT_URL") or env_str("QDRANT_HOST"))
-    database = env_str("FD_DATABASE_URL") or env_str("DATABASE_URL") or ""
-    return qdrant_server and database.split(":", 1)[0].startswith("postgres")
-
-
 def writer_pool(collection: str) -> str:
     """The pool of every asset and check that writes (or, for checks, opens) `collection`'s stores."""
-    return f"fd_{collection}" if servers_configured() else SHARED_POOL
+    return f"fd_{collection}" if settings.stores_are_servers() else SHARED_POOL
 
 
 def project_pools() -> set[str]:

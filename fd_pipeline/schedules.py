@@ -8,24 +8,20 @@ import dagster as dg
 
 from fd_pipeline import jobs
 from fd_pipeline.partitions import HOURLY
-from fd_pipeline.settings import env_str
 
 
-def default_status() -> dg.DefaultScheduleStatus:
+def default_status(running: bool) -> dg.DefaultScheduleStatus:
     """FD_AUTOMATION=running turns schedules and sensors on when the code location first loads.
 
     Off by default: a location loaded to look around (the demo, a laptop holding production keys)
     must not start spending API credits and writing the stores by itself. Production sets it once,
     or flips the toggles in the UI; the instance remembers either choice.
     """
-    value = (env_str("FD_AUTOMATION", "stopped") or "stopped").strip().lower()
-    if value not in ("running", "stopped"):
-        raise ValueError(f"FD_AUTOMATION must be running or stopped, got {value!r}")
-    return dg.DefaultScheduleStatus.RUNNING if value == "running" else dg.DefaultScheduleStatus.STOPPED
+    return dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
 
 
-def build_schedules() -> list:
-    status = default_status()
+def build_schedules(running: bool = False) -> list:
+    status = default_status(running)
     # The KB job lists the whole tree each run; five minutes after the tickets keeps the two runs
     # from queueing on the writer limit at the same minute.
     return [

@@ -1,53 +1,192 @@
-"""Where the project keeps its embedded state, and small helpers to read the environment.
+"""Every setting the project reads from the environment, in one table, and the only code that reads it.
 
+A setting is one environment variable with one name: a resource field (`FD_RETRY_LIMIT` is
+`sync_settings.retry_limit`), or a value `definitions.py` passes to a builder (the freshness rule,
+the schedules' default status). `resources.project_resources()` turns the resource rows into
+`dg.EnvVar` wiring, so the UI's resource view shows each value or the variable holding it.
 Nothing here runs at import time: callers ask when they need a value.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: where it goes, how it parses, and whether its value is secret.
+
+    `resource` and `field` name the resource field it configures (None: read by definitions.py or
+    the CLI); `kind` is str, int, float, bool or list (comma-separated; `item` parses each entry);
+    `fallback` is an older variable read when this one is unset; `in_data_dir` names the file or
+    folder the default lives at inside FD_DATA_DIR.
+    """
+
+    env: str
+    resource: str | None
+    field: str | None
+    kind: type
+    default: Any = None
+    secret: bool = False
+    item: type = str
+    fallback: str | None = None
+    in_data_dir: str | None = None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("FRESHDESK_DOMAIN", "freshdesk", "domain", str, ""),
+    Setting("FRESHDESK_BASE_URL", "freshdesk", "base_url", str, ""),
+    Setting("FRESHDESK_API_KEY", "freshdesk", "api_key", str, "", secret=True),
+    Setting("FRESHDESK_CA_BUNDLE", "freshdesk", "ca_bundle", str, ""),
+    Setting("FRESHDESK_TIMEOUT", "freshdesk", "timeout", float, 30.0),
+    Setting("FRESHDESK_MAX_RETRIES", "freshdesk", "max_retries", int, 5),
+    Setting("FRESHDESK_PER_PAGE", "freshdesk", "per_page", int, 100),
+    Setting("FD_EMBED_MODEL", "embedder", "model", str, "BAAI/bge-m3"),
+    Setting("FD_EMBED_DEVICE", "embedder", "device", str, "auto"),
+    Setting("FD_EMBED_THREADS", "embedder", "threads", int, 0),
+    Setting("FD_EMBED_BATCH_SIZE", "embedder", "batch_size", int, 32),
+    Setting("FD_EMBED_MAX_TOKENS", "embedder", "max_tokens", int, 512),
+    Setting("FD_EMBED_KIND", "embedder", "kind", str, "auto"),
+    Setting("FD_EMBED_POOLING", "embedder", "pooling", str, ""),
+    Setting("FD_EMBED_LEXICAL", "embedder", "lexical", str, "off"),
+    Setting("FD_EMBED_PRECISION", "embedder", "precision", str, "fp32"),
+    Setting("QDRANT_URL", "qdrant", "url", str, ""),
+    Setting("QDRANT_API_KEY", "qdrant", "api_key", str, "", secret=True),
+    Setting("QDRANT_HOST", "qdrant", "host", str, ""),
+    Setting("QDRANT_PORT", "qdrant", "port", int, 6333),
+    Setting("QDRANT_PATH", "qdrant", "path", str, ":memory:", in_data_dir="qdrant"),
+    Setting("QDRANT_UPSERT_BATCH", "qdrant", "upsert_batch", int, 256),
+    Setting("QDRANT_TIMEOUT", "qdrant", "timeout", float, 10.0),
+    Setting("QDRANT_HNSW_THRESHOLD_KB", "qdrant", "hnsw_threshold_kb", int, 100_000),
+    Setting("QDRANT_INDEX_THREADS", "qdrant", "index_threads", int, 0),
+    # A Postgres URL holds the password: always wired as the variable, never as its value.
+    Setting("FD_DATABASE_URL", "sync_log", "database_url", str, secret=True, fallback="DATABASE_URL",
+            in_data_dir="sync_state.db"),
+    Setting("FD_MAX_FAILURE_RATIO", "sync_settings", "max_failure_ratio", float, 0.2),
+    Setting("FD_RETRY_LIMIT", "sync_settings", "retry_limit", int, 500),
+    Setting("FD_CONVERSATION_WORKERS", "sync_settings", "conversation_workers", int, 4),
+    Setting("FD_SYNC_BATCH", "sync_settings", "sync_batch", int, 512),
+    Setting("FD_CAUSE_FIELD", "sync_settings", "cause_field", str, ""),
+    Setting("FD_KB_LANGUAGES", "sync_settings", "kb_languages", list, ()),
+    Setting("FD_KB_CATEGORIES", "sync_settings", "kb_categories", list, (), item=int),
+    Setting("FD_KB_INCLUDE_DRAFTS", "sync_settings", "kb_include_drafts", bool, False),
+    Setting("FD_DATA_DIR", None, None, str, "data"),
+    Setting("FD_PARTITIONS_START", None, None, str),
+    Setting("FD_AUTOMATION", None, None, str, "stopped"),
+    Setting("FD_FRESHNESS_LOOKBACK_HOURS", None, None, int, 6),
+    Setting("FD_FRESHNESS_GRACE_MINUTES", None, None, int, 20),
+    Setting("FD_FAILED_MAX_AGE_HOURS", None, None, float, 24.0),
+    Setting("DAGSTER_HOME", None, None, str),
+)
+
+BY_ENV = {s.env: s for s in SETTINGS}
+
+
+def of_resource(resource: str) -> list[Setting]:
+    return [s for s in SETTINGS if s.resource == resource]
+
+
+def raw(setting: Setting) -> tuple[str, str] | None:
+    """(variable, text) of a setting that is set (its fallback variable if only that one is), else None."""
+    for name in (setting.env, setting.fallback):
+        if name and os.environ.get(name) not in (None, ""):
+            return name, os.environ[name]
+    return None
+
+
+def parse(setting: Setting, name: str, text: str) -> Any:
+    """The typed value of `text`, or a ValueError naming the variable."""
+    if setting.kind is int and setting.default == 0 and text.strip().lower() == "auto":
+        return 0  # the thread counts: "auto" and 0 both leave the choice to the library
+    if setting.kind is list:
+        return [_parse(setting.item, name, x.strip()) for x in text.split(",") if x.strip()]
+    return _parse(setting.kind, name, text)
+
+
+def _parse(kind: type, name: str, text: str) -> Any:
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError as exc:
+            raise ValueError(f"{name} must be an integer, got {text!r}") from exc
+    if kind is float:
+        try:
+            return float(text)
+        except ValueError as exc:
+            raise ValueError(f"{name} must be a number, got {text!r}") from exc
+    if kind is bool:
+        lowered = text.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(f"{name} must be true or false, got {text!r}")
+    return text
+
+
+def value(env: str) -> Any:
+    """A setting's typed value: from the environment when set, else its default."""
+    setting = BY_ENV[env]
+    found = raw(setting)
+    if found is not None:
+        return parse(setting, *found)
+    if setting.in_data_dir:
+        return default_in_data_dir(setting)
+    return list(setting.default) if setting.kind is list else setting.default
+
+
+def data_path() -> Path:
+    """The project's data folder (`FD_DATA_DIR`, default `./data`), not created."""
+    return Path(value("FD_DATA_DIR")).expanduser().resolve()
 
 
 def data_dir() -> Path:
-    """The project's data folder (`FD_DATA_DIR`, default `./data`), created on demand."""
-    path = Path(os.environ.get("FD_DATA_DIR") or "data").expanduser().resolve()
+    """The project's data folder, created on demand."""
+    path = data_path()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
+def default_in_data_dir(setting: Setting) -> str:
+    # Not created here: definitions load before anything is written; SyncLog and the stores create it.
+    path = data_path() / setting.in_data_dir
+    return f"sqlite:///{path}" if setting.env == "FD_DATABASE_URL" else str(path)
+
+
+def automation_running() -> bool:
+    """FD_AUTOMATION=running: schedules and sensors start when the code location first loads."""
+    status = (value("FD_AUTOMATION") or "stopped").strip().lower()
+    if status not in ("running", "stopped"):
+        raise ValueError(f"FD_AUTOMATION must be running or stopped, got {status!r}")
+    return status == "running"
+
+
+def stores_are_servers() -> bool:
+    """A Qdrant server and a Postgres sync log: stores that several processes may write at once."""
+    qdrant_server = bool(value("QDRANT_URL") or value("QDRANT_HOST"))
+    database = raw(BY_ENV["FD_DATABASE_URL"])
+    return qdrant_server and database is not None and database[1].split(":", 1)[0].startswith("postgres")
+
+
+# Until every module takes its values from the resources (issue 15), the old readers stay.
 def env_str(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+    text = os.environ.get(name)
+    return text if text not in (None, "") else default
 
 
 def env_int(name: str, default: int) -> int:
-    value = env_str(name)
-    if value is None:
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from exc
+    text = env_str(name)
+    return default if text is None else _parse(int, name, text)
 
 
 def env_float(name: str, default: float) -> float:
-    value = env_str(name)
-    if value is None:
-        return default
-    try:
-        return float(value)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {value!r}") from exc
+    text = env_str(name)
+    return default if text is None else _parse(float, name, text)
 
 
 def env_bool(name: str, default: bool) -> bool:
-    value = env_str(name)
-    if value is None:
-        return default
-    lowered = value.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError(f"{name} must be true or false, got {value!r}")
+    text = env_str(name)
+    return default if text is None else _parse(bool, name, text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from fd_pipeline import checks
+from fd_pipeline import checks, freshness
 from fd_pipeline.definitions import defs
 from fd_pipeline.sync_log import ItemResult
 from fd_pipeline.vectorstore import KB, TICKETS, Point, VectorStore, VectorStoreConfig
@@ -20,9 +20,9 @@ from fd_pipeline_tests.fixtures.qdrant import make_identity, vec
 CHECKS = checks.build_checks()
 
 
-def _run_checks(harness) -> dict[tuple[str, str], bool]:
+def _run_checks(harness, checks_=CHECKS) -> dict[tuple[str, str], bool]:
     result = dg.materialize(
-        [*ALL_ASSETS, *CHECKS], resources=harness.resources(), selection=dg.AssetSelection.all_asset_checks(),
+        [*ALL_ASSETS, *checks_], resources=harness.resources(), selection=dg.AssetSelection.all_asset_checks(),
         partition_key=None, raise_on_error=False,
     )
     return {(e.asset_key.path[-1], e.check_name): e.passed for e in result.get_asset_check_evaluations()}
@@ -36,7 +36,7 @@ def synced(pipeline_harness, sqlite_url):
     return harness
 
 
-def test_checks_pass_on_a_synced_pipeline_and_catch_corruption(synced, monkeypatch):
+def test_checks_pass_on_a_synced_pipeline_and_catch_corruption(synced):
     results = _run_checks(synced)
     assert len(results) == 6 and all(results.values()), results
 
@@ -57,9 +57,7 @@ def test_checks_pass_on_a_synced_pipeline_and_catch_corruption(synced, monkeypat
                            run_id="test", partition_key=None)
     finally:
         log.close()
-    monkeypatch.setenv("FD_FAILED_MAX_AGE_HOURS", "0")
-
-    results = _run_checks(synced)
+    results = _run_checks(synced, checks.build_checks(failed_max_age_hours=0))
     assert results[("support_tickets", "points_match_sync_log")] is False
     assert results[("kb_procedures", "vectors_have_model_dimension")] is False
     assert results[("support_tickets", "no_stale_failures")] is False
@@ -72,7 +70,7 @@ def test_one_freshness_story():
     judged by late_partitions_sensor, which is also what requests a late hour."""
     graph = defs.get_repository_def().asset_graph
     assert all(graph.get(k).freshness_policy is None for k in graph.get_all_asset_keys())
-    keys = {k for d in checks.build_freshness_checks() for k in d.check_keys}
+    keys = {k for d in checks.build_freshness_checks(freshness.Rule()) for k in d.check_keys}
     assert {(k.asset_key.path[-1], k.name) for k in keys} == {
         ("support_tickets", "closed_hours_synced"), ("kb_procedures", "closed_hours_synced")
     }
