@@ -1,10 +1,11 @@
 """The sync log keeps the predecessor's sync log and the per-item state a real sync needs.
 
 Every test runs on SQLite and on the real Postgres: schema creation and upgrade (also of the
-predecessor's database in place), idempotent upserts, the no-regress rule, status transitions,
-the last-sync and failed-item queries, raw records, the embedding cache, and the error that
-names the database when it is down, runs whose process died closed (stale heartbeat, or their
-Dagster run over), or the setting and what is wrong when its URL is malformed.
+predecessor's database in place) to exactly the tables `schema.py` describes, idempotent upserts,
+the no-regress rule, status transitions, the last-sync and failed-item queries, raw records, the
+embedding cache, and the error that names the database when it is down, runs whose process died
+closed (stale heartbeat, or their Dagster run over), or the setting and what is wrong when its
+URL is malformed.
 """
 
 from __future__ import annotations
@@ -15,44 +16,72 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.schema import CreateIndex
 
 from fd_pipeline.sync_log import DatabaseConfigError, DatabaseUnavailable, ItemResult, RawRecord, StoredEmbedding, SyncLog
+from fd_pipeline.sync_log.database import head_revision
+from fd_pipeline.sync_log.schema import metadata
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 C = "support_tickets"
 
 
-def test_schema_created_on_empty_database(db_url):
+def assert_schema_is_the_described_one(engine: sa.Engine) -> None:
+    """The database holds exactly the tables, columns, types, defaults and indexes `schema.py`
+    describes (Alembic's own comparison), and the check constraints it names."""
+    with engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == head_revision()
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+        diffs = compare_metadata(context, metadata)
+        if conn.dialect.name == "sqlite":
+            # SQLAlchemy reads no index ordering back from SQLite, so Alembic sees every DESC index
+            # as dropped and added again; SQLite keeps each index's DDL, compared here instead.
+            diffs = [d for d in diffs if d[0] not in ("add_index", "remove_index")]
+            stored = dict(conn.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")).all())
+            described = {ix.name: str(CreateIndex(ix).compile(dialect=conn.dialect)).strip() for t in metadata.tables.values() for ix in t.indexes}
+            assert stored == described
+        assert diffs == [], "\n".join(map(str, diffs))
+        inspector = sa.inspect(conn)
+        for table in metadata.tables.values():
+            checks = {c.name for c in table.constraints if isinstance(c, sa.CheckConstraint)}
+            assert {c["name"] for c in inspector.get_check_constraints(table.name)} == checks, table.name
+
+
+def test_migrations_build_exactly_the_described_schema(db_url):
     store = SyncLog(db_url)
-    assert store.revision() == "0004"
-    tables = set(sa.inspect(store.engine).get_table_names())
-    assert {"sync_logs", "sync_items", "raw_items", "embeddings", "sync_runs", "sync_meta", "alembic_version"} <= tables
-    indexes = {ix["name"] for ix in sa.inspect(store.engine).get_indexes("sync_logs")}
-    assert {"idx_sync_logs_collection", "idx_sync_logs_synced_at"} <= indexes
+    assert_schema_is_the_described_one(store.engine)
     # Opening again is a no-op, not a second migration.
-    assert SyncLog(db_url).migrate() == "0004"
+    assert SyncLog(db_url).migrate() == head_revision()
 
 
 def test_predecessor_database_is_upgraded_in_place(db_url):
     """A database the FastAPI service filled has sync_logs and no alembic_version: its rows survive."""
-    engine = sa.create_engine(SyncLog(db_url, migrate=False)._url)
-    uuid_type = "uuid" if engine.dialect.name == "postgresql" else "CHAR(32)"
-    ts_default = "now()" if engine.dialect.name == "postgresql" else "CURRENT_TIMESTAMP"
+    engine = sa.create_engine(SyncLog(db_url, migrate=False).url)
+    # The predecessor ran on Postgres; on SQLite the same table in SQLite's types stands in for it.
+    if engine.dialect.name == "postgresql":
+        uuid_type, ts_type = "uuid", "timestamp with time zone NOT NULL DEFAULT now()"
+    else:
+        uuid_type, ts_type = "CHAR(32) NOT NULL", "DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP"
     with engine.begin() as conn:
         conn.execute(sa.text(
             f"CREATE TABLE sync_logs (id {uuid_type} PRIMARY KEY, collection text NOT NULL, item_id text NOT NULL,"
-            f" item_type text NOT NULL CHECK (item_type IN ('ticket','kb_article')),"
-            f" synced_at timestamp with time zone NOT NULL DEFAULT {ts_default})"
+            f" item_type text NOT NULL CONSTRAINT sync_logs_item_type CHECK (item_type IN ('ticket','kb_article')),"
+            f" synced_at {ts_type})"
         ))
+        conn.execute(sa.text("CREATE INDEX idx_sync_logs_collection ON sync_logs (collection)"))
+        conn.execute(sa.text("CREATE INDEX idx_sync_logs_synced_at ON sync_logs (synced_at DESC)"))
         conn.execute(sa.text(
             "INSERT INTO sync_logs (id, collection, item_id, item_type) VALUES "
             "('0c7f4b4e3f9a4d0b8c1d2e3f4a5b6c7d', 'support_tickets', '12345', 'ticket')"
         ))
-    engine.dispose()
     store = SyncLog(db_url)
-    assert store.revision() == "0004"
-    entries = store.log_entries(C, "12345")
-    assert len(entries) == 1 and entries[0]["item_type"] == "ticket" and entries[0]["status"] is None
+    assert_schema_is_the_described_one(store.engine)
+    with engine.connect() as conn:
+        (entry,) = conn.execute(sa.text("SELECT item_type, status FROM sync_logs WHERE item_id = '12345'")).all()
+    engine.dispose()
+    assert tuple(entry) == ("ticket", None)
 
 
 def test_upserts_are_idempotent_and_log_appends(sync_log):
@@ -62,7 +91,8 @@ def test_upserts_are_idempotent_and_log_appends(sync_log):
     assert sync_log.counts(C) == {"synced": 1, "deleted": 0, "failed": 0}
     state = sync_log.get_items(C, ["1"])["1"]
     assert (state.status, state.content_hashes, state.model, state.run_id) == ("synced", {"symptom": "a"}, "m", "r1")
-    assert len(sync_log.log_entries(C, "1")) == 3
+    with sync_log.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM sync_logs WHERE item_id = '1'")).scalar_one() == 3
 
 
 def test_older_source_version_never_overwrites_newer(sync_log):
@@ -139,11 +169,16 @@ def test_run_of_a_dead_process_is_closed_once_its_heartbeat_is_stale(db_url):
 def test_run_is_closed_once_its_dagster_run_is_over(sync_log, tmp_path):
     import dagster as dg
 
-    from fd_pipeline.definitions import defs
+    @dg.op
+    def sync() -> None: ...
+
+    @dg.job
+    def kb_job() -> None:  # any job: only its run's status matters here
+        sync()
 
     with dg.DagsterInstance.ephemeral(tempdir=str(tmp_path)) as instance:
-        run = instance.create_run_for_job(defs.get_job_def("kb_job"), status=dg.DagsterRunStatus.STARTED)
-        dying = SyncLog(sync_log._url.render_as_string(hide_password=False))
+        run = instance.create_run_for_job(kb_job, status=dg.DagsterRunStatus.STARTED)
+        dying = SyncLog(sync_log.url.render_as_string(hide_password=False))
         dying.start_run("kb_procedures", run_id=run.run_id, partition_start="p", partition_end="p")
         dying.close()
         assert sync_log.close_orphaned_runs(dagster_instance=instance) == []  # its run is in progress

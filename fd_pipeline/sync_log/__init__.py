@@ -1,17 +1,11 @@
-"""The sync log (no Dagster import): see `store.py`."""
+"""The sync log (no Dagster import): see `log.py` for its parts."""
 
-from .store import (
-    DatabaseConfigError,
-    DatabaseUnavailable,
-    ItemResult,
-    ItemState,
-    LastSync,
-    RawRecord,
-    StoredEmbedding,
-    SyncLogError,
-    SyncLog,
-    database_url_from_env,
-)
+from .database import DatabaseConfigError, DatabaseUnavailable, SyncLogError
+from .embeddings import StoredEmbedding
+from .items import ItemResult, ItemState
+from .log import SyncLog
+from .raw import RawRecord
+from .runs import LastSync
 
 __all__ = [
     "DatabaseConfigError",
@@ -23,5 +17,4 @@ __all__ = [
     "StoredEmbedding",
     "SyncLogError",
     "SyncLog",
-    "database_url_from_env",
 ]

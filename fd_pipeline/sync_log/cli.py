@@ -9,7 +9,7 @@ def register(sub) -> None:
 
 
 def _run(_args) -> int:
-    from .store import SyncLog
+    from .log import SyncLog
 
     store = SyncLog(migrate=False)
     revision = store.migrate()
