@@ -60,13 +60,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import CACHE, ROOT, machine, peak_rss_mb, table, write_json  # noqa: E402
 # Imported before main() sets FD_PARTITIONS_START: bench.pipeline sets its own 24-hour start on import.
 from bench.pipeline import shared_memory_qdrant  # noqa: E402
+from fd_pipeline.partitions import ASSETS, TICKET_ASSETS, hour_key, range_tags  # noqa: E402
 
 NOW = datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC)
-ASSETS = ("raw_tickets", "ticket_embeddings", "support_tickets", "raw_articles", "article_embeddings", "kb_procedures")
-
-
-def hour_key(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d-%H:00")
 
 
 def instance_for(kind: str, home: Path, postgres_url: str | None, variant: str = "baseline"):
@@ -121,7 +117,7 @@ def check_ui_truth(instance, hours: list[str]) -> dict:
         done = instance.get_materialized_partitions(dg.AssetKey(name))
         if done != expected:
             raise AssertionError(f"{name}: {len(expected - done)} hours missing, {len(done - expected)} unexpected")
-    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_tickets")),
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey(TICKET_ASSETS.raw)),
                                               limit=len(hours) + 1).records
     by_hour = {r.partition_key: r.asset_materialization.metadata for r in records}
     if set(by_hour) != expected or any("count_fetched" not in md for md in by_hour.values()):
@@ -222,7 +218,7 @@ def run_one(hours: int, kind: str, args, variant: str = "baseline") -> dict:
     try:
         instance = instance_for(kind, work / "dagster_home", args.postgres_url, variant)
         res = resources(emu, model, work)
-        tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+        tags = range_tags(first, last)
         profiler = cProfile.Profile() if args.profile else None
         print(f"[{kind}] {hours} partitions {first}..{last}, {args.tickets} tickets...", file=sys.stderr, flush=True)
         started, cpu = time.perf_counter(), time.process_time()

@@ -16,7 +16,7 @@ from datetime import timedelta
 import dagster as dg
 
 from fd_pipeline.asset_helpers import publish, scope_of
-from fd_pipeline.partitions import HOURLY
+from fd_pipeline.partitions import HOURLY, range_tags
 from fd_pipeline.sync.engine import WriteReport
 
 
@@ -48,7 +48,7 @@ def probe_asset(mode: str, timings: dict) -> dg.AssetsDefinition:
 def main() -> None:
     hours = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     keys = HOURLY.get_partition_keys()[:hours]
-    tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+    tags = range_tags(keys[0], keys[-1])
     body: dict = {}
     print(f"{len(keys)} hourly partitions in one run")
     print(f"{'mode':<12} {'body s':>8} {'run s':>8}")

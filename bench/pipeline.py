@@ -33,20 +33,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import CACHE, FULL_MODEL_CACHE, RESULTS, machine, peak_rss_mb, rss_now_mb, run_child, table, write_json  # noqa: E402
+from fd_pipeline.partitions import ASSETS, CHAINS, KB_ASSETS, TICKET_ASSETS, hour_key, range_tags  # noqa: E402
 
 NOW = datetime(2025, 6, 2, 12, 0, 0, tzinfo=UTC)
 HOURS = 24
+RAW = tuple(c.raw for c in CHAINS)
+EMBEDDINGS = tuple(c.embeddings for c in CHAINS)
+COLLECTIONS = tuple(c.collection for c in CHAINS)
+# stage -> (the assets that time it, their run_seconds_<key> figures)
 STAGE_ASSETS = {
-    "fetch": (("raw_tickets", "raw_articles"), ("fetch",)),
-    "embed": (("ticket_embeddings", "article_embeddings"), ("embed",)),
-    "embed_cache": (("ticket_embeddings", "article_embeddings"), ("store",)),
-    "write": (("support_tickets", "kb_procedures"), ("write",)),
-    "log": (("support_tickets", "kb_procedures"), ("log",)),
+    "fetch": (RAW, ("fetch",)),
+    "embed": (EMBEDDINGS, ("embed",)),
+    "embed_cache": (EMBEDDINGS, ("store",)),
+    "write": (COLLECTIONS, ("write",)),
+    "log": (COLLECTIONS, ("log",)),
 }
-
-
-def hour_key(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d-%H:00")
 
 
 # The definitions refuse to load without it; the bench's desk is dated, so its first hour is set
@@ -102,8 +103,7 @@ _SHARED_STORES: dict = {}
 def _assets():
     from fd_pipeline.definitions import defs
 
-    names = ("raw_tickets", "ticket_embeddings", "support_tickets", "raw_articles", "article_embeddings", "kb_procedures")
-    return [defs.get_assets_def(k) for k in names]
+    return [defs.get_assets_def(k) for k in ASSETS]
 
 
 def _metadata(result) -> dict[str, dict]:
@@ -121,8 +121,8 @@ def _metadata(result) -> dict[str, dict]:
 
 def _require_metadata(md: dict[str, dict]) -> None:
     """Fail loudly when the assets' metadata names change, instead of tabulating zeros."""
-    wanted = (("raw_tickets", "run_seconds_fetch"), ("ticket_embeddings", "run_seconds_embed"),
-              ("support_tickets", "run_seconds_write"), ("support_tickets", "count_new"))
+    wanted = ((TICKET_ASSETS.raw, "run_seconds_fetch"), (TICKET_ASSETS.embeddings, "run_seconds_embed"),
+              (TICKET_ASSETS.collection, "run_seconds_write"), (TICKET_ASSETS.collection, "count_new"))
     missing = [f"{a}.{k}" for a, k in wanted if k not in md.get(a, {})]
     if missing:
         raise RuntimeError(f"the materialisations carry no {', '.join(missing)}: the assets' metadata names "
@@ -159,7 +159,7 @@ def materialize(resources: dict, first: str, last: str) -> tuple[object, float]:
     if first == last:
         kwargs["partition_key"] = first
     else:
-        tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+        tags = range_tags(first, last)
     started, cpu = time.perf_counter(), time.process_time()
     result = dg.materialize(_assets(), resources=resources, tags=tags, raise_on_error=True, **kwargs)
     _LAST_CPU["s"] = round(time.process_time() - cpu, 3)
@@ -181,8 +181,8 @@ def scenario(name: str, emu, resources: dict, first: str, last: str, start: date
         s: round(sum(md.get(a, {}).get(f"run_seconds_{k}", 0.0) for a in assets for k in keys), 3)
         for s, (assets, keys) in STAGE_ASSETS.items()
     }
-    tickets_md, kb_md = md.get("support_tickets", {}), md.get("kb_procedures", {})
-    emb = [md.get("ticket_embeddings", {}), md.get("article_embeddings", {})]
+    tickets_md, kb_md = md.get(TICKET_ASSETS.collection, {}), md.get(KB_ASSETS.collection, {})
+    emb = [md.get(a, {}) for a in EMBEDDINGS]
     tickets = sum(int(tickets_md.get(f"count_{k}", 0)) for k in ("new", "changed", "unchanged"))
     articles = sum(int(kb_md.get(f"count_{k}", 0)) for k in ("new", "changed", "unchanged"))
     tokens = sum(int(m.get("count_tokens", 0)) for m in emb)
@@ -209,8 +209,8 @@ def scenario(name: str, emu, resources: dict, first: str, last: str, start: date
         "credits_per_ticket": round(snap["credits"] / max(1, tickets), 3),
         "min_credits_per_ticket": round(minimum["credits"] / max(1, tickets), 3),
         "throttled_429": snap["throttled"],
-        "client_retries": sum(int(md.get(a, {}).get("run_api_retries", 0)) for a in ("raw_tickets", "raw_articles")),
-        "client_paced_wait_s": round(sum(md.get(a, {}).get("run_api_wait_seconds", 0.0) for a in ("raw_tickets", "raw_articles")), 3),
+        "client_retries": sum(int(md.get(a, {}).get("run_api_retries", 0)) for a in RAW),
+        "client_paced_wait_s": round(sum(md.get(a, {}).get("run_api_wait_seconds", 0.0) for a in RAW), 3),
         "peak_rss_mb_so_far": peak_rss_mb(),
         "loadavg_1m_after": round(os.getloadavg()[0], 2),
         "minimum": minimum,
@@ -341,11 +341,11 @@ def child_rss(args) -> dict:
         _require_metadata(md)
     return {"tickets_generated": args.tickets, "store": args.store, "model": args.model, "wall_s": round(wall, 2),
             "rss_before_run_mb": baseline, "peak_rss_mb": peak_rss_mb(),
-            "tickets_synced": int(md.get("support_tickets", {}).get("count_new", 0)),
-            "texts_embedded": int(md.get("ticket_embeddings", {}).get("count_embedded", 0)),
-            "client_throttled": int(md.get("raw_tickets", {}).get("run_api_throttled", 0)),
-            "fetch_s": round(md.get("raw_tickets", {}).get("run_seconds_fetch", 0.0), 2),
-            "client_wait_s": round(md.get("raw_tickets", {}).get("run_api_wait_seconds", 0.0), 2)}
+            "tickets_synced": int(md.get(TICKET_ASSETS.collection, {}).get("count_new", 0)),
+            "texts_embedded": int(md.get(TICKET_ASSETS.embeddings, {}).get("count_embedded", 0)),
+            "client_throttled": int(md.get(TICKET_ASSETS.raw, {}).get("run_api_throttled", 0)),
+            "fetch_s": round(md.get(TICKET_ASSETS.raw, {}).get("run_seconds_fetch", 0.0), 2),
+            "client_wait_s": round(md.get(TICKET_ASSETS.raw, {}).get("run_api_wait_seconds", 0.0), 2)}
 
 
 # --- the parent -------------------------------------------------------------------------------------

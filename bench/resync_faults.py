@@ -25,16 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fd_pipeline.partitions import ASSETS, hour_key, range_tags  # noqa: E402
+
 NOW = datetime(2025, 6, 2, 12, 0, 0, tzinfo=UTC)
 HOURS = 24
 # Faults per API request, about 5% in all; a 429 comes in a burst of 3.
 FAULTS = {"rate_429": 0.005, "rate_500": 0.01, "rate_502": 0.005, "rate_503": 0.005, "rate_timeout": 0.005,
           "rate_drop": 0.005, "rate_truncate": 0.005, "rate_malformed": 0.005, "rate_slow": 0.005}
-ASSETS = ("raw_tickets", "ticket_embeddings", "support_tickets", "raw_articles", "article_embeddings", "kb_procedures")
-
-
-def hour_key(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d-%H:00")
 
 
 def tiny_model() -> Path:
@@ -54,7 +51,7 @@ def run(label: str, emu, resources: dict, first: str, last: str) -> dict:
     emu.stats.reset()
     started = time.perf_counter()
     result = dg.materialize([defs.get_assets_def(k) for k in ASSETS], resources=resources, raise_on_error=True,
-                            tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last})
+                            tags=range_tags(first, last))
     wall = time.perf_counter() - started
     steps = {e.step_key: round(e.event_specific_data.duration_ms / 1000, 2)
              for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}

@@ -23,10 +23,10 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from fd_pipeline.partitions import ASSETS, CHAINS, PARTITION_TAG, RANGE_END
 from fd_pipeline.pools import SHARED_POOL
 
 from fd_pipeline_tests.webui import (
-    ASSETS,
     FD_PIPELINE,
     FINISHED,
     LAUNCH,
@@ -44,7 +44,6 @@ from fd_pipeline_tests.webui import (
 pytestmark = pytest.mark.slow
 
 SHOTS = ROOT / "screenshots"
-CHAINS = (("raw_tickets", "ticket_embeddings", "support_tickets"), ("raw_articles", "article_embeddings", "kb_procedures"))
 COLLECTION_CHECKS = ("points_match_sync_log", "vectors_have_model_dimension", "no_stale_failures")
 UI_WAIT_MS = 120_000  # generous: CI machines are busy, and nothing here asserts speed
 RUNS = """query($filter: RunsFilter) { runsOrError(filter: $filter) { ... on Runs { results {
@@ -141,7 +140,7 @@ def test_lineage_shows_the_six_assets_in_two_chains(page):
     # Each node fills in its status after the graph draws; the collections' checks come last.
     page.wait_for_function(r"""names => names.every(n => [...document.querySelectorAll('foreignObject')]
         .some(e => e.textContent.startsWith(n) && /(\d+) \/ \1 Passed/.test(e.textContent)))""",
-                           arg=["support_tickets", "kb_procedures"])
+                           arg=[chain.collection for chain in CHAINS])
     nodes = _asset_nodes(page)
     _shot(page, "lineage")
     assert set(nodes) == set(ASSETS)
@@ -154,8 +153,8 @@ def test_lineage_shows_the_six_assets_in_two_chains(page):
         assert len(ys) == 1, (chain, ys)  # one row per chain
         rows.append(ys.pop())
     assert rows[0] != rows[1]
-    for collection in ("support_tickets", "kb_procedures"):
-        text = nodes[collection][1]
+    for chain in CHAINS:
+        text = nodes[chain.collection][1]
         assert re.search(r"(\d+) / \1 Passed", text), text  # every check of the collection passed
 
 
@@ -212,7 +211,7 @@ def test_materialize_click_runs_while_a_second_launch_waits_queued(page, demo_ui
     try:
         before = {r["runId"] for r in _runs(client)}
         (demo,) = _runs(client, **{"fd_pipeline/origin": "demo"})
-        partition = next(t["value"] for t in demo["tags"] if t["key"] == "dagster/asset_partition_range_end")
+        partition = next(t["value"] for t in demo["tags"] if t["key"] == RANGE_END)
         page.goto("/assets/raw_articles")
         page.get_by_role("button", name=re.compile("Materialize\u2026")).click()  # the asset page's "Materialize…"
         dialog = page.get_by_role("dialog")
@@ -229,7 +228,7 @@ def test_materialize_click_runs_while_a_second_launch_waits_queued(page, demo_ui
         params = {
             "selector": {**repository_selector(client), "jobName": "__ASSET_JOB",
                          "assetSelection": [{"path": [name]} for name in CHAINS[0]]},
-            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
+            "executionMetadata": {"tags": [{"key": PARTITION_TAG, "value": partition}]},
         }
         launched = gql(client, LAUNCH, {"params": params})["launchRun"]
         assert launched["__typename"] == "LaunchRunSuccess", launched

@@ -14,13 +14,14 @@ import signal
 import sqlite3
 import subprocess
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
 
 from fd_pipeline.commands.ui import dagster_dev_command
+from fd_pipeline.partitions import ASSETS, PARTITION_TAG, hour_key
 from fd_pipeline_tests.webui import (
-    ASSETS,
     ASSETS_QUERY,
     EDGES,
     FD_PIPELINE,
@@ -58,10 +59,10 @@ def test_ui_shows_lineage_and_runs_a_partition(make_emulator, tiny_model_dir, tm
                 assert {n["assetKey"]["path"][-1] for n in nodes} == set(ASSETS)
                 assert {(d["path"][-1], n["assetKey"]["path"][-1]) for n in nodes for d in n["dependencyKeys"]} == EDGES
 
-                partition = (emulator_now.replace(hour=emulator_now.hour - 1)).strftime("%Y-%m-%d-%H:00")
+                partition = hour_key(emulator_now - timedelta(hours=1))
                 params = {
                     "selector": {**repository_selector(client), "jobName": "kb_job"},
-                    "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
+                    "executionMetadata": {"tags": [{"key": PARTITION_TAG, "value": partition}]},
                 }
                 launched = gql(client, LAUNCH, {"params": params})["launchRun"]
                 assert launched["__typename"] == "LaunchRunSuccess", launched

@@ -14,13 +14,12 @@ from pathlib import Path
 import httpx
 import psutil
 
+from fd_pipeline.partitions import CHAINS
+
 ROOT = Path(__file__).resolve().parents[1]
 FD_PIPELINE = str(Path(sys.executable).parent / "fd-pipeline")
-ASSETS = ("raw_tickets", "ticket_embeddings", "support_tickets", "raw_articles", "article_embeddings", "kb_procedures")
-EDGES = {
-    ("raw_tickets", "ticket_embeddings"), ("ticket_embeddings", "support_tickets"),
-    ("raw_articles", "article_embeddings"), ("article_embeddings", "kb_procedures"),
-}
+# The lineage edges the UI must draw: raw -> embeddings -> collection, per chain.
+EDGES = {edge for c in CHAINS for edge in ((c.raw, c.embeddings), (c.embeddings, c.collection))}
 ASSETS_QUERY = "{ assetNodes { assetKey { path } dependencyKeys { path } } }"
 REPOS = "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
 RUN_QUERY = 'query($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status tags { key value } } } }'

