@@ -20,11 +20,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fd_pipeline.embedding import EmbedderConfig, agreement
+    from fd_pipeline.embedding import agreement
+    from fd_pipeline.resources import configured
 
     if args.texts < 11:
         raise ValueError("--texts must be at least 11 (each text needs 10 neighbours)")
-    base = EmbedderConfig.from_env()
+    base = configured("embedder").config()
     result = agreement.measure(
         args.model or base.model,
         n_texts=args.texts,

@@ -17,7 +17,7 @@ from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Iterator
 
-from fd_pipeline.settings import data_dir
+from fd_pipeline import settings
 
 # The repository's dagster.yaml (pools, run queue, telemetry off): the one source of instance settings.
 PROJECT_INSTANCE_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
@@ -31,8 +31,8 @@ def dagster_home(base: Path | None = None) -> Path:
     A home the user named keeps its own dagster.yaml (copied from the project's only when missing);
     the project's default home follows the repository's file, so a change there is never missed.
     """
-    named = os.environ.get("DAGSTER_HOME")
-    home = Path(named or (base or data_dir()) / "dagster_home").expanduser().resolve()
+    named = settings.value("DAGSTER_HOME")
+    home = Path(named or (base or settings.data_dir()) / "dagster_home").expanduser().resolve()
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
     if named and target.is_file():

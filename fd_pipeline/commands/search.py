@@ -37,16 +37,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def search_env(text: str, **kwargs):
-    """Search with the embedder and Qdrant the environment configures (FD_EMBED_*, QDRANT_*)."""
-    from fd_pipeline.embedding import Embedder, EmbedderConfig
+    """Search with the embedder and Qdrant the environment configures (FD_EMBED_*, QDRANT_*): the
+    code location's own resources."""
+    from fd_pipeline.resources import configured
     from fd_pipeline.search import search
-    from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
 
-    vectors = VectorStore(VectorStoreConfig.from_env())
-    try:
-        return search(text, embedder=Embedder(EmbedderConfig.from_env()), vectors=vectors, **kwargs)
-    finally:
-        vectors.close()
+    with configured("embedder").open() as embedder, configured("qdrant").open() as vectors:
+        return search(text, embedder=embedder, vectors=vectors, **kwargs)
 
 
 MODES = {"hybrid": "hybrid search (dense + sparse, fused by rank: scores are RRF scores)",
