@@ -29,13 +29,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fd_pipeline.embedding import Embedding, ModelIdentity  # noqa: E402
 from fd_pipeline.vectorstore import TICKETS, CollectionSpec, Point, VectorStore, VectorStoreConfig  # noqa: E402
 
 # The tickets' aspects and payload indexes under a name of its own, so a run against a server
@@ -43,24 +43,13 @@ from fd_pipeline.vectorstore import TICKETS, CollectionSpec, Point, VectorStore,
 BENCH = CollectionSpec("fd_bench_tickets", aspects=TICKETS.aspects, payload_indexes=TICKETS.payload_indexes)
 
 
-@dataclass(frozen=True)
-class Identity:
-    name: str = "bench-bge-m3-shaped"
-    dim: int = 1024
-    has_sparse: bool = True
-    fingerprint: str = "0" * 64
-    max_tokens: int = 512
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}-{self.dim}-{self.fingerprint[:8]}"
+def bench_identity(dim: int) -> ModelIdentity:
+    """A bge-m3-shaped identity for random vectors (no model: the bench measures the store)."""
+    return ModelIdentity(name="bench-bge-m3-shaped", dim=dim, has_sparse=True, fingerprint="0" * 64, max_tokens=512)
 
 
-@dataclass(frozen=True)
-class Vec:
-    dense: np.ndarray
-    sparse_indices: tuple[int, ...] | None
-    sparse_values: tuple[float, ...] | None
+def embedding(dense: np.ndarray, indices: tuple[int, ...], values: tuple[float, ...]) -> Embedding:
+    return Embedding(dense, indices, values, tokens=0, truncated=False)
 
 
 class Corpus:
@@ -74,10 +63,10 @@ class Corpus:
         ids = np.unique((self.vocab * rng.random(nnz * 2) ** 3).astype(np.int64))[:nnz]
         return tuple(int(i) for i in ids), tuple(float(v) for v in rng.uniform(0.01, 0.35, len(ids)))
 
-    def vector(self, rng: np.random.Generator) -> Vec:
+    def vector(self, rng: np.random.Generator) -> Embedding:
         dense = rng.standard_normal(self.dim).astype(np.float32)
         idx, val = self._sparse(rng, int(rng.integers(50, 151)))
-        return Vec(dense / np.linalg.norm(dense), idx, val)
+        return embedding(dense / np.linalg.norm(dense), idx, val)
 
     def point(self, i: int) -> Point:
         rng = np.random.default_rng((self.seed, i))
@@ -89,7 +78,7 @@ class Corpus:
                      "subject": f"Ticket {i + 1}: cannot sign in after the password reset", "priority": 1 + i % 4},
         )
 
-    def query(self, i: int, stored: int) -> Vec:
+    def query(self, i: int, stored: int) -> Embedding:
         """A query near a stored ticket's symptom: noisy dense, ~20 sparse terms half shared with it."""
         target = self.point(i % stored).vectors["symptom"]
         rng = np.random.default_rng((self.seed, 10**9 + i))
@@ -97,7 +86,7 @@ class Corpus:
         shared = list(target.sparse_indices[:10])
         extra, _ = self._sparse(rng, 10)
         ids = sorted(set(shared) | set(extra))
-        return Vec(dense / np.linalg.norm(dense), tuple(ids), tuple(float(v) for v in rng.uniform(0.05, 0.4, len(ids))))
+        return embedding(dense / np.linalg.norm(dense), tuple(ids), tuple(float(v) for v in rng.uniform(0.05, 0.4, len(ids))))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -124,7 +113,7 @@ def config_for(engine: str, folder: Path, args) -> VectorStoreConfig:
     return VectorStoreConfig(path=str(folder), upsert_batch=args.batch, optimize_on_close=False, **changes)
 
 
-def upsert_phase(store: VectorStore, corpus: Corpus, ident: Identity, batch: int, budget_s: float | None) -> tuple[int, float, float]:
+def upsert_phase(store: VectorStore, corpus: Corpus, ident: ModelIdentity, batch: int, budget_s: float | None) -> tuple[int, float, float]:
     """Upsert points in batches; only store.upsert is timed (building the points is not)."""
     done, spent, cpu = 0, 0.0, 0.0
     while done < corpus.n and (budget_s is None or spent < budget_s):
@@ -174,7 +163,7 @@ def _cpu_s() -> float:
 
 def child(args) -> dict:
     """One engine at one size, in this process (so ru_maxrss is this run's peak)."""
-    ident = Identity(dim=args.dim)
+    ident = bench_identity(args.dim)
     corpus = Corpus(args.n, args.dim, args.vocab)
     folder = Path(tempfile.mkdtemp(prefix=f"fd-bench-{args.child}-", dir=args.tmp))
     try:

@@ -11,7 +11,9 @@ default) and qdrant-client in memory (the stand-in for a Qdrant server's API).
 - Model switch: a new model fills its own collection while searches through the alias keep
   answering from the old one, until `promote` swaps the alias in one step.
 - Writes: batched, deterministic ids (re-upserts do not duplicate); `upsert` replaces whole
-  points, `update_vectors` adds aspects and keeps the others; deletes; exact counts; id scroll.
+  points (an aspect left out is removed); deletes; exact counts; id scroll.
+- A wrong aspect name is an `UnknownAspect` naming it (also a spec with aspects its collection
+  was not made with), never a model mismatch.
 - Search: dense and hybrid (RRF of dense + sparse), where an exact sparse term lifts a document
   above a dense near-miss; payload filters; lexical sparse vectors get Qdrant's IDF modifier.
 - Indexing (qdrant-edge): `optimize` turns segments past the threshold into HNSW, searches agree.
@@ -28,7 +30,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -43,12 +45,14 @@ from fd_pipeline.vectorstore import (
     ModelMismatch,
     Point,
     SearchFilter,
+    UnknownAspect,
     VectorStore,
     VectorStoreConfig,
     VectorStoreError,
     VectorStoreUnavailable,
 )
-from fd_pipeline_tests.fixtures.qdrant import FakeIdentity, make_identity, random_vec, vec
+from fd_pipeline.vectorstore.store import METADATA_KEY
+from fd_pipeline_tests.fixtures.qdrant import make_identity, random_vec, vec
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -212,8 +216,8 @@ def test_ensure_collection_is_idempotent_and_creates_alias_and_vectors(store, qd
             store.close()
         store = VectorStore(store.config)
     assert store.alias_target(TICKETS) == first
-    assert list(store.physical_collections(TICKETS)) == [first]
-    assert store.physical_collections(TICKETS)[first]["fingerprint"] == qdrant_identity.fingerprint
+    assert store._engine.collection_names() == {first}
+    assert store._engine.describe(first)[1][METADATA_KEY]["fingerprint"] == qdrant_identity.fingerprint
 
     layout = store.collection_layout(first)
     assert layout.dense == {f"{a}_vec": 16 for a in TICKETS.aspects}
@@ -290,9 +294,6 @@ def test_new_model_fills_its_collection_while_the_alias_serves_the_old_then_prom
     with pytest.raises(ModelMismatch):  # the old model's query no longer fits what the alias serves
         store.search(TICKETS, aspect="symptom", dense=old_query.dense)
     assert store.promote(TICKETS, new) == new_name  # promoting again changes nothing
-
-    assert store.drop_other_models(TICKETS) == [store.physical_name(TICKETS, old)]
-    assert list(store.physical_collections(TICKETS)) == [new_name]
     assert store.sample_vectors(TICKETS, limit=3) == {i: {f"{a}_vec": 12 for a in TICKETS.aspects} for i in (1, 2, 3)}
 
 
@@ -312,29 +313,21 @@ def test_partial_vectors_then_completion_and_upsert_replaces_whole_point(store, 
     assert store.sample_vectors(TICKETS) == {7: {"symptom_vec": 16}}
     assert store.search(TICKETS, aspect="cause", dense=cause.dense) == []
 
-    store.update_vectors(TICKETS, ident, 7, {"cause": cause})
-    assert store.sample_vectors(TICKETS) == {7: {"symptom_vec": 16, "cause_vec": 16}}
-    assert store.retrieve(TICKETS, ident, [7]) == {7: {"ticket_id": 7}}
-    assert store.search(TICKETS, aspect="cause", dense=cause.dense, sparse_indices=cause.sparse_indices,
-                        sparse_values=cause.sparse_values)[0].id == 7
-
     store.upsert(TICKETS, ident, [Point(7, {"symptom": symptom, "cause": cause, "resolution": resolution}, {"ticket_id": 7, "status": 4})])
     assert store.sample_vectors(TICKETS) == {7: {f"{a}_vec": 16 for a in TICKETS.aspects}}
     assert store.retrieve(TICKETS, None, [7])[7]["status"] == 4
+    assert store.search(TICKETS, aspect="cause", dense=cause.dense, sparse_indices=cause.sparse_indices,
+                        sparse_values=cause.sparse_values)[0].id == 7
 
     # The trap the contract documents: upsert is a full replacement.
     store.upsert(TICKETS, ident, [Point(7, {"symptom": symptom}, {"ticket_id": 7})])
     assert store.sample_vectors(TICKETS) == {7: {"symptom_vec": 16}}
+    assert store.retrieve(TICKETS, ident, [7]) == {7: {"ticket_id": 7}}
     assert store.count(TICKETS) == 1
-
-    store.replace_payload(TICKETS, ident, 7, {"ticket_id": 7, "status": 5})
-    store.delete_vectors(TICKETS, ident, [7], ["resolution"])  # absent vector: no-op
-    assert store.retrieve(TICKETS, ident, [7]) == {7: {"ticket_id": 7, "status": 5}}
-    assert store.sample_vectors(TICKETS) == {7: {"symptom_vec": 16}}
 
 
 def test_batched_upserts_reupserts_scroll_and_deletes(store, qdrant_identity, monkeypatch):
-    monkeypatch.setattr(store, "config", store.config.with_(upsert_batch=7))
+    monkeypatch.setattr(store, "config", replace(store.config, upsert_batch=7))
     ident = qdrant_identity
     calls = []
     real_upsert = store._engine.upsert
@@ -450,8 +443,6 @@ def test_filters(store, qdrant_identity):
     assert ids({"status": [3, 4], "updated_at": {"gte": T0 + timedelta(days=2)}}, mode="dense") == [3]
     with pytest.raises(ValueError, match="mode"):
         ids(None, mode="sparse")
-    with pytest.raises(ValueError, match="aspect"):
-        store.search(KB, aspect="symptom", dense=q.dense)
 
 
 # -- lexical sparse vectors (IDF) ----------------------------------------------------------------
@@ -459,7 +450,8 @@ def test_filters(store, qdrant_identity):
 
 def test_lexical_sparse_vectors_get_the_idf_modifier(store):
     """A rare query term outweighs a common one only when Qdrant applies IDF to the sparse vectors."""
-    plain, lexical = make_identity("bm", dim=4), make_identity("bm", dim=4, sparse_idf=True)
+    # A lexical model's fingerprint covers its tokenizer and version, so it is never the plain one's.
+    plain, lexical = make_identity("bm", dim=4), make_identity("bm", dim=4, sparse_idf=True, fingerprint="1e" * 8)
     common, rare, other = 1, 2, 99
     points = [
         Point(10, {"intent": vec([1, 0, 0, 0], {other: 1.0})}, {}),  # the dense winner
@@ -479,15 +471,38 @@ def test_lexical_sparse_vectors_get_the_idf_modifier(store):
 
 
 def test_a_collection_made_without_idf_refuses_a_lexical_identity_of_the_same_key(store):
-    @dataclass(frozen=True)
-    class SameKey(FakeIdentity):
-        @property
-        def key(self) -> str:
-            return "shared"
-
-    store.ensure_collection(KB, SameKey("m", 4, True, "f" * 64))
+    plain = make_identity("m", dim=4, fingerprint="f" * 16)
+    lexical = replace(plain, sparse_idf=True)
+    assert lexical.key == plain.key
+    store.ensure_collection(KB, plain)
     with pytest.raises(ModelMismatch, match="sparse_idf is False, not True"):
-        store.ensure_collection(KB, SameKey("m", 4, True, "f" * 64, sparse_idf=True))
+        store.ensure_collection(KB, lexical)
+
+
+# -- aspects ---------------------------------------------------------------------------------------
+
+
+def test_a_wrong_aspect_name_is_named_not_a_model_mismatch(store, qdrant_identity):
+    store.upsert(TICKETS, qdrant_identity, ticket_points(2, qdrant_identity))
+    q = random_vec(np.random.default_rng(1), qdrant_identity.dim)
+    with pytest.raises(UnknownAspect, match="support_tickets has no aspect 'symtom'; expected one of symptom, cause"):
+        store.upsert(TICKETS, qdrant_identity, [Point(3, {"symtom": q}, {})])
+    with pytest.raises(UnknownAspect, match="no aspect 'intent'"):
+        store.search(TICKETS, aspect="intent", dense=q.dense)
+    # A spec that names an aspect its collection was never made with (same public name, same model).
+    summary = replace(TICKETS, aspects=(*TICKETS.aspects, "summary"))
+    held = r"support_tickets__tiny-16-\w+ .*has no aspect 'summary'; it holds cause, resolution, symptom"
+    with pytest.raises(UnknownAspect, match=held):
+        store.upsert(summary, qdrant_identity, [Point(3, {"summary": q}, {})])
+    with pytest.raises(UnknownAspect, match=held):
+        store.search(summary, aspect="summary", dense=q.dense)
+    if store.engine == "edge":  # a later process checks the collection when it first writes
+        store.close()
+        with VectorStore(store.config) as later, pytest.raises(UnknownAspect, match=held):
+            later.upsert(summary, qdrant_identity, [Point(3, {"symptom": q}, {})])
+        store = VectorStore(store.config)
+    assert store.count(TICKETS) == 2
+    store.close()
 
 
 # -- qdrant-edge: the pointer file, indexing ------------------------------------------------------
@@ -550,7 +565,7 @@ def test_a_collection_left_half_built_by_a_crash_is_cleared_on_open(tmp_path, qd
     (leftover / "shard").mkdir(parents=True)
     with VectorStore(VectorStoreConfig(path=str(folder))) as store:
         assert not leftover.exists()
-        assert list(store.physical_collections(TICKETS)) == [store.physical_name(TICKETS, qdrant_identity)]
+        assert store._engine.collection_names() == {store.physical_name(TICKETS, qdrant_identity)}
         assert store.count(TICKETS) == 2
 
 
@@ -568,19 +583,18 @@ def test_optimize_makes_immutable_segments_then_hnsw_past_the_thresholds_and_sea
     def graph_bytes():
         return sum(p.stat().st_size for p in shard.glob("segments/*/vector_index-*_vec/*"))
 
-    with VectorStore(cfg.with_(optimize_on_close=False)) as store:
+    with VectorStore(replace(cfg, optimize_on_close=False)) as store:
         store.upsert(TICKETS, qdrant_identity, points)
         segments = store.index_state(TICKETS)["segments"]
         exact = top_ids(store)
     assert exact == [1, 124, 600] and graph_bytes() == 0
     with VectorStore(cfg) as store:  # the next writer's close() optimizes
-        store.replace_payload(TICKETS, qdrant_identity, 1, {"ticket_id": 1})
-        store.update_vectors(TICKETS, qdrant_identity, 2, {"symptom": points[1].vectors["symptom"]})
+        store.upsert(TICKETS, qdrant_identity, points[:2])
     with VectorStore(cfg) as store:
         assert store.index_state(TICKETS) == {"segments": segments + 1, "points": 600, "hnsw": 0}  # immutable + appendable
         assert top_ids(store) == exact
         flat = graph_bytes()
-    with VectorStore(cfg.with_(hnsw_threshold_kb=30)) as store:
+    with VectorStore(replace(cfg, hnsw_threshold_kb=30)) as store:
         assert store.optimize(TICKETS, qdrant_identity) == [store.physical_name(TICKETS, qdrant_identity)]
         assert store.index_state(TICKETS)["hnsw"] == 1 and graph_bytes() > 4 * flat  # graphs with links now
         assert top_ids(store) == exact

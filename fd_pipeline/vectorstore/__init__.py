@@ -2,7 +2,7 @@
 
 from fd_pipeline.vectorstore.config import VectorStoreConfig
 from fd_pipeline.vectorstore.engine import Layout
-from fd_pipeline.vectorstore.errors import ModelMismatch, VectorStoreError, VectorStoreUnavailable
+from fd_pipeline.vectorstore.errors import ModelMismatch, UnknownAspect, VectorStoreError, VectorStoreUnavailable
 from fd_pipeline.vectorstore.records import (
     KB,
     TICKETS,
@@ -19,6 +19,7 @@ __all__ = [
     "KB",
     "Layout",
     "TICKETS",
+    "UnknownAspect",
     "CollectionSpec",
     "EmbeddingLike",
     "Hit",

@@ -161,10 +161,6 @@ class ClientEngine:
         with self._calling(f"pointing {alias} at {name}"):
             self.client.update_collection_aliases(change_aliases_operations=ops)
 
-    def drop(self, name: str) -> None:
-        with self._calling(f"dropping {name}"):
-            self.client.delete_collection(name)
-
     # -- points -------------------------------------------------------------------------------
 
     @staticmethod
@@ -178,18 +174,6 @@ class ClientEngine:
         structs = [models.PointStruct(id=p.id, vector=self._vectors(p.vectors), payload=p.payload) for p in points]
         with self._calling(f"upserting {len(points)} points into {name}"):
             self.client.upsert(name, points=structs, wait=True)
-
-    def update_vectors(self, name: str, point_id: PointId, vectors: Vectors) -> None:
-        with self._calling(f"updating vectors of {point_id} in {name}"):
-            self.client.update_vectors(name, points=[models.PointVectors(id=point_id, vector=self._vectors(vectors))], wait=True)
-
-    def delete_vectors(self, name: str, ids: list[PointId], names: list[str]) -> None:
-        with self._calling(f"deleting vectors from {name}"):
-            self.client.delete_vectors(name, vectors=names, points=models.PointIdsList(points=ids), wait=True)
-
-    def overwrite_payload(self, name: str, point_id: PointId, payload: dict[str, Any]) -> None:
-        with self._calling(f"replacing the payload of {point_id} in {name}"):
-            self.client.overwrite_payload(name, payload=payload, points=models.PointIdsList(points=[point_id]), wait=True)
 
     def delete(self, name: str, ids: list[PointId]) -> None:
         with self._calling(f"deleting {len(ids)} points from {name}"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,6 +113,3 @@ class VectorStoreConfig:
         if self.path == MEMORY or self.path is None:
             return "memory"
         return self.embedded_engine
-
-    def with_(self, **changes) -> VectorStoreConfig:
-        return dataclasses.replace(self, **changes)

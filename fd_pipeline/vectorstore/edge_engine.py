@@ -116,7 +116,7 @@ class EdgeEngine:
             _write_atomic(marker, FORMAT)
         (self.root / "collections").mkdir(exist_ok=True)
         (self.root / "aliases").mkdir(exist_ok=True)
-        # Left by a crash while creating or dropping a collection (we hold the lock: nobody else is).
+        # Left by a crash while creating a collection (we hold the lock: nobody else is).
         for leftover in (self.root / "collections").glob(".*"):
             shutil.rmtree(leftover, ignore_errors=True)
 
@@ -251,16 +251,6 @@ class EdgeEngine:
             raise VectorStoreError(f"cannot point {alias} at {name}: it does not exist on {self.where}")
         _write_atomic(self.root / "aliases" / f"{alias}.json", {"collection": name})
 
-    def drop(self, name: str) -> None:
-        self._close_shard(name)
-        folder = self._folder(name)
-        if not folder.exists():
-            return
-        doomed = folder.parent / f".dropping-{name}-{uuid.uuid4().hex[:8]}"
-        os.rename(folder, doomed)
-        _fsync_dir(folder.parent)
-        shutil.rmtree(doomed, ignore_errors=True)
-
     # -- points ------------------------------------------------------------------------------------
 
     def _update(self, name: str, what: str, operation: Any) -> None:
@@ -281,19 +271,6 @@ class EdgeEngine:
         qe = _qe()
         batch = [qe.Point(_edge_id(p.id), self._vectors(p.vectors), p.payload) for p in points]
         self._update(name, f"upserting {len(points)} points", qe.UpdateOperation.upsert_points(batch))
-
-    def update_vectors(self, name: str, point_id: PointId, vectors: Vectors) -> None:
-        qe = _qe()
-        op = qe.UpdateOperation.update_vectors([qe.PointVectors(_edge_id(point_id), self._vectors(vectors))])
-        self._update(name, f"updating vectors of {point_id}", op)
-
-    def delete_vectors(self, name: str, ids: list[PointId], names: list[str]) -> None:
-        qe = _qe()
-        self._update(name, "deleting vectors", qe.UpdateOperation.delete_vectors([_edge_id(i) for i in ids], names))
-
-    def overwrite_payload(self, name: str, point_id: PointId, payload: dict[str, Any]) -> None:
-        qe = _qe()
-        self._update(name, f"replacing the payload of {point_id}", qe.UpdateOperation.overwrite_payload([_edge_id(point_id)], payload))
 
     def delete(self, name: str, ids: list[PointId]) -> None:
         qe = _qe()

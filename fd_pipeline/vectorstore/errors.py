@@ -13,3 +13,7 @@ class VectorStoreUnavailable(VectorStoreError):
 
 class ModelMismatch(VectorStoreError):
     """A collection holds vectors of another model (or of another size) than the one writing."""
+
+
+class UnknownAspect(VectorStoreError, ValueError):
+    """An aspect the collection does not have (a typo, or a spec of other aspects than its collection's)."""

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from fd_pipeline.vectorstore.errors import UnknownAspect
+
 PointId = int | str
 
 
@@ -79,7 +81,7 @@ class CollectionSpec:
 
     def check_aspect(self, aspect: str) -> None:
         if aspect not in self.aspects:
-            raise ValueError(f"{self.name} has no aspect {aspect!r}; expected one of {self.aspects}")
+            raise UnknownAspect(f"{self.name} has no aspect {aspect!r}; expected one of {', '.join(self.aspects)}")
 
 
 TICKETS = CollectionSpec("support_tickets", aspects=("symptom", "cause", "resolution"), payload_indexes=TICKET_INDEXES)

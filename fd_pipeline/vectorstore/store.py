@@ -10,12 +10,11 @@ collection `<public>__<model key>` that only ever holds one model's vectors; the
 is kept with the collection and checked before every first write. `ensure_collection` creates
 the alias only where none exists and never moves it, so a new model fills its own collection
 while searches keep using the old one. The pipeline calls `promote` once the new collection is
-complete: one atomic switch, so searches never see an empty collection. `drop_other_models`
-then removes the old collections, when asked.
+complete: one atomic switch, so searches never see an empty collection. The old model's
+collection stays until someone drops it.
 
 Writes. `upsert` replaces whole points (vectors + payload): the pipeline always sends a point's
-full current set of aspects; an aspect left out is removed. `update_vectors` adds or replaces
-some aspects of an existing point and keeps the others; `replace_payload` changes only the payload.
+full current set of aspects; an aspect left out is removed. `delete` removes points by id.
 Vectors are validated here (names, sizes, finite values) before any engine sees them: qdrant-edge
 logs an update to its WAL before checking it, and would replay a rejected one on the next open.
 
@@ -34,7 +33,7 @@ import numpy as np
 
 from fd_pipeline.vectorstore.config import VectorStoreConfig
 from fd_pipeline.vectorstore.engine import Engine, Layout, RawPoint, Sparse
-from fd_pipeline.vectorstore.errors import ModelMismatch, VectorStoreError
+from fd_pipeline.vectorstore.errors import ModelMismatch, UnknownAspect, VectorStoreError
 from fd_pipeline.vectorstore.filters import FilterInput
 from fd_pipeline.vectorstore.records import (
     CollectionSpec,
@@ -198,17 +197,22 @@ class VectorStore:
             problems += [
                 f"{f} is {stored.get(f)!r}, not {wanted[f]!r}" for f in _IDENTITY_FIELDS if stored.get(f) != wanted[f]
             ]
+        missing = [a for a in spec.aspects if spec.dense_name(a) not in layout.dense]
         for aspect in spec.aspects:
             size = layout.dense.get(spec.dense_name(aspect))
-            if size != identity.dim:
+            if size is not None and size != identity.dim:
                 problems.append(f"vector {spec.dense_name(aspect)} has size {size}, the model has {identity.dim}")
-            if identity.has_sparse and spec.sparse_name(aspect) not in layout.sparse:
+            if identity.has_sparse and size is not None and spec.sparse_name(aspect) not in layout.sparse:
                 problems.append(f"sparse vector {spec.sparse_name(aspect)} is missing")
         if problems:
+            problems += [f"it has no aspect {a!r}" for a in missing]
             raise ModelMismatch(
                 f"refusing to write model {identity.name} (dim {identity.dim}) into {physical} on "
                 f"{self._where()}: " + "; ".join(problems)
             )
+        if missing:
+            # The model matches: the caller's spec names aspects this collection was never made with.
+            raise _no_aspect(physical, layout, missing, self._where())
 
     def promote(self, spec: CollectionSpec, identity: ModelIdentityLike) -> str | None:
         """Point the public alias at `identity`'s collection in one atomic switch; returns the old target.
@@ -224,30 +228,6 @@ class VectorStore:
         if current != physical:
             self._engine.set_alias(spec.name, physical, current=current)
         return current
-
-    def physical_collections(self, spec: CollectionSpec) -> dict[str, dict[str, Any] | None]:
-        """Every physical collection of `spec`, with the model identity stored in it."""
-        out: dict[str, dict[str, Any] | None] = {}
-        for name in sorted(self._engine.collection_names()):
-            if name.startswith(f"{spec.name}__"):
-                out[name] = self._engine.describe(name)[1].get(METADATA_KEY)
-        return out
-
-    def drop_other_models(self, spec: CollectionSpec, keep: ModelIdentityLike | None = None) -> list[str]:
-        """Drop `spec`'s physical collections except the alias target (and `keep`'s). Explicit only."""
-        target = self.alias_target(spec)
-        if target is None:
-            raise VectorStoreError(f"{spec.name} has no alias yet: refusing to guess which collection to keep")
-        spared = {target} | ({self.physical_name(spec, keep)} if keep is not None else set())
-        dropped = []
-        for name in self.physical_collections(spec):
-            if name not in spared:
-                self._engine.drop(name)
-                self._ensured.pop(name, None)
-                self._layouts.pop(name, None)
-                self._written.discard(name)
-                dropped.append(name)
-        return dropped
 
     def _layout(self, name: str) -> Layout:
         if name not in self._layouts:
@@ -265,19 +245,17 @@ class VectorStore:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def upsert(
-        self, spec: CollectionSpec, identity: ModelIdentityLike, points: Iterable[Point], *, wait: bool = True
-    ) -> int:
+    def upsert(self, spec: CollectionSpec, identity: ModelIdentityLike, points: Iterable[Point]) -> int:
         """Write points in batches of `upsert_batch`, each replacing any stored point of that id whole.
 
-        `wait` is kept for callers of the server API; every engine here applies a batch before returning.
+        Every engine has applied a batch when this returns (a server is asked to wait for it).
         """
         physical = self.ensure_collection(spec, identity)
         layout = self._layout(physical)
         written = 0
         batch: list[RawPoint] = []
         for point in points:
-            vectors = self._vectors(spec, identity, layout, point.id, point.vectors)
+            vectors = self._vectors(spec, identity, physical, layout, point.id, point.vectors)
             batch.append(RawPoint(id=point.id, vectors=vectors, payload=_jsonable(dict(point.payload))))
             if len(batch) >= self.config.upsert_batch:
                 written += self._write(physical, batch)
@@ -291,58 +269,7 @@ class VectorStore:
         self._written.add(physical)
         return len(batch)
 
-    def update_vectors(
-        self,
-        spec: CollectionSpec,
-        identity: ModelIdentityLike,
-        point_id: PointId,
-        vectors: Mapping[str, EmbeddingLike],
-        *,
-        wait: bool = True,
-    ) -> None:
-        """Add or replace some aspects of an existing point; its other vectors and payload stay."""
-        physical = self.ensure_collection(spec, identity)
-        vector = self._vectors(spec, identity, self._layout(physical), point_id, vectors)
-        if not vector:
-            return
-        self._engine.update_vectors(physical, point_id, vector)
-        self._written.add(physical)
-
-    def delete_vectors(
-        self,
-        spec: CollectionSpec,
-        identity: ModelIdentityLike,
-        ids: Sequence[PointId],
-        aspects: Sequence[str],
-        *,
-        wait: bool = True,
-    ) -> None:
-        """Remove some aspects (dense and sparse) from existing points."""
-        physical = self.ensure_collection(spec, identity)
-        layout = self._layout(physical)
-        names = [spec.dense_name(a) for a in aspects]
-        names += [spec.sparse_name(a) for a in aspects if spec.sparse_name(a) in layout.sparse]
-        if not ids or not names:
-            return
-        self._engine.delete_vectors(physical, list(ids), names)
-        self._written.add(physical)
-
-    def replace_payload(
-        self,
-        spec: CollectionSpec,
-        identity: ModelIdentityLike,
-        point_id: PointId,
-        payload: Mapping[str, Any],
-        *,
-        wait: bool = True,
-    ) -> None:
-        """Replace a point's whole payload and keep its vectors (a status change needs no re-embedding)."""
-        physical = self.ensure_collection(spec, identity)
-        self._engine.overwrite_payload(physical, point_id, _jsonable(dict(payload)))
-
-    def delete(
-        self, spec: CollectionSpec, identity: ModelIdentityLike | None, ids: Iterable[PointId], *, wait: bool = True
-    ) -> int:
+    def delete(self, spec: CollectionSpec, identity: ModelIdentityLike | None, ids: Iterable[PointId]) -> int:
         """Delete points by id (absent ids are fine); returns how many ids were asked for."""
         ids = list(ids)
         if not ids:
@@ -355,6 +282,7 @@ class VectorStore:
         self,
         spec: CollectionSpec,
         identity: ModelIdentityLike,
+        physical: str,
         layout: Layout,
         point_id: PointId,
         vectors: Mapping[str, EmbeddingLike | None],
@@ -364,6 +292,8 @@ class VectorStore:
             dense_name = spec.dense_name(aspect)
             if emb is None:
                 continue
+            if dense_name not in layout.dense:
+                raise _no_aspect(physical, layout, [aspect], self._where())
             dense = np.ascontiguousarray(emb.dense, dtype=np.float32).ravel()
             if dense.shape[0] != identity.dim or layout.dense.get(dense_name) != identity.dim:
                 raise ModelMismatch(
@@ -448,6 +378,8 @@ class VectorStore:
         layout = self._layout(target)
         dense_name, sparse_name = spec.dense_name(aspect), spec.sparse_name(aspect)
         query = np.ascontiguousarray(dense, dtype=np.float32).ravel()
+        if dense_name not in layout.dense:
+            raise _no_aspect(target, layout, [aspect], self._where())
         if layout.dense.get(dense_name) != query.shape[0]:
             raise ModelMismatch(
                 f"query vector has {query.shape[0]} dimensions, {target}.{dense_name} has {layout.dense.get(dense_name)}"
@@ -461,6 +393,11 @@ class VectorStore:
         else:
             found = self._engine.query_dense(target, dense_name, query, filters, limit)
         return [Hit(id=pid, score=score, payload=payload) for pid, score, payload in found]
+
+
+def _no_aspect(physical: str, layout: Layout, missing: list[str], where: str) -> UnknownAspect:
+    held = ", ".join(sorted(n.removesuffix("_vec") for n in layout.dense))
+    return UnknownAspect(f"{physical} on {where} has no aspect {', '.join(map(repr, missing))}; it holds {held}")
 
 
 def _sparse(indices: Sequence[int], values: Sequence[float] | None, what: str) -> Sparse:
