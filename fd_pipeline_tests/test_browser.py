@@ -26,20 +26,8 @@ import pytest
 from fd_pipeline.partitions import ASSETS, CHAINS, PARTITION_TAG, RANGE_END
 from fd_pipeline.pools import SHARED_POOL
 
-from fd_pipeline_tests.webui import (
-    FD_PIPELINE,
-    FINISHED,
-    LAUNCH,
-    ROOT,
-    clean_env,
-    descendants,
-    free_port,
-    gql,
-    repository_selector,
-    still_running,
-    stop_group,
-    wait_until_serving,
-)
+from fd_pipeline_tests.webui import (FD_PIPELINE, FINISHED, LAUNCH, ROOT, clean_env, descendants, free_port, gql,
+                                     repository_selector, still_running, stop_group, wait_until_serving)
 
 pytestmark = pytest.mark.slow
 
