@@ -29,7 +29,7 @@ import httpx
 import pytest
 
 from fd_pipeline.emulator import Emulator, FaultConfig
-from fd_pipeline.emulator.app import PAGE_301_BODY
+from fd_pipeline.emulator.handlers import PAGE_301_BODY
 from fd_pipeline.emulator.faults import FaultInjector
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

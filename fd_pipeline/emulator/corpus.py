@@ -1,4 +1,5 @@
-"""The generated desk's subject matter: products, issues, and the fixes that differ by product.
+"""The generated desk's data: products, issues, the fixes that differ by product, and the people,
+companies and field values its tickets carry. generator.py assembles tickets, threads and the KB from it.
 
 Three voices are kept apart on purpose, as on a real desk:
 - customers (`Issue.symptoms*`, `Issue.subjects*`) describe what they see, in their words;
@@ -612,3 +613,28 @@ SETUPS = {
                ("a mesh with two or more nodes", "노드 두 개 이상인 메시"),
                ("bridge mode behind a provider's modem", "통신사 모뎀 뒤 브리지 모드")),
 }
+
+
+# -- people, accounts and Freshdesk field values on the generated tickets ----------------------------
+
+NAMES_EN = ("Emma Clarke", "Liam Patel", "Olivia Novak", "Noah Fischer", "Ava Moreau", "Lucas Silva",
+            "Mia Jensen", "Ethan Brooks", "Sofia Rossi", "James O'Neil", "Chloe Martin", "Daniel Kim")
+NAMES_KO = ("김민준", "이서연", "박지훈", "최수아", "정예준", "강하은", "조도윤", "윤지우", "장서준", "임하린")
+AGENTS = ("Priya Raman", "Tom Becker", "Hana Lee", "Marco Bianchi", "Jisoo Park", "Alex Turner",
+          "Nora Haddad", "Kenji Sato")
+COMPANIES = ("Northwind Traders", "Contoso Ltd", "Globex", "Initech", "Umbrella Retail", "Hooli",
+             "Stark Logistics", "Wayne Foods", "한빛상사", "미래테크", "서울물산", "Blue Harbor",
+             "Acme Corp", "Vandelay Industries", "Pied Piper", "Soylent", "Tyrell Systems", "Oceanic",
+             "대한솔루션", "Massive Dynamic")
+TYPES = ("Question", "Incident", "Problem", "Feature Request", None)
+SOURCES = (1, 1, 1, 2, 2, 3, 7, 9, 10)
+STATUSES = (2, 2, 3, 4, 4, 5, 5, 5)
+SPAM_SUBJECTS = ("Boost your SEO ranking today!!!", "You have won a $500 gift card",
+                 "축하합니다! 경품에 당첨되셨습니다", "Cheap backlinks, guaranteed results")
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+GREETINGS_EN = ("Hi team,", "Hello,", "Hi support,", "Dear support team,")
+GREETINGS_KO = ("안녕하세요,", "안녕하세요. 문의드립니다.", "수고 많으십니다.")
+CUSTOMER_PLANS = ("Starter", "Pro", "Enterprise", None)  # the cf_plan custom field
+REGIONS_EN = ("EU", "US", None)  # the cf_region custom field
+REGIONS_KO = ("KR", "JP")

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from html import escape, unescape
 
 from . import generator as gen
+from .corpus import AGENTS
 from .rows import AgentRow, ArticleRow, CategoryRow, ConversationRow, FolderRow, TicketRow
 
 VIEWS = ("live", "deleted", "spam")
@@ -39,11 +40,11 @@ def generate_agents(now_ts: int) -> list[AgentRow]:
     The first is the account's admin, who owns the API key (`/agents/me`); one is occasional.
     """
     out = []
-    for n, name in enumerate(gen.AGENTS):
+    for n, name in enumerate(AGENTS):
         created = now_ts - (420 - 3 * n) * gen.DAY
         out.append(AgentRow(
             id=gen.AGENT_ID_START + n, name=name, email=f"{name.lower().replace(' ', '.')}@support.example.com",
-            occasional=n == len(gen.AGENTS) - 2, available=n % 3 != 2, ticket_scope=1 if n == 0 else 1 + n % 3,
+            occasional=n == len(AGENTS) - 2, available=n % 3 != 2, ticket_scope=1 if n == 0 else 1 + n % 3,
             time_zone=_TIME_ZONES[n % len(_TIME_ZONES)], created_at=created, updated_at=created + 7 * gen.DAY,
             last_login_at=now_ts - (n + 1) * 3600))
     return out

@@ -22,23 +22,38 @@ from datetime import UTC, datetime
 from html import escape
 
 from .corpus import (
+    AGENTS,
     AREAS,
+    COMPANIES,
+    CUSTOMER_PLANS,
     ENV_NO_PRODUCT_EN,
     ENV_NO_PRODUCT_KO,
     ERROR_ACTIONS_EN,
     ERROR_ACTIONS_KO,
     ERROR_MEANINGS_EN,
     ERROR_MEANINGS_KO,
+    GREETINGS_EN,
+    GREETINGS_KO,
     ISSUES,
     LONG_CHECKS_EN,
     LONG_CHECKS_KO,
     LONG_DETAIL_EN,
     LONG_DETAIL_KO,
+    MONTHS,
+    NAMES_EN,
+    NAMES_KO,
     PRODUCTS,
+    REGIONS_EN,
+    REGIONS_KO,
     SETUPS,
+    SOURCES,
+    SPAM_SUBJECTS,
+    STATUSES,
     TRIED_EN,
     TRIED_KO,
+    TYPES,
     UPDATES_FOLDER,
+    WEEKDAYS,
     Fix,
     Issue,
     Product,
@@ -93,24 +108,6 @@ def same_fix_groups(tickets) -> dict[int, frozenset[int]]:
             members.setdefault(fix_key(t.topic), []).append(t.id)
     groups = {key: frozenset(ids) for key, ids in members.items()}
     return {tid: groups[key] for key, ids in members.items() for tid in ids}
-
-NAMES_EN = ("Emma Clarke", "Liam Patel", "Olivia Novak", "Noah Fischer", "Ava Moreau", "Lucas Silva",
-            "Mia Jensen", "Ethan Brooks", "Sofia Rossi", "James O'Neil", "Chloe Martin", "Daniel Kim")
-NAMES_KO = ("김민준", "이서연", "박지훈", "최수아", "정예준", "강하은", "조도윤", "윤지우", "장서준", "임하린")
-AGENTS = ("Priya Raman", "Tom Becker", "Hana Lee", "Marco Bianchi", "Jisoo Park", "Alex Turner",
-          "Nora Haddad", "Kenji Sato")
-COMPANIES = ("Northwind Traders", "Contoso Ltd", "Globex", "Initech", "Umbrella Retail", "Hooli",
-             "Stark Logistics", "Wayne Foods", "한빛상사", "미래테크", "서울물산", "Blue Harbor",
-             "Acme Corp", "Vandelay Industries", "Pied Piper", "Soylent", "Tyrell Systems", "Oceanic",
-             "대한솔루션", "Massive Dynamic")
-TYPES = ("Question", "Incident", "Problem", "Feature Request", None)
-SOURCES = (1, 1, 1, 2, 2, 3, 7, 9, 10)
-STATUSES = (2, 2, 3, 4, 4, 5, 5, 5)
-SPAM_SUBJECTS = ("Boost your SEO ranking today!!!", "You have won a $500 gift card",
-                 "축하합니다! 경품에 당첨되셨습니다", "Cheap backlinks, guaranteed results")
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
 
 def _requester(rid: int) -> tuple[str, str]:
     """Requester id -> (name, e-mail); odd ids are Korean-speaking."""
@@ -198,8 +195,7 @@ def ticket_description(rng: random.Random, topic: int, ko: bool, name: str, comp
     then the quoted reply of an earlier ticket."""
     product, issue = PRODUCTS[TOPICS[topic][0]], ISSUES[TOPICS[topic][1]]
     doc = _Doc()
-    doc.para(rng.choice(("안녕하세요,", "안녕하세요. 문의드립니다.", "수고 많으십니다.")) if ko
-             else rng.choice(("Hi team,", "Hello,", "Hi support,", "Dear support team,")))
+    doc.para(rng.choice(GREETINGS_KO if ko else GREETINGS_EN))
     symptoms = issue.symptoms_ko if ko else issue.symptoms
     first = rng.randrange(len(symptoms))
     doc.para(_fill(symptoms[first], product, ko, rng))
@@ -269,9 +265,9 @@ def generate_tickets(rng: random.Random, n: int, now_ts: int, span_hours: float,
             status=status, priority=1 + int(rand() * rand() * 4.0), source=choice(SOURCES),
             type=ptype, tags=tags,
             custom_fields={
-                "cf_plan": choice(("Starter", "Pro", "Enterprise", None)),
+                "cf_plan": choice(CUSTOMER_PLANS),
                 "cf_app_version": choice(PRODUCTS[pix].versions) if pix is not None and rand() < 0.7 else None,
-                "cf_region": choice(("KR", "JP")) if ko else choice(("EU", "US", None)),
+                "cf_region": choice(REGIONS_KO if ko else REGIONS_EN),
                 "cf_order_number": None,
             },
             requester_id=rid, responder_id=responder,

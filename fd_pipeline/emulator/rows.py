@@ -1,6 +1,6 @@
 """The emulator's mutable rows: what a fake Freshdesk account stores, before serialisation.
 
-Timestamps are int epoch seconds (UTC) so the indexes compare cheaply; `app.py` turns rows
+Timestamps are int epoch seconds (UTC) so the indexes compare cheaply; `shapes.py` turns rows
 into the exact JSON shapes Freshdesk serves.
 """
 

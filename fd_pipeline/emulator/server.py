@@ -16,7 +16,7 @@ from pathlib import Path
 
 import uvicorn
 
-from .app import ApiGate
+from .gate import ApiGate
 from .desk import Clock, Desk
 from .faults import FaultConfig, FaultInjector
 from .ratelimit import RateLimiter

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .generator import COMPANIES, COMPANY_ID_START, requester_json
+from .corpus import COMPANIES
+from .generator import COMPANY_ID_START, requester_json
 from .rows import AgentRow, ArticleRow, CategoryRow, ConversationRow, FolderRow, TicketRow, iso
 
 LONE_SURROGATE = "\ud800"

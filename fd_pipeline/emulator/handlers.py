@@ -1,0 +1,307 @@
+"""The Freshdesk API v2 endpoints the emulator serves (tickets, conversations, agents, solutions),
+with Freshdesk's parameter validation, paging and `link` headers. Auth, credits, faults and the
+rate-limit headers are the gate's (gate.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .responses import ApiError, JsonResponse, invalid, not_found
+from .shapes import agent_json, article_json, category_json, conversation_json, folder_json, ticket_json
+
+if TYPE_CHECKING:
+    from .server import Emulator
+
+MAX_PAGES = 300
+LANGUAGES = ("en", "ko")
+PAGE_301_BODY = {
+    "description": "Validation failed",
+    "errors": [{"field": "page",
+                "message": "You cannot access tickets beyond the 300th page. Please provide a smaller page number.",
+                "code": "invalid_value"}],
+}
+_LIST_INCLUDES = ("description", "requester", "stats", "company")
+_SHOW_INCLUDES = ("conversations", "requester", "company", "stats")
+_ORDER_BY = ("created_at", "due_by", "updated_at", "status")
+_FILTERS = ("new_and_my_open", "watching", "spam", "deleted")
+_AGENT_STATES = ("fulltime", "occasional")
+
+
+def _int_param(request: Request, name: str, default: int, maximum: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1 or (maximum is not None and value > maximum):
+        limit = f" less than or equal to {maximum}" if maximum else ""
+        raise invalid(name, f"It should be a Positive Integer{limit}")
+    return value
+
+
+def _paging(request: Request) -> tuple[int, int]:
+    return _int_param(request, "page", 1), _int_param(request, "per_page", 30, 100)
+
+
+def _includes(request: Request, allowed: tuple[str, ...]) -> list[str]:
+    raw = request.query_params.get("include")
+    if raw is None:
+        return []
+    values = [v.strip() for v in raw.split(",") if v.strip()]
+    bad = [v for v in values if v not in allowed]
+    if bad or not values:
+        raise invalid("include", f"It should be one of these values: '{','.join(allowed)}'")
+    return values
+
+
+def parse_since(raw: str) -> int:
+    text = raw.strip().replace(" ", "+")  # a '+' offset arrives as a space when not escaped
+    try:
+        if len(text) == 10:
+            dt = datetime.strptime(text, "%Y-%m-%d")
+        else:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid("updated_since", "It should be in the 'valid date time' format", "invalid_date") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)  # Freshdesk reads a zone-less date as UTC
+    return int(dt.timestamp())
+
+
+def _link(request: Request, page: int, has_more: bool) -> dict[str, str]:
+    if not has_more:
+        return {}
+    url = request.url.include_query_params(page=page + 1)
+    return {"link": f'<{url}>; rel="next"'}
+
+
+def _one_page(request: Request, items: list) -> tuple[list, dict[str, str]]:
+    """The requested page of a whole list (30 unless `per_page`), and its `link` header while more remain."""
+    page, per_page = _paging(request)
+    offset = (page - 1) * per_page
+    return items[offset: offset + per_page], _link(request, page, offset + per_page < len(items))
+
+
+def _language(request: Request) -> str:
+    lang = request.path_params.get("language", "en")
+    if lang not in LANGUAGES:
+        raise invalid("language", f"It should be one of these values: '{','.join(LANGUAGES)}'")
+    return lang
+
+
+class Handlers:
+    """The API's endpoints; each returns a Response or raises ApiError."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.desk = emu.desk
+
+    # --- tickets ------------------------------------------------------------------------------
+    async def tickets_list(self, request: Request) -> Response:
+        q = request.query_params
+        page, per_page = _paging(request)
+        if page > MAX_PAGES:
+            raise ApiError(400, PAGE_301_BODY["description"], PAGE_301_BODY["errors"])
+        includes = _includes(request, _LIST_INCLUDES)
+        flt = q.get("filter")
+        if flt is not None and flt not in _FILTERS:
+            raise invalid("filter", f"It should be one of these values: '{','.join(_FILTERS)}'")
+        order_by = q.get("order_by", "created_at")
+        if order_by not in _ORDER_BY:
+            raise invalid("order_by", f"It should be one of these values: '{','.join(_ORDER_BY)}'")
+        order_type = q.get("order_type", "desc")
+        if order_type not in ("asc", "desc"):
+            raise invalid("order_type", "It should be one of these values: 'asc,desc'")
+        since = parse_since(q["updated_since"]) if "updated_since" in q else None
+        created_since = None
+        if since is None:
+            # Without updated_since Freshdesk only returns tickets created in the last 30 days.
+            created_since = int((self.emu.clock.now() - timedelta(days=30)).timestamp())
+        view = flt if flt in ("deleted", "spam") else "live"
+        offset = (page - 1) * per_page
+        desk = self.desk
+        with desk.lock:
+            if flt == "watching":
+                ids, total = [], 0
+            elif flt == "new_and_my_open":
+                all_ids, _ = desk.list_ticket_ids(view=view, updated_since=since, created_since=created_since,
+                                                  order_by=order_by, order_type=order_type, offset=0,
+                                                  limit=len(desk.tickets))
+                opened = [i for i in all_ids if desk.tickets[i].status == 2]
+                ids, total = opened[offset: offset + per_page], len(opened)
+            else:
+                ids, total = desk.list_ticket_ids(view=view, updated_since=since, created_since=created_since,
+                                                  order_by=order_by, order_type=order_type,
+                                                  offset=offset, limit=per_page)
+            body = [ticket_json(desk.tickets[i], description="description" in includes,
+                                requester="requester" in includes, stats="stats" in includes,
+                                company="company" in includes) for i in ids]
+        return JsonResponse(body, headers=_link(request, page, offset + per_page < total))
+
+    def _ticket(self, request: Request):
+        t = self.desk.tickets.get(request.path_params["ticket_id"])
+        if t is None:
+            raise not_found()
+        return t
+
+    async def ticket_show(self, request: Request) -> Response:
+        includes = _includes(request, _SHOW_INCLUDES)
+        with self.desk.lock:
+            t = self._ticket(request)
+            body = ticket_json(t, description=True, requester="requester" in includes, stats="stats" in includes,
+                               company="company" in includes)
+            body["attachments"] = []
+            body["source_additional_info"] = None
+            if "conversations" in includes:
+                self.emu.stats.conversation_read(t.id)
+                body["conversations"] = [conversation_json(c) for c in self.desk.conversations(t.id)[:10]]
+        return JsonResponse(body)
+
+    async def conversations_list(self, request: Request) -> Response:
+        _paging(request)  # a bad page or per_page is a 400 before anything is read
+        with self.desk.lock:
+            t = self._ticket(request)
+            self.emu.stats.conversation_read(t.id)
+            convs, link = _one_page(request, self.desk.conversations(t.id))
+            body = [conversation_json(c) for c in convs]
+        return JsonResponse(body, headers=link)
+
+    # --- agents -----------------------------------------------------------------------------------
+    async def agents_list(self, request: Request) -> Response:
+        q = request.query_params
+        state = q.get("state")
+        if state is not None and state not in _AGENT_STATES:
+            raise invalid("state", f"It should be one of these values: '{','.join(_AGENT_STATES)}'")
+        with self.desk.lock:
+            agents = sorted(self.desk.agents.values(), key=lambda a: a.id)
+        if state is not None:
+            agents = [a for a in agents if a.occasional == (state == "occasional")]
+        if "email" in q:
+            agents = [a for a in agents if a.email.lower() == q["email"].strip().lower()]
+        if "phone" in q or "mobile" in q:
+            agents = []  # no generated agent has a phone or mobile number
+        page, link = _one_page(request, agents)
+        return JsonResponse([agent_json(a) for a in page], headers=link)
+
+    async def agent_me(self, request: Request) -> Response:
+        with self.desk.lock:
+            return JsonResponse(agent_json(self.desk.agents[self.desk.me_agent_id]))
+
+    async def agent_show(self, request: Request) -> Response:
+        with self.desk.lock:
+            a = self.desk.agents.get(request.path_params["agent_id"])
+            if a is None:
+                raise not_found()
+            return JsonResponse(agent_json(a))
+
+    # --- solutions ------------------------------------------------------------------------------
+    def _chain(self, folder_id: int, language: str) -> list[tuple[str, int, str]]:
+        chain = self.desk.folder_chain(folder_id)
+        if language == "en":
+            return chain
+        out = []
+        for kind, oid, name in chain:
+            row = self.desk.categories[oid] if kind == "category" else self.desk.folders[oid]
+            out.append((kind, oid, row.name_ko))
+        return out
+
+    def _folder_json(self, f, language: str) -> dict:
+        desk = self.desk
+        n_articles = sum(1 for a in desk.articles.values() if a.folder_id == f.id
+                         and (language == "en" or language in a.translations))
+        n_sub = sum(1 for g in desk.folders.values() if g.parent_folder_id == f.id)
+        return folder_json(f, language, self._chain(f.id, language), n_articles, n_sub)
+
+    async def categories(self, request: Request) -> Response:
+        lang = _language(request)
+        with self.desk.lock:
+            cats, link = _one_page(request, sorted(self.desk.categories.values(), key=lambda c: c.id))
+            body = [category_json(c, lang) for c in cats]
+        return JsonResponse(body, headers=link)
+
+    def _category(self, request: Request):
+        c = self.desk.categories.get(request.path_params["category_id"])
+        if c is None:
+            raise not_found()
+        return c
+
+    def _folder(self, request: Request):
+        f = self.desk.folders.get(request.path_params["folder_id"])
+        if f is None:
+            raise not_found()
+        return f
+
+    async def category_show(self, request: Request) -> Response:
+        lang = _language(request)
+        with self.desk.lock:
+            return JsonResponse(category_json(self._category(request), lang))
+
+    async def category_folders(self, request: Request) -> Response:
+        lang = _language(request)
+        with self.desk.lock:
+            c = self._category(request)
+            folders, link = _one_page(request, [f for f in sorted(self.desk.folders.values(), key=lambda f: f.id)
+                                                if f.category_id == c.id and f.parent_folder_id is None])
+            body = [self._folder_json(f, lang) for f in folders]
+        return JsonResponse(body, headers=link)
+
+    async def folder_show(self, request: Request) -> Response:
+        lang = _language(request)
+        with self.desk.lock:
+            return JsonResponse(self._folder_json(self._folder(request), lang))
+
+    async def folder_subfolders(self, request: Request) -> Response:
+        lang = _language(request)
+        with self.desk.lock:
+            f = self._folder(request)
+            subs, link = _one_page(request, [g for g in sorted(self.desk.folders.values(), key=lambda g: g.id)
+                                             if g.parent_folder_id == f.id])
+            body = [self._folder_json(g, lang) for g in subs]
+        return JsonResponse(body, headers=link)
+
+    async def folder_articles(self, request: Request) -> Response:
+        lang = _language(request)
+        with self.desk.lock:
+            f = self._folder(request)
+            arts, link = _one_page(request, [a for a in sorted(self.desk.articles.values(), key=lambda a: a.id)
+                                             if a.folder_id == f.id and (lang == "en" or lang in a.translations)])
+            chain = self._chain(f.id, lang)
+            body = [article_json(a, lang, chain) for a in arts]
+        return JsonResponse(body, headers=link)
+
+    async def article_show(self, request: Request) -> Response:
+        lang = _language(request)
+        with self.desk.lock:
+            a = self.desk.articles.get(request.path_params["article_id"])
+            if a is None or (lang != "en" and lang not in a.translations):
+                raise not_found()
+            return JsonResponse(article_json(a, lang, self._chain(a.folder_id, lang)))
+
+    def routes(self) -> list[Route]:
+        s = "/api/v2/solutions"
+        pairs = [
+            ("/api/v2/tickets", self.tickets_list),
+            ("/api/v2/tickets/{ticket_id:int}", self.ticket_show),
+            ("/api/v2/tickets/{ticket_id:int}/conversations", self.conversations_list),
+            ("/api/v2/agents", self.agents_list),
+            ("/api/v2/agents/me", self.agent_me),
+            ("/api/v2/agents/{agent_id:int}", self.agent_show),
+            (f"{s}/categories", self.categories),
+            (f"{s}/categories/{{category_id:int}}", self.category_show),
+            (f"{s}/categories/{{category_id:int}}/folders", self.category_folders),
+            (f"{s}/folders/{{folder_id:int}}", self.folder_show),
+            (f"{s}/folders/{{folder_id:int}}/subfolders", self.folder_subfolders),
+            (f"{s}/folders/{{folder_id:int}}/articles", self.folder_articles),
+            (f"{s}/articles/{{article_id:int}}", self.article_show),
+        ]
+        routes = [Route(p, h, methods=["GET"]) for p, h in pairs]
+        # Translations: the same paths with a `/{language}` suffix; after the int routes.
+        routes += [Route(p + "/{language}", h, methods=["GET"]) for p, h in pairs if p.startswith(s)]
+        return routes
