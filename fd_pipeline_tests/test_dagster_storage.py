@@ -9,6 +9,8 @@ created per connection.
 
 import dagster as dg
 
+from fd_pipeline.partitions import range_tags
+
 HOURS = dg.HourlyPartitionsDefinition(start_date="2025-01-01-00:00")
 
 
@@ -29,9 +31,7 @@ def test_range_run_records_every_hour_in_dagsters_own_files(tmp_path):
 
     instance = _instance(tmp_path, custom=True)
     assert isinstance(instance.event_log_storage, EngineCachingSqliteEventLogStorage)
-    tags = {"dagster/asset_partition_range_start": "2025-01-01-00:00",
-            "dagster/asset_partition_range_end": "2025-01-01-05:00"}
-    result = dg.materialize([hourly_thing], instance=instance, tags=tags)
+    result = dg.materialize([hourly_thing], instance=instance, tags=range_tags("2025-01-01-00:00", "2025-01-01-05:00"))
     assert result.success and len(result.get_asset_materialization_events()) == 6
     # Two shards (the run's and the index) however many events were written.
     assert 1 <= len(instance.event_log_storage._engines) <= 3
