@@ -24,7 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import machine, table, write_json  # noqa: E402
-from bench.pipeline import _assets, hour_key, model_dir, shared_memory_qdrant  # noqa: E402
+from bench.pipeline import _assets, model_dir, shared_memory_qdrant  # noqa: E402
+from fd_pipeline.partitions import hour_key, range_tags  # noqa: E402
 
 NOW = datetime(2025, 6, 2, 12, 0, 0, tzinfo=UTC)
 
@@ -50,28 +51,28 @@ def main() -> None:
     mdir = model_dir(args.model)
     start = NOW - timedelta(hours=args.hours)
     os.environ["FD_PARTITIONS_START"] = hour_key(start)  # before the definitions load in _assets()
-    os.environ.update(FD_EMBED_MODEL=str(mdir), FD_EMBED_DEVICE="cpu", FD_EMBED_THREADS=str(args.threads))
     emu = Emulator(seed=7, tickets=args.tickets, articles=args.articles, now=NOW, span_hours=args.hours,
                    plan="enterprise").start()
     try:
-        os.environ.update(FRESHDESK_BASE_URL=emu.base_url, FRESHDESK_API_KEY=emu.api_key)
+        freshdesk = FreshdeskResource(base_url=emu.base_url, api_key=emu.api_key)
+        embedder = EmbedderResource(model=str(mdir), device="cpu", threads=args.threads)
         started = time.perf_counter()
-        estimate = est.measure(since=start, plan_name=None, sample_tickets=args.sample, workers=4,
-                               points_per_s=est.POINTS_PER_S["memory"])
+        estimate = est.measure(since=start, plan_name=None, sample_tickets=args.sample,
+                               points_per_s=est.POINTS_PER_S["memory"], freshdesk=freshdesk, embedder=embedder,
+                               sync_settings=SyncSettingsResource())
         estimate_s = time.perf_counter() - started
         print(est.render(estimate), flush=True)
         _assets()  # import the definitions before timing, as a deployment has them loaded
         emu.stats.reset()
         with tempfile.TemporaryDirectory(prefix="fd-estimate-") as tmp:
             resources = {
-                "freshdesk": FreshdeskResource(base_url=emu.base_url, api_key=emu.api_key),
-                "embedder": EmbedderResource(model=str(mdir), device="cpu", threads=args.threads),
+                "freshdesk": freshdesk,
+                "embedder": embedder,
                 "qdrant": shared_memory_qdrant("estimate"),
                 "sync_log": SyncLogResource(database_url=f"sqlite:///{Path(tmp) / 'sync_state.db'}"),
                 "sync_settings": SyncSettingsResource(),
             }
-            tags = {"dagster/asset_partition_range_start": hour_key(start),
-                    "dagster/asset_partition_range_end": hour_key(NOW - timedelta(hours=1))}
+            tags = range_tags(hour_key(start), hour_key(NOW - timedelta(hours=1)))
             started = time.perf_counter()
             dg.materialize(_assets(), resources=resources, tags=tags, raise_on_error=True)
             sync_s = time.perf_counter() - started

@@ -93,4 +93,4 @@ def test_bad_since_is_one_line(make_emulator, desk_env, capsys):
     desk_env(make_emulator(tickets=5, articles=2), 100)
     assert cli.main(["estimate", "--since", "yesterday"]) == 1
     assert capsys.readouterr().err.strip() == (
-        "fd-pipeline estimate: error: --since must be YYYY-MM-DD or YYYY-MM-DD-HH:00, got 'yesterday'")
+        "fd-pipeline estimate: error: --since must be YYYY-MM-DD or YYYY-MM-DD-HH:00 (UTC), got 'yesterday'")

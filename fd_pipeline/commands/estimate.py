@@ -174,22 +174,22 @@ def _updated(item: Any) -> datetime:
     return getattr(item, "updated_at", None) or datetime.min.replace(tzinfo=UTC)
 
 
-def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, workers: int,
-            points_per_s: float) -> Estimate:
-    """Ask Freshdesk (a few dozen credits) and the embedder (a sample) for the inputs of `compute`."""
-    from fd_pipeline.embedding import Embedder, EmbedderConfig, Embedding
-    from fd_pipeline.freshdesk import FreshdeskClient, Ticket
+def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, points_per_s: float,
+            freshdesk: Any, embedder: Any, sync_settings: Any) -> Estimate:
+    """Ask Freshdesk (a few dozen credits) and the embedder (a sample) for the inputs of `compute`;
+    the arguments are the configured resources a sync would use."""
+    from fd_pipeline.embedding import Embedding
+    from fd_pipeline.freshdesk import Ticket
     from fd_pipeline.knowledge_base.texts import PUBLISHED, article_documents, article_record
-    from fd_pipeline.settings import env_bool, env_str
+    from fd_pipeline.partitions import hour_key
     from fd_pipeline.tickets.texts import ticket_texts
 
-    languages = tuple(x.strip() for x in (env_str("FD_KB_LANGUAGES") or "").split(",") if x.strip())
-    categories = env_str("FD_KB_CATEGORIES")
-    category_ids = tuple(int(c) for c in categories.split(",") if c.strip()) if categories else None
-    drafts = env_bool("FD_KB_INCLUDE_DRAFTS", False)
-    cause_field = env_str("FD_CAUSE_FIELD")
+    languages = tuple(sync_settings.kb_languages)
+    category_ids = tuple(sync_settings.kb_categories) or None
+    drafts = sync_settings.kb_include_drafts
+    cause_field = sync_settings.cause_field or None
 
-    with FreshdeskClient.from_env() as client:
+    with freshdesk.open() as client:
         started = time.perf_counter()
         counter = _Counter(client)
         first = counter.page(since, 1, describe=True)
@@ -218,12 +218,12 @@ def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, work
             for d in article_documents(article_record(a), removed=False)]
     kb_texts = [t for d in docs[:20] for t in d.texts.values() if t.strip()]
 
-    embedder = Embedder(EmbedderConfig.from_env())
-    embedder.load()
-    embedder.embed(["warm up the model"])
-    before_stats = embedder.stats
-    results = embedder.embed(texts + kb_texts)
-    after = embedder.stats
+    with embedder.open() as model:
+        model.load()
+        model.embed(["warm up the model"])
+        before_stats = model.stats
+        results = model.embed(texts + kb_texts)
+        after = model.stats
     tokens = [r.tokens if isinstance(r, Embedding) else 0 for r in results]
     ticket_tokens, kb_tokens = sum(tokens[: len(texts)]), sum(tokens[len(texts):])
     seconds = after.seconds - before_stats.seconds
@@ -239,8 +239,14 @@ def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, work
     )
     desk = DeskSize(tickets=tickets, deleted=deleted, spam=spam, articles=len(docs), kb_credits=kb_credits,
                     kb_calls=kb_calls)
-    return compute(since.strftime("%Y-%m-%d-%H:00"), desk, sample, plan_for(total_header, plan_name),
-                   workers=workers, per_page=client.per_page, points_per_s=points_per_s, probe_credits=credits)
+    return compute(hour_key(since), desk, sample, plan_for(total_header, plan_name),
+                   workers=sync_settings.conversation_workers, per_page=client.per_page, points_per_s=points_per_s,
+                   probe_credits=credits)
+
+
+def _store_kind(engine: str) -> str:
+    """The POINTS_PER_S row of a VectorStoreConfig.engine: a folder (edge or local mode) is "embedded"."""
+    return engine if engine in ("server", "memory") else "embedded"
 
 
 def _duration(seconds: float) -> str:
@@ -279,23 +285,15 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fd_pipeline.partitions import HOUR_FORMAT, partitions_start
-    from fd_pipeline.settings import env_int, env_str
+    from fd_pipeline.partitions import hour_start, parse_hour, partitions_start
+    from fd_pipeline.resources import configured
 
     if args.sample < 1:
         raise ValueError("--sample must be at least 1")
-    raw = args.since
-    if raw:
-        fmt = HOUR_FORMAT if len(raw) > 10 else "%Y-%m-%d"
-        try:
-            since = datetime.strptime(raw, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            raise ValueError(f"--since must be YYYY-MM-DD or YYYY-MM-DD-HH:00, got {raw!r}") from None
-    else:
-        since = datetime.strptime(partitions_start(), HOUR_FORMAT).replace(tzinfo=UTC)
-    store = args.store or ("server" if env_str("QDRANT_URL") or env_str("QDRANT_HOST")
-                           else "memory" if env_str("QDRANT_PATH") == ":memory:" else "embedded")
-    estimate = measure(since=since, plan_name=args.plan, sample_tickets=args.sample,
-                       workers=env_int("FD_CONVERSATION_WORKERS", 4), points_per_s=POINTS_PER_S[store])
+    since = parse_hour(args.since, "--since") if args.since else hour_start(partitions_start())
+    store = args.store or _store_kind(configured("qdrant").config().engine)
+    estimate = measure(since=since, plan_name=args.plan, sample_tickets=args.sample, points_per_s=POINTS_PER_S[store],
+                       freshdesk=configured("freshdesk"), embedder=configured("embedder"),
+                       sync_settings=configured("sync_settings"))
     print(json.dumps(estimate.as_dict(), indent=2) if args.json else render(estimate))
     return 0
