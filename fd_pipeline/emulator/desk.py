@@ -55,6 +55,20 @@ def html_to_plain(html: str) -> str:
     return unescape(_TAG.sub(" ", html.replace("<br>", "\n"))).strip()
 
 
+def _set_description(row, fields: dict, name: str, value) -> bool:
+    """Apply a `description` (HTML; its text derived unless also given) or `description_text`
+    field of a mutation to a ticket, article or translation; False for any other field."""
+    if name == "description":
+        row.description_html = value
+        if "description_text" not in fields:
+            row.description_text = html_to_plain(value)
+    elif name == "description_text":
+        row.description_text = value
+    else:
+        return False
+    return True
+
+
 def _ts(dt: datetime | int | float | str) -> int:
     if isinstance(dt, str):
         dt = datetime.fromisoformat(dt.replace("Z", "+00:00"))
@@ -267,12 +281,8 @@ class Desk:
 
         def change(t: TicketRow) -> None:
             for name, value in fields.items():
-                if name == "description":
-                    t.description_html = value
-                    if "description_text" not in fields:
-                        t.description_text = html_to_plain(value)
-                elif name == "description_text":
-                    t.description_text = value
+                if _set_description(t, fields, name, value):
+                    pass
                 elif name == "custom_fields":
                     t.custom_fields = {**t.custom_fields, **value}
                 elif name == "tags":
@@ -390,12 +400,8 @@ class Desk:
             now = self.clock.timestamp()
             target = a.translations[language] if language and language != "en" else a
             for name, value in fields.items():
-                if name == "description":
-                    target.description_html = value
-                    if "description_text" not in fields:
-                        target.description_text = html_to_plain(value)
-                elif name == "description_text":
-                    target.description_text = value
+                if _set_description(target, fields, name, value):
+                    pass
                 elif name == "tags":
                     a.tags = list(value)
                 elif name in ("type", "hits", "thumbs_up", "thumbs_down", "agent_id"):

@@ -96,6 +96,14 @@ def _language(request: Request) -> str:
     return lang
 
 
+def _found(rows: dict, request: Request, param: str):
+    """The row the path parameter names, or Freshdesk's 404."""
+    row = rows.get(request.path_params[param])
+    if row is None:
+        raise not_found()
+    return row
+
+
 class Handlers:
     """The API's endpoints; each returns a Response or raises ApiError."""
 
@@ -146,10 +154,7 @@ class Handlers:
         return JsonResponse(body, headers=_link(request, page, offset + per_page < total))
 
     def _ticket(self, request: Request):
-        t = self.desk.tickets.get(request.path_params["ticket_id"])
-        if t is None:
-            raise not_found()
-        return t
+        return _found(self.desk.tickets, request, "ticket_id")
 
     async def ticket_show(self, request: Request) -> Response:
         includes = _includes(request, _SHOW_INCLUDES)
@@ -196,10 +201,7 @@ class Handlers:
 
     async def agent_show(self, request: Request) -> Response:
         with self.desk.lock:
-            a = self.desk.agents.get(request.path_params["agent_id"])
-            if a is None:
-                raise not_found()
-            return JsonResponse(agent_json(a))
+            return JsonResponse(agent_json(_found(self.desk.agents, request, "agent_id")))
 
     # --- solutions ------------------------------------------------------------------------------
     def _chain(self, folder_id: int, language: str) -> list[tuple[str, int, str]]:
@@ -227,16 +229,10 @@ class Handlers:
         return JsonResponse(body, headers=link)
 
     def _category(self, request: Request):
-        c = self.desk.categories.get(request.path_params["category_id"])
-        if c is None:
-            raise not_found()
-        return c
+        return _found(self.desk.categories, request, "category_id")
 
     def _folder(self, request: Request):
-        f = self.desk.folders.get(request.path_params["folder_id"])
-        if f is None:
-            raise not_found()
-        return f
+        return _found(self.desk.folders, request, "folder_id")
 
     async def category_show(self, request: Request) -> Response:
         lang = _language(request)
