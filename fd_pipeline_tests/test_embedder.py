@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 import unicodedata
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,7 @@ from fd_pipeline.embedding import (
     build_tiny_bge_m3,
     clear_model_cache,
     find_packaged_model,
+    model_identity,
 )
 
 TEXTS = [
@@ -71,6 +75,23 @@ def test_identity(tiny_embedder: Embedder, tiny_model_dir: Path, tmp_path: Path)
     other = build_tiny_bge_m3(tmp_path / "other", seed=1)
     assert Embedder(EmbedderConfig(model=str(same), max_tokens=128)).identity.fingerprint == ident.fingerprint
     assert Embedder(EmbedderConfig(model=str(other), max_tokens=128)).identity.fingerprint != ident.fingerprint
+
+
+def test_model_identity_reads_files_without_loading_the_model(tiny_embedder: Embedder, tiny_model_dir: Path) -> None:
+    config = EmbedderConfig(model=str(tiny_model_dir), max_tokens=128)
+    assert model_identity(config) == tiny_embedder.identity
+    # bge-m3 has its own sparse output: FD_EMBED_LEXICAL does not apply; a dense model gets lexical vectors.
+    assert model_identity(replace(config, lexical="on")) == tiny_embedder.identity
+    lexical = model_identity(replace(config, kind="dense", lexical="on"))
+    assert (lexical.has_sparse, lexical.sparse_idf) == (True, True)
+    assert lexical.fingerprint != tiny_embedder.identity.fingerprint
+    # A fresh process computes the same identity without importing torch, transformers or FlagEmbedding.
+    code = ("import sys; from fd_pipeline.embedding import EmbedderConfig, model_identity; "
+            "print(model_identity(EmbedderConfig(model=sys.argv[1], max_tokens=128)).key); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'FlagEmbedding')))")
+    out = subprocess.run([sys.executable, "-c", code, str(tiny_model_dir)], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], timeout=120, check=True).stdout.split("\n")
+    assert out[:2] == [tiny_embedder.identity.key, "[]"]
 
 
 def test_two_loads_give_identical_vectors(tiny_embedder: Embedder) -> None:
@@ -181,20 +202,22 @@ def test_missing_model_says_what_to_set(tmp_path: Path, monkeypatch: pytest.Monk
     assert "FD_EMBED_MODEL=/path/to/bge-m3" in str(offline.value) and "[demo]" in str(offline.value)
 
 
-def test_config_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fd_pipeline.resources import configured
+
     for name, value in {"FD_EMBED_MODEL": "/models/bge-m3", "FD_EMBED_DEVICE": "auto", "FD_EMBED_THREADS": "2",
                         "FD_EMBED_BATCH_SIZE": "8", "FD_EMBED_MAX_TOKENS": "256", "FD_EMBED_KIND": "dense",
                         "FD_EMBED_POOLING": "mean"}.items():
         monkeypatch.setenv(name, value)
-    assert EmbedderConfig.from_env() == EmbedderConfig(
+    assert configured("embedder").config() == EmbedderConfig(
         model="/models/bge-m3", device=None, threads=2, batch_size=8, max_tokens=256, kind="dense", pooling="mean")
     monkeypatch.setenv("FD_EMBED_KIND", "sparse")
     with pytest.raises(ValueError, match="FD_EMBED_KIND"):
-        EmbedderConfig.from_env()
+        configured("embedder").config()
     for name in ("FD_EMBED_MODEL", "FD_EMBED_DEVICE", "FD_EMBED_THREADS", "FD_EMBED_BATCH_SIZE",
                  "FD_EMBED_MAX_TOKENS", "FD_EMBED_KIND", "FD_EMBED_POOLING"):
         monkeypatch.delenv(name)
-    assert EmbedderConfig.from_env() == EmbedderConfig()
+    assert configured("embedder").config() == EmbedderConfig()
     assert EmbedderConfig().model == "BAAI/bge-m3"
 
 
