@@ -22,6 +22,7 @@ import pytest
 
 from fd_pipeline import cli
 from fd_pipeline.commands import demo
+from fd_pipeline.partitions import RANGE_START
 from fd_pipeline.sync_log import ItemResult
 from fd_pipeline.vectorstore import KB, TICKETS
 
@@ -113,7 +114,7 @@ def test_demo_syncs_the_closed_hours_in_one_run(make_emulator, tiny_model_dir, t
         assert str(instance.root_directory) == str(result.dagster_home)
         (run,) = instance.get_runs()
         assert run.status == dg.DagsterRunStatus.SUCCESS
-        assert run.tags["dagster/asset_partition_range_start"] == "2025-06-02-10:00"
+        assert run.tags[RANGE_START] == "2025-06-02-10:00"
         # A run of a job of the code location the UI loads: listed under it, re-executable.
         assert run.job_name == "sync_all_job"
         origin = run.remote_job_origin

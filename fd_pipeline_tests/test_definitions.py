@@ -17,7 +17,7 @@ import dagster as dg
 import pytest
 
 from fd_pipeline.definitions import defs
-from fd_pipeline.partitions import partitions_start
+from fd_pipeline.partitions import partitions_start, range_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,7 +72,7 @@ def test_reversed_or_malformed_partition_range_is_one_clear_error(tmp_path):
 
     off_hour = dg.materialize(
         [defs.get_assets_def("raw_articles")], resources=_resources(tmp_path), raise_on_error=False,
-        tags={"dagster/asset_partition_range_start": "2025-06-02-01:00", "dagster/asset_partition_range_end": "2025-06-02-05:30"},
+        tags=range_tags("2025-06-02-01:00", "2025-06-02-05:30"),
     )
     (failure,) = off_hour.get_step_failure_events()
     assert "'2025-06-02-05:30' is not an hourly partition" in failure.step_failure_data.error.message

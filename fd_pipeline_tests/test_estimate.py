@@ -16,6 +16,7 @@ import pytest
 
 from fd_pipeline import cli
 from fd_pipeline.commands import estimate as est
+from fd_pipeline.partitions import hour_key
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def desk_env(monkeypatch, tiny_model_dir, emulator_now):
         monkeypatch.setenv("FRESHDESK_PER_PAGE", str(per_page))
         monkeypatch.setenv("FD_EMBED_MODEL", str(tiny_model_dir))
         monkeypatch.setenv("FD_EMBED_DEVICE", "cpu")
-        monkeypatch.setenv("FD_PARTITIONS_START", (emulator_now - timedelta(hours=24)).strftime("%Y-%m-%d-%H:00"))
+        monkeypatch.setenv("FD_PARTITIONS_START", hour_key(emulator_now - timedelta(hours=24)))
         for name in ("FD_KB_LANGUAGES", "FD_KB_CATEGORIES", "FD_KB_INCLUDE_DRAFTS", "QDRANT_URL", "QDRANT_HOST"):
             monkeypatch.delenv(name, raising=False)
 

@@ -33,6 +33,7 @@ import json, os, sys, time
 from pathlib import Path
 import dagster as dg
 from fd_pipeline.definitions import defs
+from fd_pipeline.partitions import ASSETS, range_tags
 from fd_pipeline.resources import EmbedderResource, FreshdeskResource, QdrantResource, SyncLogResource, SyncSettingsResource
 from fd_pipeline.vectorstore import VectorStore
 
@@ -46,7 +47,7 @@ def upsert_then_hold(self, *a, **kw):
     return written
 
 VectorStore.upsert = upsert_then_hold
-assets = [defs.get_assets_def(k) for k in ("raw_tickets", "ticket_embeddings", "support_tickets", "raw_articles", "article_embeddings", "kb_procedures")]
+assets = [defs.get_assets_def(k) for k in ASSETS]
 resources = {
     "freshdesk": FreshdeskResource(base_url=args["base_url"], api_key=args["api_key"], max_retries=3),
     "embedder": EmbedderResource(model=args["model"]),
@@ -55,8 +56,7 @@ resources = {
     "sync_settings": SyncSettingsResource(max_failure_ratio=1.0),
 }
 with dg.DagsterInstance.get() as instance:
-    dg.materialize(assets, resources=resources, instance=instance, tags={
-        "dagster/asset_partition_range_start": args["first"], "dagster/asset_partition_range_end": args["last"]})
+    dg.materialize(assets, resources=resources, instance=instance, tags=range_tags(args["first"], args["last"]))
 """
 
 
