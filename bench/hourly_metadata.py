@@ -12,12 +12,15 @@ in the asset body and in the whole materialisation.
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
 
-from fd_pipeline.asset_helpers import publish, scope_of
-from fd_pipeline.partitions import HOURLY, range_tags
-from fd_pipeline.sync.engine import WriteReport
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fd_pipeline.asset_helpers import publish, scope_of  # noqa: E402
+from fd_pipeline.partitions import HOURLY, range_tags  # noqa: E402
+from fd_pipeline.sync.engine import WriteReport  # noqa: E402
 
 
 def probe_asset(mode: str, timings: dict) -> dg.AssetsDefinition:
