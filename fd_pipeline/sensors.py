@@ -104,7 +104,7 @@ def build_realtime_sensor(
         cursor = datetime.fromisoformat(context.cursor) if context.cursor else None
         # Never before the first partition: a change there has no partition to sync it into.
         since = max(cursor or now - timedelta(hours=1), HOURLY.start)
-        with freshdesk.client() as client:
+        with freshdesk.open() as client:
             newest = client.latest_ticket_update(since=since)
         if newest is None or (cursor is not None and newest <= cursor):
             return dg.SkipReason(f"no ticket updated since {since.isoformat()} (1 API call)")
