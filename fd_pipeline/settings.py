@@ -171,6 +171,26 @@ def stores_are_servers() -> bool:
     return qdrant_server and database is not None and database[1].split(":", 1)[0].startswith("postgres")
 
 
+def hub_cache_dir() -> str | None:
+    """Where Hugging Face keeps downloaded models (HF_HUB_CACHE, else HF_HOME/hub), or None for its default.
+
+    Hugging Face's own variables, read at call time: huggingface_hub reads them once, at import.
+    """
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.environ["HF_HOME"], "hub")
+    return None
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is on: no model download is tried."""
+    return any(
+        (os.environ.get(var) or "").strip().lower() in {"1", "true", "yes", "on"}
+        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
 # Until every module takes its values from the resources (issue 15), the old readers stay.
 def env_str(name: str, default: str | None = None) -> str | None:
     text = os.environ.get(name)

@@ -76,18 +76,22 @@ def test_origin_resolution_and_https_rule():
         resolve_origin(None, None)
 
 
-def test_from_env_says_what_to_set(monkeypatch):
+def test_the_configured_client_says_what_to_set(monkeypatch):
+    from fd_pipeline.resources import configured
+
     for name in ("FRESHDESK_DOMAIN", "FRESHDESK_BASE_URL", "FRESHDESK_API_KEY", "FRESHDESK_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(FreshdeskError, match="set FRESHDESK_DOMAIN .* or FRESHDESK_BASE_URL"):
-        FreshdeskClient.from_env()
+        with configured("freshdesk").open():
+            pass
     monkeypatch.setenv("FRESHDESK_DOMAIN", "acme")
     with pytest.raises(FreshdeskError, match="FRESHDESK_API_KEY is not set"):
-        FreshdeskClient.from_env()
+        with configured("freshdesk").open():
+            pass
     monkeypatch.setenv("FRESHDESK_API_KEY", KEY)
     monkeypatch.setenv("FRESHDESK_TIMEOUT", "7.5")
     monkeypatch.setenv("FRESHDESK_MAX_RETRIES", "2")
-    with FreshdeskClient.from_env() as client:
+    with configured("freshdesk").open() as client:
         assert client.origin == "https://acme.freshdesk.com"
         assert client.max_retries == 2
         assert KEY not in repr(client) and KEY not in repr(client.__dict__.get("stats"))
@@ -99,7 +103,9 @@ def test_tls_emulator_via_env_and_ca_bundle(make_emulator, monkeypatch):
     monkeypatch.setenv("FRESHDESK_BASE_URL", emu.base_url)
     monkeypatch.setenv("FRESHDESK_API_KEY", KEY)
     monkeypatch.setenv("FRESHDESK_CA_BUNDLE", emu.ca_file)
-    with FreshdeskClient.from_env() as client:
+    from fd_pipeline.resources import configured
+
+    with configured("freshdesk").open() as client:
         assert client.origin.startswith("https://127.0.0.1:")
         some_id = next(iter(emu.desk.tickets))
         assert client.get_ticket(some_id).id == some_id

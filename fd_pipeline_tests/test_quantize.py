@@ -41,13 +41,15 @@ def test_precision_is_part_of_the_identity_and_the_cache_key(pair, tiny_model_di
 
 
 def test_precision_setting(monkeypatch):
+    from fd_pipeline.resources import configured
+
     monkeypatch.delenv("FD_EMBED_PRECISION", raising=False)
-    assert EmbedderConfig.from_env().precision == "fp32"
+    assert configured("embedder").config().precision == "fp32"
     monkeypatch.setenv("FD_EMBED_PRECISION", "INT8")
-    assert EmbedderConfig.from_env().precision == "int8"
+    assert configured("embedder").config().precision == "int8"
     monkeypatch.setenv("FD_EMBED_PRECISION", "fp16")
     with pytest.raises(ValueError, match="FD_EMBED_PRECISION"):
-        EmbedderConfig.from_env()
+        configured("embedder").config()
     with pytest.raises(ValueError, match="CPU path"):
         EmbedderConfig(device="cuda", precision="int8")
 

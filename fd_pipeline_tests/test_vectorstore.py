@@ -82,21 +82,24 @@ def ticket_points(n: int, identity, *, seed: int = 0, start_id: int = 1, aspects
 # -- configuration and connection ----------------------------------------------------------
 
 
-def test_config_from_env_prefers_url_then_host_then_embedded_folder(monkeypatch, tmp_path):
+def test_configured_store_prefers_url_then_host_then_embedded_folder(monkeypatch, tmp_path):
+    from fd_pipeline.resources import configured
+
     for name in ("QDRANT_URL", "QDRANT_API_KEY", "QDRANT_HOST", "QDRANT_PORT", "QDRANT_PATH", "QDRANT_UPSERT_BATCH"):
         monkeypatch.delenv(name, raising=False)
-    cfg = VectorStoreConfig.from_env(tmp_path)
+    monkeypatch.setenv("FD_DATA_DIR", str(tmp_path))
+    cfg = configured("qdrant").config()
     assert cfg.embedded and cfg.path == str(tmp_path / "qdrant") and cfg.upsert_batch == 256
 
     monkeypatch.setenv("QDRANT_HOST", "qdrant.internal")
     monkeypatch.setenv("QDRANT_PORT", "6334")
     monkeypatch.setenv("QDRANT_UPSERT_BATCH", "32")
-    cfg = VectorStoreConfig.from_env(tmp_path)
+    cfg = configured("qdrant").config()
     assert cfg.server_url == "http://qdrant.internal:6334" and cfg.upsert_batch == 32
 
     monkeypatch.setenv("QDRANT_URL", "https://q.example.com:6333/")
     monkeypatch.setenv("QDRANT_API_KEY", "s3cret-key")
-    cfg = VectorStoreConfig.from_env(tmp_path)
+    cfg = configured("qdrant").config()
     assert cfg.server_url == "https://q.example.com:6333" and cfg.api_key == "s3cret-key"
     assert "s3cret-key" not in repr(cfg) and "s3cret-key" not in cfg.describe()
 
@@ -606,7 +609,7 @@ def test_optimize_makes_immutable_segments_then_hnsw_past_the_thresholds_and_sea
 
 def test_rebuild_vectors_refills_an_emptied_store_without_loading_the_model(pipeline_harness, sqlite_url, monkeypatch):
     from fd_pipeline.commands.rebuild_vectors import rebuild
-    from fd_pipeline.embedding import Embedder, EmbedderConfig
+    from fd_pipeline.embedding import Embedder
     from fd_pipeline.sync_log import SyncLog
 
     harness = pipeline_harness(sqlite_url, tickets=40, articles=6)
@@ -621,7 +624,9 @@ def test_rebuild_vectors_refills_an_emptied_store_without_loading_the_model(pipe
         raise AssertionError("rebuild-vectors loaded the model")
 
     monkeypatch.setattr(Embedder, "_model", no_model)
-    embedder = Embedder(EmbedderConfig.from_env())
+    from fd_pipeline.resources import configured
+
+    embedder = Embedder(configured("embedder").config())
     with SyncLog(harness.db_url) as log, VectorStore(VectorStoreConfig(path=str(harness.qdrant_path))) as store:
         counts = rebuild(embedder=embedder, sync_log=log, vectors=store)
     assert embedder.stats.texts == 0

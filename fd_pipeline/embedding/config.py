@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fd_pipeline.embedding.quantize import check_precision
-from fd_pipeline.settings import env_int, env_str
 
 KINDS = ("auto", "bge-m3", "dense")
 LEXICAL = ("off", "on")
@@ -48,21 +47,3 @@ class EmbedderConfig:
         if self.threads is not None and self.threads < 1:
             raise ValueError("threads must be >= 1")
         check_precision(self.precision, self.device)
-
-    @classmethod
-    def from_env(cls) -> EmbedderConfig:
-        """FD_EMBED_MODEL, FD_EMBED_DEVICE, FD_EMBED_THREADS, FD_EMBED_BATCH_SIZE, FD_EMBED_MAX_TOKENS,
-        FD_EMBED_KIND, FD_EMBED_POOLING, FD_EMBED_LEXICAL, FD_EMBED_PRECISION."""
-        device = env_str("FD_EMBED_DEVICE")
-        threads = env_str("FD_EMBED_THREADS")
-        return cls(
-            model=env_str("FD_EMBED_MODEL", "BAAI/bge-m3"),
-            device=None if device in (None, "auto") else device,
-            threads=None if threads in (None, "auto", "0") else env_int("FD_EMBED_THREADS", 0),
-            batch_size=env_int("FD_EMBED_BATCH_SIZE", 32),
-            max_tokens=env_int("FD_EMBED_MAX_TOKENS", 512),
-            kind=(env_str("FD_EMBED_KIND", "auto") or "auto").lower(),
-            pooling=(env_str("FD_EMBED_POOLING") or "").lower() or None,
-            lexical=(env_str("FD_EMBED_LEXICAL", "off") or "off").lower(),
-            precision=(env_str("FD_EMBED_PRECISION", "fp32") or "fp32").lower(),
-        )

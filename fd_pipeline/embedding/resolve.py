@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from fd_pipeline import settings
 from fd_pipeline.embedding import lexical
 from fd_pipeline.embedding.config import EmbedderConfig, EmbedderError, ModelNotAvailable
 from fd_pipeline.embedding.identity import (
@@ -112,22 +112,6 @@ def find_packaged_model(name: str = PACKAGED_MODEL) -> Path | None:
     return None
 
 
-def _hub_cache_dir() -> str | None:
-    # Hugging Face's own variables, read at call time: huggingface_hub reads them once, at import.
-    if os.environ.get("HF_HUB_CACHE"):
-        return os.environ["HF_HUB_CACHE"]
-    if os.environ.get("HF_HOME"):
-        return os.path.join(os.environ["HF_HOME"], "hub")
-    return None
-
-
-def _offline() -> bool:
-    return any(
-        (os.environ.get(var) or "").strip().lower() in {"1", "true", "yes", "on"}
-        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-
-
 def resolve_model_folder(model: str) -> Path:
     """A local folder for `model`: a path, an installed packaged model's name, or a hub id already
     cached (downloaded only when online). Raises ModelNotAvailable with what to set otherwise."""
@@ -145,12 +129,12 @@ def resolve_model_folder(model: str) -> Path:
 
     from huggingface_hub import snapshot_download
 
-    cache_dir = _hub_cache_dir()
+    cache_dir = settings.hub_cache_dir()
     try:
         return Path(snapshot_download(model, cache_dir=cache_dir, local_files_only=True))
     except Exception:  # noqa: BLE001 - any miss falls through to the online attempt or the message below
         pass
-    if _offline():
+    if settings.hub_offline():
         raise ModelNotAvailable(
             f"Embedding model {model!r} is not in the Hugging Face cache and HF_HUB_OFFLINE is set. {HOW_TO_FIX}"
         ) from None

@@ -32,7 +32,6 @@ from fd_pipeline.freshdesk.errors import (
 )
 from fd_pipeline.freshdesk.ratelimit import ACCOUNT, TICKETS_LIST, ApiStats, RatePacer, header_int
 from fd_pipeline.freshdesk.records import Article, Conversation, MalformedItem, Ticket, parse_timestamp
-from fd_pipeline.settings import env_float, env_int, env_str
 
 __all__ = ["FreshdeskClient", "resolve_origin"]
 
@@ -204,32 +203,6 @@ class FreshdeskClient:
             limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
             follow_redirects=False,
         )
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> FreshdeskClient:
-        """Build from FRESHDESK_DOMAIN / FRESHDESK_BASE_URL, FRESHDESK_API_KEY, FRESHDESK_CA_BUNDLE,
-        FRESHDESK_TIMEOUT, FRESHDESK_MAX_RETRIES, FRESHDESK_PER_PAGE; keyword overrides win."""
-        domain = env_str("FRESHDESK_DOMAIN")
-        base_url = env_str("FRESHDESK_BASE_URL")
-        if not domain and not base_url and "domain" not in overrides and "base_url" not in overrides:
-            resolve_origin(None, None)  # raises the message that says what to set
-        api_key = env_str("FRESHDESK_API_KEY")
-        if not api_key and "api_key" not in overrides:
-            raise FreshdeskConfigError(
-                "FRESHDESK_API_KEY is not set: set it to a Freshdesk agent's API key "
-                "(Profile settings -> View API key)."
-            )
-        kwargs: dict[str, Any] = {
-            "api_key": api_key,
-            "domain": domain,
-            "base_url": base_url,
-            "timeout": env_float("FRESHDESK_TIMEOUT", 30.0),
-            "max_retries": env_int("FRESHDESK_MAX_RETRIES", 5),
-            "per_page": env_int("FRESHDESK_PER_PAGE", 100),
-            "verify": env_str("FRESHDESK_CA_BUNDLE") or True,
-        }
-        kwargs.update(overrides)
-        return cls(**kwargs)
 
     def __repr__(self) -> str:
         return f"FreshdeskClient(origin={self.origin!r}, per_page={self.per_page}, max_retries={self.max_retries})"

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from fd_pipeline.settings import env_float, env_int, env_str
 
 MEMORY = ":memory:"
 ENGINES = ("edge", "local")
@@ -50,37 +47,6 @@ class VectorStoreConfig:
             raise ValueError(f"upsert_batch must be at least 1, got {self.upsert_batch}")
         if self.embedded_engine not in ENGINES:
             raise ValueError(f"embedded_engine must be one of {ENGINES}, not {self.embedded_engine!r}")
-
-    @classmethod
-    def from_env(cls, data_dir: str | Path | None = None) -> VectorStoreConfig:
-        """Read QDRANT_URL + QDRANT_API_KEY, else QDRANT_HOST/QDRANT_PORT, else `<data_dir>/qdrant`.
-
-        QDRANT_PATH overrides the embedded folder (":memory:" allowed); QDRANT_UPSERT_BATCH and
-        QDRANT_TIMEOUT (seconds) tune writes and the server timeout; QDRANT_HNSW_THRESHOLD_KB
-        and QDRANT_INDEX_THREADS tune when and with how many threads qdrant-edge builds HNSW.
-        """
-        upsert_batch = env_int("QDRANT_UPSERT_BATCH", 256)
-        timeout = env_float("QDRANT_TIMEOUT", 10.0)
-        api_key = env_str("QDRANT_API_KEY")
-        url = env_str("QDRANT_URL")
-        if url:
-            return cls(url=url.rstrip("/"), api_key=api_key, path=None, upsert_batch=upsert_batch, timeout=timeout)
-        host = env_str("QDRANT_HOST")
-        if host:
-            port = env_int("QDRANT_PORT", 6333)
-            return cls(host=host, port=port, api_key=api_key, path=None, upsert_batch=upsert_batch, timeout=timeout)
-        path = env_str("QDRANT_PATH")
-        if path is None:
-            if data_dir is None:
-                from fd_pipeline.settings import data_dir as default_data_dir
-
-                data_dir = default_data_dir()
-            path = str(Path(data_dir) / "qdrant")
-        return cls(
-            path=path, upsert_batch=upsert_batch, timeout=timeout,
-            hnsw_threshold_kb=env_int("QDRANT_HNSW_THRESHOLD_KB", cls.hnsw_threshold_kb),
-            index_threads=env_int("QDRANT_INDEX_THREADS", cls.index_threads),
-        )
 
     @property
     def server_url(self) -> str | None:

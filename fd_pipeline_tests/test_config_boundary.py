@@ -1,0 +1,176 @@
+"""One configuration boundary: the environment is read by settings.py, definitions.py, resources.py
+and the command line only; every setting has one name (its variable without the prefix is its
+resource field); definitions.py wires each field with `dg.EnvVar` when the variable is set (always,
+for a secret) and the default otherwise; and the UI's resource view (GraphQL, from a code server
+like `dagster dev` starts) shows every setting's value or variable, never a secret's value."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from fd_pipeline import settings
+from fd_pipeline.resources import RESOURCES, configured, project_resources
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "fd_pipeline"
+
+# The modules that may read the environment; partitions.py reads FD_PARTITIONS_START when
+# definitions load, through settings.
+MAY_READ_ENV = {"settings.py", "definitions.py", "resources.py", "cli.py", "emulator/cli.py", "partitions.py"}
+ENV_READ = re.compile(r"os\.environ|getenv|\benv_(str|int|float|bool)\(|\bfrom_env\(")
+PREFIXES = ("FRESHDESK_", "FD_EMBED_", "QDRANT_", "FD_")
+
+
+def test_only_the_boundary_reads_the_environment():
+    readers = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = path.relative_to(PACKAGE).as_posix()
+        if name in MAY_READ_ENV or name.startswith("commands/"):
+            continue
+        hits = [f"{n}: {line.strip()}" for n, line in enumerate(path.read_text().splitlines(), 1) if ENV_READ.search(line)]
+        if hits:
+            readers[name] = hits
+    assert readers == {}
+
+
+def test_one_name_per_setting():
+    """Every resource field is one row of the settings table, named after its variable, with the
+    class default the table holds, and the README's settings table lists every variable."""
+    readme = (ROOT / "README.md").read_text()
+    for resource, cls in RESOURCES.items():
+        rows = {s.field: s for s in settings.of_resource(resource)}
+        assert set(cls.model_fields) == set(rows), resource
+        for field, setting in rows.items():
+            assert any(setting.env == prefix + field.upper() for prefix in PREFIXES), (setting.env, field)
+            assert cls.model_fields[field].description.startswith(setting.env)
+            if setting.default is not None:
+                default = cls.model_fields[field].get_default(call_default_factory=True)
+                assert default == (list(setting.default) if setting.kind is list else setting.default), field
+    for setting in settings.SETTINGS:
+        assert f"`{setting.env}`" in readme, setting.env
+
+
+def _clear(monkeypatch):
+    for setting in settings.SETTINGS:
+        for name in (setting.env, setting.fallback):
+            if name and name != "FD_PARTITIONS_START":
+                monkeypatch.delenv(name, raising=False)
+
+
+def test_definitions_wire_each_field_from_the_environment(monkeypatch, tmp_path):
+    _clear(monkeypatch)
+    monkeypatch.setenv("FD_DATA_DIR", str(tmp_path))
+    defaults = project_resources()
+    assert defaults["qdrant"].path == str(tmp_path / "qdrant")
+    assert defaults["sync_log"].database_url == f"sqlite:///{tmp_path / 'sync_state.db'}"
+    assert defaults["sync_settings"].retry_limit == 500 and defaults["embedder"].threads == 0
+
+    monkeypatch.setenv("FRESHDESK_DOMAIN", "acme")
+    monkeypatch.setenv("FRESHDESK_API_KEY", "key-123")
+    monkeypatch.setenv("FD_RETRY_LIMIT", "7")
+    monkeypatch.setenv("FD_EMBED_THREADS", "auto")
+    monkeypatch.setenv("FD_MAX_FAILURE_RATIO", "0.5")
+    monkeypatch.setenv("FD_KB_CATEGORIES", "3, 5")
+    monkeypatch.setenv("FD_KB_INCLUDE_DRAFTS", "yes")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://fd:pw@db/fd")
+    wired = {name: settings_of(project_resources()[name]) for name in RESOURCES}
+    assert wired["freshdesk"]["domain"] == dg.EnvVar("FRESHDESK_DOMAIN")
+    assert wired["freshdesk"]["api_key"] == dg.EnvVar("FRESHDESK_API_KEY")
+    assert wired["sync_settings"]["retry_limit"].env_var_name == "FD_RETRY_LIMIT"
+    assert wired["sync_log"]["database_url"] == dg.EnvVar("DATABASE_URL")  # the fallback's name, not its value
+    assert wired["embedder"]["threads"] == 0
+    assert wired["sync_settings"]["max_failure_ratio"] == 0.5
+    assert wired["sync_settings"]["kb_categories"] == [3, 5]
+    assert wired["sync_settings"]["kb_include_drafts"] is True
+
+    # The command line opens the same resources, the variables resolved.
+    assert configured("freshdesk").api_key == "key-123"
+    assert configured("sync_settings").retry_limit == 7
+    assert configured("sync_log").database_url == "postgresql://fd:pw@db/fd"
+
+    monkeypatch.setenv("FD_SYNC_BATCH", "lots")
+    with pytest.raises(ValueError, match="FD_SYNC_BATCH must be an integer, got 'lots'"):
+        project_resources()
+
+
+def settings_of(resource: dg.ConfigurableResource) -> dict:
+    """The values the definitions hold, before Dagster resolves any variable."""
+    return {name: getattr(resource, name) for name in type(resource).model_fields}
+
+
+RESOURCE_VIEW = """
+query ($selector: RepositorySelector!) {
+  allTopLevelResourceDetailsOrError(repositorySelector: $selector) {
+    __typename
+    ... on ResourceDetailsList {
+      results { name configFields { name description } configuredValues { key value type } }
+    }
+    ... on PythonError { message }
+  }
+  utilizedEnvVarsOrError(repositorySelector: $selector) {
+    ... on EnvVarWithConsumersList { results { envVarName } }
+  }
+}
+"""
+
+
+def test_the_resource_view_shows_every_setting_and_no_secret(monkeypatch, tmp_path):
+    """What the UI's Resources page asks a code server for, with secrets and plain settings set."""
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import ModuleTarget
+    from dagster_graphql.test.utils import execute_dagster_graphql
+
+    _clear(monkeypatch)
+    secrets = {
+        "FRESHDESK_API_KEY": "fd-key-5ecret-771",
+        "QDRANT_API_KEY": "qdrant-key-5ecret-772",
+        "FD_DATABASE_URL": "postgresql://fd:pw-5ecret-773@db.example:5432/fd",
+    }
+    for name, secret in secrets.items():
+        monkeypatch.setenv(name, secret)
+    monkeypatch.setenv("FRESHDESK_DOMAIN", "acme")
+    monkeypatch.setenv("FD_RETRY_LIMIT", "7")
+    monkeypatch.setenv("FD_KB_LANGUAGES", "ko,ja")
+    monkeypatch.setenv("FD_DATA_DIR", str(tmp_path / "data"))
+
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        target = ModuleTarget(module_name="fd_pipeline.definitions", attribute=None,
+                              working_directory=str(ROOT), location_name="fd_pipeline")
+        with WorkspaceProcessContext(instance, target) as workspace:
+            context = workspace.create_request_context()
+            selector = {"repositoryLocationName": "fd_pipeline", "repositoryName": "__repository__"}
+            result = execute_dagster_graphql(context, RESOURCE_VIEW, {"selector": selector})
+
+    assert not result.errors, result.errors
+    listing = result.data["allTopLevelResourceDetailsOrError"]
+    assert listing["__typename"] == "ResourceDetailsList", listing
+    shown = {r["name"]: r for r in listing["results"]}
+    assert set(shown) == set(RESOURCES)
+    for name, details in shown.items():
+        values = {v["key"]: (v["type"], v["value"]) for v in details["configuredValues"]}
+        assert {f["name"] for f in details["configFields"]} == set(values) == {s.field for s in settings.of_resource(name)}
+        for setting in settings.of_resource(name):
+            kind, value = values[setting.field]
+            if setting.secret:
+                assert (kind, value) == ("ENV_VAR", setting.env), setting.env
+            elif settings.raw(setting) is not None and setting.kind in (str, int):
+                assert (kind, value) == ("ENV_VAR", setting.env), setting.env
+            else:
+                assert kind == "VALUE" and value == _json(settings.value(setting.env)), setting.env
+    assert shown["sync_settings"]["configuredValues"]  # FD_KB_LANGUAGES parsed: a value, not a variable
+    assert set(secrets) <= {v["envVarName"] for v in result.data["utilizedEnvVarsOrError"]["results"]}
+
+    text = repr(result.data)
+    for secret in secrets.values():
+        assert secret not in text
+    assert "5ecret" not in text and "pw-" not in text
+
+
+def _json(value) -> str:
+    import json
+
+    return json.dumps(value)
