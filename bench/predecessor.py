@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from fd_pipeline.embedding import Embedding
 from fd_pipeline.freshdesk import FreshdeskClient, MalformedItem
-from fd_pipeline.knowledge_base.texts import article_document, article_record
+from fd_pipeline.knowledge_base.texts import article_documents, article_record
 from fd_pipeline.tickets.texts import ticket_document, ticket_record
 from fd_pipeline.vectorstore import KB, TICKETS, CollectionSpec, Point, VectorStore
 
@@ -114,7 +114,7 @@ def sync_like_predecessor(
     for article in client.iter_kb_articles():
         if isinstance(article, MalformedItem) or article.status != 2:
             continue
-        one(article_document(article_record(article), removed=False), LEGACY_KB, "kb_article")
+        one(article_documents(article_record(article), removed=False)[0], LEGACY_KB, "kb_article")
         counts["articles"] += 1
     wall = time.perf_counter() - started
     engine.dispose()

@@ -144,10 +144,11 @@ def make_emulator(*, seed: int, tickets: int, articles: int, hours: int = 24):
 
 
 def make_embedder(model: str, threads: int | None = None):
-    from fd_pipeline.embedding import Embedder, EmbedderConfig
+    from fd_pipeline.embedding import Embedder
+    from fd_pipeline.resources import configured
 
     # The rest of the embedder's settings (FD_EMBED_*) come from the environment, as in a run.
-    config = replace(EmbedderConfig.from_env(), model=model, device="cpu", **({"threads": threads} if threads else {}))
+    config = replace(configured("embedder").config(), model=model, device="cpu", **({"threads": threads} if threads else {}))
     return Embedder(config)
 
 
@@ -201,9 +202,9 @@ def sync(emu, embedder, store, workdir: Path, *, kb_languages: tuple[str, ...], 
     for spec, item_type, docs in jobs:
         vectors.ensure_collection(spec, embedder.identity)
         embed_documents(docs, embedder=embedder, sync_log=store, collection=spec.name, item_type=item_type,
-                        run_id=None, partition_key=None, progress=quiet)
-        write_documents(docs, embedder=embedder, sync_log=store, vector_store=vectors, spec=spec,
-                        item_type=item_type, run_id=None, partition_key=None, progress=quiet)
+                        run_id=None, partition_key=None, whole=True, progress=quiet)
+        write_documents(store.iter_documents(spec.name), identity=embedder.identity, sync_log=store, vector_store=vectors,
+                        spec=spec, item_type=item_type, run_id=None, partition_key=None, progress=quiet)
         vectors.promote(spec, embedder.identity)
     # One entry per article and language, whatever number of points (sections) it became.
     bodies: dict[tuple[int, str], list[str]] = {}

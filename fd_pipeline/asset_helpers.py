@@ -43,8 +43,7 @@ class Scope:
         return key if self.first <= key <= self.last else self.last
 
     def report(self, kind: type[StepReport], item_type: str | None = None) -> StepReport:
-        labels = {"ticket": "tickets", "kb_article": "KB articles"}
-        return kind(hour_of=self.hour_of, **({"items": labels[item_type]} if item_type else {}))
+        return kind(hour_of=self.hour_of, **({"item_type": item_type} if item_type else {}))
 
 
 def scope_of(context: dg.AssetExecutionContext) -> Scope:
@@ -174,8 +173,11 @@ def check_failure_ratio(report: StepReport, ratio: float) -> None:
         )
 
 
-# Documents in scope for a run: (store, partition scope, model key, failures sink or None) -> documents.
-DocumentSource = Callable[[SyncLog, Scope, str, list[ItemResult] | None], Iterable[Document]]
+# The documents a stage handles: (store, partition scope, model key) -> documents. The embedding
+# step's builds them from raw records and appends records that do not parse to its failures sink;
+# the collection step's reads back the documents the embedding step kept.
+BuildDocuments = Callable[[SyncLog, Scope, str, list[ItemResult]], Iterable[Document]]
+KeptDocuments = Callable[[SyncLog, Scope, str], Iterable[Document]]
 
 
 def embedding_step(
@@ -183,27 +185,31 @@ def embedding_step(
     *,
     spec: CollectionSpec,
     item_type: str,
-    documents: DocumentSource,
+    documents: BuildDocuments,
     embedder: EmbedderResource,
     sync_log: SyncLogResource,
     sync_settings: SyncSettingsResource,
+    whole: bool = False,
 ) -> dg.MaterializeResult:
-    """The body of both `*_embeddings` assets: embed what is not cached, record what failed."""
+    """The body of both `*_embeddings` assets: build the documents in scope, embed what is not
+    cached, keep the documents, record what failed. With `whole` the documents are the whole
+    collection (the KB), and kept documents not among them are dropped."""
     scope = scope_of(context)
-    model = embedder.get()
     run = {"run_id": context.run_id, "partition_key": scope.partition_key}
-    with sync_log.open() as store:
+    with sync_log.open() as store, embedder.open() as model:
         failures: list[ItemResult] = []
         report = embed_documents(
             documents(store, scope, model.identity.key, failures),
-            embedder=model, sync_log=store, collection=spec.name, item_type=item_type, report=scope.report(EmbedReport, item_type),
-            batch_size=sync_settings.batch(), progress=context.log.info, **run,
+            embedder=model, sync_log=store, collection=spec.name, item_type=item_type, whole=whole,
+            report=scope.report(EmbedReport, item_type), batch_size=sync_settings.sync_batch, progress=context.log.info, **run,
         )
-        # Stored records that no longer parse are documents this stage could not embed.
+        # Stored records that no longer parse are documents this stage could not embed; a
+        # document kept from an earlier version must not be written in their place.
         for failure in failures:
             report.add("documents", at=failure.source_updated_at)
+        store.drop_documents(spec.name, [f.item_id for f in failures])
         record_failures(store, spec.name, item_type, failures, report, **run)
-    return finish(context, scope, report, sync_settings.failure_ratio(), model=model.identity.key)
+    return finish(context, scope, report, sync_settings.max_failure_ratio, model=model.identity.key)
 
 
 def collection_step(
@@ -211,7 +217,7 @@ def collection_step(
     *,
     spec: CollectionSpec,
     item_type: str,
-    documents: DocumentSource,
+    documents: KeptDocuments,
     embedder: EmbedderResource,
     qdrant: QdrantResource,
     sync_log: SyncLogResource,
@@ -220,14 +226,15 @@ def collection_step(
 ) -> dg.MaterializeResult:
     """The body of both collection assets: write changed points, delete removed ones, log every item.
 
+    It reads the documents the embedding step kept and the model's identity (no weights loaded).
     With `remove_strays` the whole collection is reconciled: any point the documents do not
     account for leaves it (the KB is listed whole every run, tickets only by window).
     """
     scope = scope_of(context)
-    model = embedder.get()
+    identity = embedder.identity()
     with sync_log.open() as store, qdrant.open() as vectors:
         with tracked_run(store, spec.name, context, scope) as run:
-            vectors.ensure_collection(spec, model.identity)
+            vectors.ensure_collection(spec, identity)
             live: set = set()
 
             def remember(docs: Iterable[Document]) -> Iterator[Document]:
@@ -237,23 +244,23 @@ def collection_step(
                     yield doc
 
             report = write_documents(
-                remember(documents(store, scope, model.identity.key, None)),
-                embedder=model, sync_log=store, vector_store=vectors, spec=spec, item_type=item_type,
-                run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.batch(),
+                remember(documents(store, scope, identity.key)),
+                identity=identity, sync_log=store, vector_store=vectors, spec=spec, item_type=item_type,
+                run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.sync_batch,
                 report=scope.report(WriteReport, item_type), progress=context.log.info,
             )
             if remove_strays:
-                stray = [pid for pid in vectors.scroll_ids(spec, model.identity) if pid not in live]
-                vectors.delete(spec, model.identity, stray)
+                stray = [pid for pid in vectors.scroll_ids(spec, identity) if pid not in live]
+                vectors.delete(spec, identity, stray)
                 report.add("deleted", len(stray))  # no document, so no hour of its own: the range's last
-            promoted = promote_when_complete(vectors, store, spec, model.identity)
+            promoted = promote_when_complete(vectors, store, spec, identity)
             run["counts"] = dict(report.counts)
             points = vectors.count(spec)
             # Inside the tracked run, so the sync log records a failed ratio as a failed sync too.
-            check_failure_ratio(report, sync_settings.failure_ratio())
+            check_failure_ratio(report, sync_settings.max_failure_ratio)
     # The ratio was checked inside the tracked run above, so only the metadata is left to publish.
     return publish(context, scope, report, run_figures(
-        scope, report, points=dg.MetadataValue.int(points), model=model.identity.key, alias_moved=promoted,
+        scope, report, points=dg.MetadataValue.int(points), model=identity.key, alias_moved=promoted,
     ))
 
 

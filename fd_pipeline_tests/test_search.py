@@ -90,9 +90,9 @@ def sync(embedder: Embedder, store: SyncLog, vectors: VectorStore, records: list
     raw = [RawRecord(f"{r['article']['id']}" + (f":{r['language']}" if r["translation"] else ""),
                      datetime.fromisoformat(r["article"]["updated_at"].replace("Z", "+00:00")), r) for r in records]
     store.put_raw("kb_article", raw, run_id="t", partition_key=None)
-    common = dict(embedder=embedder, sync_log=store, item_type="kb_article", run_id="t", partition_key=None)
-    embed_documents(stored_documents(store), collection=KB.name, **common)
-    write_documents(stored_documents(store), vector_store=vectors, spec=KB, **common)
+    common = dict(sync_log=store, item_type="kb_article", run_id="t", partition_key=None)
+    embed_documents(stored_documents(store), embedder=embedder, collection=KB.name, whole=True, **common)
+    write_documents(store.iter_documents(KB.name), identity=embedder.identity, vector_store=vectors, spec=KB, **common)
 
 
 @pytest.mark.parametrize("translations", [False, True])

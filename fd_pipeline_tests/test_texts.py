@@ -1,11 +1,11 @@
 """Pure functions that turn stored records into documents: which text feeds which aspect
 (symptom, cause, resolution; intent, procedure), quotes and signatures stripped, empty aspects
-absent, and a stored derivation giving exactly the document a fresh parse gives."""
+absent; the raw record of a ticket is exactly what Freshdesk sent."""
 
 from __future__ import annotations
 
 from fd_pipeline.freshdesk import Conversation, Ticket
-from fd_pipeline.knowledge_base.texts import article_document
+from fd_pipeline.knowledge_base.texts import article_documents
 from fd_pipeline.tickets.texts import ticket_document, ticket_record
 
 T = "2026-11-20T10:00:00Z"
@@ -54,28 +54,26 @@ def test_open_ticket_has_no_resolution_and_empty_aspects_are_absent():
 
 def test_cause_field_wins_over_private_notes():
     ticket = Ticket.from_raw(raw_ticket(custom_fields={"cf_root_cause": "Idle timeout in firmware 2.4"}))
-    record = ticket_record(ticket, [Conversation.from_raw(c) for c in CONVERSATIONS], cause_field="cf_root_cause")
+    record = ticket_record(ticket, [Conversation.from_raw(c) for c in CONVERSATIONS])
     assert ticket_document(record, removed=False, cause_field="cf_root_cause").texts["cause"] == "Idle timeout in firmware 2.4"
-    # A derivation made under another setting is not trusted: the cause comes from the notes again.
+    # Without the setting the cause comes from the notes.
     assert ticket_document(record, removed=False).texts["cause"].startswith("Diagnosis")
 
 
-def test_stored_derivation_equals_a_fresh_parse():
+def test_the_raw_record_is_what_freshdesk_sent():
     record = ticket_record(Ticket.from_raw(raw_ticket()), [Conversation.from_raw(c) for c in CONVERSATIONS])
-    fresh = {k: v for k, v in record.items() if k != "derived"}
-    a, b = ticket_document(record, removed=False), ticket_document(fresh, removed=False)
-    assert (a.item_id, a.point_id, a.source_updated_at, a.texts, a.payload) == (b.item_id, b.point_id, b.source_updated_at, b.texts, b.payload)
-    assert a.payload_hash == b.payload_hash
+    assert record == {"ticket": raw_ticket(), "conversations": CONVERSATIONS}
+    assert ticket_record(Ticket.from_raw(raw_ticket(deleted=True))) == {"ticket": raw_ticket(deleted=True), "conversations": None}
 
 
 def test_article_intent_and_procedure_and_translation_ids():
     raw = {"id": 77, "title": "Reset a router", "description": "<ol><li>Hold reset</li><li>Wait 30 s</li></ol>",
            "description_text": "Hold reset Wait 30 s", "status": 2, "tags": ["router"], "folder_id": 5, "category_id": 1,
            "seo_data": {"meta_keywords": "factory reset, 초기화"}, "created_at": T, "updated_at": T}
-    doc = article_document({"article": raw, "folder_path": ["Devices", "Routers"], "language": None}, removed=False)
+    [doc] = article_documents({"article": raw, "folder_path": ["Devices", "Routers"], "language": None}, removed=False)
     assert doc.point_id == 77 and doc.texts["intent"].startswith("Reset a router") and "초기화" in doc.texts["intent"]
     assert "1. Hold reset" in doc.texts["procedure"] and doc.payload["folder_path"] == ["Devices", "Routers"]
-    ko = article_document({"article": raw, "folder_path": [], "language": "ko", "translation": True}, removed=False)
+    [ko] = article_documents({"article": raw, "folder_path": [], "language": "ko", "translation": True}, removed=False)
     assert ko.item_id == "77:ko" and isinstance(ko.point_id, str) and ko.point_id != doc.point_id
 
 

@@ -1,8 +1,8 @@
 """`fd-pipeline rebuild-vectors`: refill the vector store from the embeddings stored in the sync log.
 
 For a new or emptied store: the embedded folder after moving an old qdrant-client local-mode
-folder aside, a lost folder, or a new Qdrant server (QDRANT_URL). Every stored ticket and KB
-article is written again from its cached embeddings; nothing is fetched from Freshdesk and the
+folder aside, a lost folder, or a new Qdrant server (QDRANT_URL). Every document the embeddings
+assets kept (tickets and KB article sections) is written again from its cached embeddings; nothing is fetched from Freshdesk and the
 model is not loaded (only its files are fingerprinted, to find the cached vectors). With no cached
 embedding of the configured model at all (FD_EMBED_MODEL changed) it stops before writing. An item
 whose embedding is missing is recorded as failed in the sync log, the next sync run embeds it, and
@@ -35,19 +35,16 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fd_pipeline.embedding import Embedder, EmbedderConfig
-    from fd_pipeline.settings import env_int, env_str
-    from fd_pipeline.sync_log import SyncLog
-    from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
+    from fd_pipeline.resources import configured
 
-    embedder = Embedder(EmbedderConfig.from_env())
-    with SyncLog() as store, VectorStore(VectorStoreConfig.from_env()) as vectors:
+    with (configured("embedder").open() as embedder, configured("sync_log").open() as store,
+          configured("qdrant").open() as vectors):
         if not args.json:
             print(f"refilling {vectors.config.describe()} from {store.label} (model {embedder.identity.key})")
         results = rebuild(
             embedder=embedder, sync_log=store, vectors=vectors,
             collections=[args.only] if args.only else list(COLLECTIONS),
-            cause_field=env_str("FD_CAUSE_FIELD"), batch_size=env_int("FD_SYNC_BATCH", 512),
+            batch_size=configured("sync_settings").sync_batch,
         )
         if not args.json:
             print("building the search index ...")
@@ -69,29 +66,20 @@ def rebuild(
     sync_log,
     vectors,
     collections: Iterable[str] = tuple(COLLECTIONS),
-    cause_field: str | None = None,
     batch_size: int = 512,
     progress: Callable[[str], None] = log.info,
 ) -> dict[str, dict[str, Any]]:
-    """Write every stored item of `collections` from cached embeddings; returns counts per collection."""
-    from fd_pipeline.knowledge_base.scope import article_documents
+    """Write every kept document of `collections` from cached embeddings; returns counts per collection."""
     from fd_pipeline.sync.engine import promote_when_complete, write_documents
-    from fd_pipeline.tickets.scope import ticket_documents
 
     identity = embedder.identity
     out: dict[str, dict[str, Any]] = {}
     for key in collections:
         spec = COLLECTIONS[key]
-
-        def documents():
-            if spec is TICKETS:
-                return ticket_documents(sync_log, start=None, end=None, model=identity.key, cause_field=cause_field)
-            return article_documents(sync_log)
-
-        _require_cached(documents(), embedder, sync_log, spec.name)
+        _require_cached(sync_log.iter_documents(spec.name), identity, sync_log, spec.name)
         vectors.ensure_collection(spec, identity)
         report = write_documents(
-            documents(), embedder=embedder, sync_log=sync_log, vector_store=vectors, spec=spec,
+            sync_log.iter_documents(spec.name), identity=identity, sync_log=sync_log, vector_store=vectors, spec=spec,
             item_type="ticket" if spec is TICKETS else "kb_article", run_id=RUN_ID, partition_key=None,
             batch_size=batch_size, progress=progress,
         )
@@ -102,16 +90,14 @@ def rebuild(
     return out
 
 
-def _require_cached(docs: Iterable, embedder, sync_log, collection: str, sample: int = 200) -> None:
+def _require_cached(docs: Iterable, identity, sync_log, collection: str, sample: int = 200) -> None:
     """Refuse to start when the sync log holds no embeddings of this model (FD_EMBED_MODEL changed)."""
-    hashes = []
-    for doc in docs:
-        if not doc.removed:
-            hashes += [embedder.content_hash(text) for text in doc.texts.values()]
-        if len(hashes) >= sample:
-            break
-    if hashes and not sync_log.existing_hashes(hashes):
+    from fd_pipeline.sync.documents import hash_basis
+
+    live = [doc for _, doc in zip(range(sample), (d for d in docs if not d.removed and d.texts))]
+    hashes = [h for doc in live if doc.hashed_for == hash_basis(identity) for h in doc.content_hashes.values()]
+    if live and not (hashes and sync_log.existing_hashes(hashes)):
         raise RuntimeError(
-            f"the sync log holds no embeddings of model {embedder.identity.key} for {collection}: set FD_EMBED_MODEL "
+            f"the sync log holds no embeddings of model {identity.key} for {collection}: set FD_EMBED_MODEL "
             "(and FD_EMBED_*) to the model the collections were synced with, or run the collection assets to embed anew"
         )

@@ -35,20 +35,20 @@ def raw_articles(
     drafts, deleted articles and articles moved out of the synced categories are stored as removed.
     """
     scope = scope_of(context)
-    with sync_log.open() as store, freshdesk.client() as client:
+    with sync_log.open() as store, freshdesk.open() as client:
         report = fetch_articles(
             client,
             store,
-            languages=sync_settings.languages(),
-            category_ids=sync_settings.categories(),
-            include_drafts=sync_settings.drafts(),
+            languages=tuple(sync_settings.kb_languages),
+            category_ids=tuple(sync_settings.kb_categories) or None,
+            include_drafts=sync_settings.kb_include_drafts,
             run_id=context.run_id,
             partition_key=scope.partition_key,
             report=scope.report(ArticleFetchReport),
             progress=context.log.info,
         )
         api = client.stats.snapshot()
-    return finish(context, scope, report, sync_settings.failure_ratio(), api=api)
+    return finish(context, scope, report, sync_settings.max_failure_ratio, api=api)
 
 
 @dg.asset(
@@ -67,7 +67,7 @@ def article_embeddings(
     """bge-m3 dense and sparse vectors of each published article's intent (title, tags, keywords)
     and procedure (body); only texts whose content hash is new are embedded."""
     return embedding_step(
-        context, spec=KB, item_type="kb_article", documents=_documents,
+        context, spec=KB, item_type="kb_article", documents=_built, whole=True,
         embedder=embedder, sync_log=sync_log, sync_settings=sync_settings,
     )
 
@@ -91,11 +91,15 @@ def kb_procedures(
     Reconciles the whole collection with the stored KB: removed articles and any stray point leave it.
     """
     return collection_step(
-        context, spec=KB, item_type="kb_article", documents=_documents, remove_strays=True,
+        context, spec=KB, item_type="kb_article", documents=_kept, remove_strays=True,
         embedder=embedder, qdrant=qdrant, sync_log=sync_log, sync_settings=sync_settings,
     )
 
 
-def _documents(store, _scope, _model_key, failures):
+def _built(store, _scope, _model_key, failures):
     """Every stored article: a KB is small and has no updated_since, so each run reconciles it whole."""
     return article_documents(store, failures=failures)
+
+
+def _kept(store, _scope, _model_key):
+    return store.iter_documents(KB.name)

@@ -1,4 +1,7 @@
-"""Which KB documents a run handles: all of them (a KB is small, and has no updated_since)."""
+"""Which KB documents a run handles: all of them (a KB is small, and has no updated_since).
+
+The embedding step builds them from the raw records (`article_documents`) and keeps them all; the
+collection step reads them back with `SyncLog.iter_documents(KB.name)`."""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from fd_pipeline.vectorstore import KB
 
 from .texts import article_documents as record_documents
 from .texts import parse_section_item_id, section_point_id
-
 
 
 def article_documents(

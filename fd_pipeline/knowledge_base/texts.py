@@ -1,4 +1,4 @@
-"""Pure functions: a stored KB article record -> its documents (one per body section: intent and procedure texts + payload)."""
+"""Pure functions: an article as Freshdesk sent it -> the raw record kept of it -> its documents (one per body section: intent and procedure texts + payload)."""
 
 from __future__ import annotations
 
@@ -189,8 +189,3 @@ def article_documents(record: dict[str, Any], *, removed: bool) -> list[Document
             payload={**payload, "section": n},
         ))
     return docs
-
-
-def article_document(record: dict[str, Any], *, removed: bool) -> Document:
-    """The article's first (for a short article, only) section document."""
-    return article_documents(record, removed=removed)[0]

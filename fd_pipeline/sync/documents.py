@@ -6,7 +6,8 @@ import hashlib
 import json
 import re
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,13 @@ _KB_NAMESPACE = uuid.UUID("5b0c2f4e-8f3c-4f57-9d0b-7a2f3c1e6d11")
 
 @dataclass(frozen=True)
 class Document:
-    """One item of a collection: texts per aspect (empty aspects absent) and the point payload."""
+    """One item of a collection: texts per aspect (empty aspects absent) and the point payload.
+
+    Built from a raw record by the domain's texts module; the embedding step adds the hashes
+    (`hashed`) and keeps it in the sync log, where the collection step reads it back as it is.
+    `content_hashes` (aspect -> hash of the text) are valid for the model named by `hashed_for`
+    (see `hash_basis`); empty until hashed.
+    """
 
     item_id: str
     point_id: int | str
@@ -24,10 +31,24 @@ class Document:
     texts: dict[str, str] = field(repr=False)
     payload: dict[str, Any] = field(repr=False)
     removed: bool = False
+    content_hashes: dict[str, str] = field(default_factory=dict, repr=False)
+    payload_hash: str | None = field(default=None, repr=False)
+    hashed_for: str | None = None
 
-    @property
-    def payload_hash(self) -> str:
-        return stable_hash(self.payload)
+    def hashed(self, content_hash: Callable[[str], str], basis: str) -> Document:
+        """This document with the hash of each text (`content_hash` of the model `basis` names) and of its payload."""
+        return replace(
+            self,
+            content_hashes={aspect: content_hash(text) for aspect, text in self.texts.items()},
+            payload_hash=stable_hash(self.payload),
+            hashed_for=basis,
+        )
+
+
+def hash_basis(identity: Any) -> str:
+    """What a text's content hash depends on besides the text: the model identity's key and its
+    token limit (which the key leaves out). Hashes kept under another basis are not this model's."""
+    return f"{identity.key}/{identity.max_tokens}"
 
 
 def stable_hash(value: Any) -> str:

@@ -1,6 +1,9 @@
 """Embed and write documents in large batches; record every item's outcome in the sync log.
 
-Both domains share this: the assets only decide which documents are in scope.
+Both domains share this: the assets only decide which documents are in scope. The embedding
+step hashes each document it is given, embeds what the cache lacks and keeps the documents in the
+sync log; the writing step takes kept documents as they are (no parsing, no hashing, no model).
+Failures of every stage reach the sync log through `record_failures`.
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from fd_pipeline.embedding import Embedder, Embedding, EmbeddingFailure
+from fd_pipeline.embedding import Embedder, Embedding, EmbeddingFailure, ModelIdentity
 from fd_pipeline.sync_log import ItemResult, StoredEmbedding, SyncLog
 from fd_pipeline.vectorstore import CollectionSpec, Point, VectorStore
 
-from .documents import Document
+from .documents import Document, hash_basis
 
 log = logging.getLogger(__name__)
 MAX_ERRORS_KEPT = 20
@@ -28,6 +31,8 @@ PROGRESS_EVERY_S = 10.0
 
 # Maps an item's `updated_at` (None when unknown) to the label of the hour it counts in.
 HourOf = Callable[[datetime | None], str]
+# What the items of each item type are called in messages.
+ITEM_LABELS = {"ticket": "tickets", "kb_article": "KB articles"}
 
 
 def _one_bucket(_at: datetime | None) -> str:
@@ -49,7 +54,7 @@ class StepReport:
     SECONDS: ClassVar[tuple[str, ...]] = ()
 
     hour_of: HourOf = _one_bucket
-    items: str = "items"  # what the counted items are, for messages
+    item_type: str | None = None
     counts: Counter = field(default_factory=Counter)
     hours: dict[str, Counter] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -81,6 +86,11 @@ class StepReport:
             self.errors.append(f"{item_id}: {message}")
 
     @property
+    def items(self) -> str:
+        """What the counted items are, for messages."""
+        return ITEM_LABELS.get(self.item_type or "", "items")
+
+    @property
     def failed(self) -> int:
         return self.counts[self.FAILED]
 
@@ -108,7 +118,7 @@ class TicketFetchReport(FetchReport):
     """Tickets also re-read the retry queue and read conversations of changed tickets."""
 
     KEYS: ClassVar[tuple[str, ...]] = (*FetchReport.KEYS, "retried", "conversation_calls")
-    items: str = "tickets"
+    item_type: str | None = "ticket"
 
     @property
     def handled(self) -> int:
@@ -117,7 +127,7 @@ class TicketFetchReport(FetchReport):
 
 @dataclass
 class ArticleFetchReport(FetchReport):
-    items: str = "KB articles"
+    item_type: str | None = "kb_article"
 
 
 @dataclass
@@ -161,10 +171,6 @@ def batched(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
-def _hashes(embedder: Embedder, doc: Document) -> dict[str, str]:
-    return {aspect: embedder.content_hash(text) for aspect, text in doc.texts.items()}
-
-
 class Heartbeat:
     """Logs what a step is doing every `every` seconds while it runs, from a background thread, so a
     long encode or write call never leaves the run silent."""
@@ -205,13 +211,19 @@ def embed_documents(
     run_id: str | None,
     partition_key: str | None,
     batch_size: int = 512,
+    whole: bool = False,
     report: EmbedReport | None = None,
     progress: Callable[[str], None] = log.info,
     progress_every: float = PROGRESS_EVERY_S,
 ) -> EmbedReport:
-    """Embed every text whose content hash is not cached yet, many documents per encode call."""
-    report = report if report is not None else EmbedReport()
-    model = embedder.identity.key
+    """Hash every document, embed each text whose content hash is not cached yet (many documents
+    per encode call), and keep the hashed documents, removed ones included, for the writing step.
+
+    With `whole` the documents are all of the collection: kept documents not among them are dropped.
+    """
+    report = report if report is not None else EmbedReport(item_type=item_type)
+    basis = hash_basis(embedder.identity)
+    built: set[str] = set()
 
     def status(doing: str, seconds: float | None = None) -> str:
         c = report.counts
@@ -219,58 +231,74 @@ def embed_documents(
                 f"{c['embedded']} texts embedded, {c['cached']} cached, {c['deduplicated']} duplicates")
 
     with Heartbeat(progress, status, progress_every) as beat:
-        for chunk in batched((d for d in docs if not d.removed), batch_size):
-            by_hash: dict[str, str] = {}
-            owners: dict[str, list[Document]] = {}
-            for doc in chunk:
-                at = doc.source_updated_at
-                report.add("documents", at=at)
-                report.add("texts", len(doc.texts), at=at)
-                for aspect, h in _hashes(embedder, doc).items():
-                    if h in by_hash:
-                        report.add("deduplicated", at=at)
-                    by_hash[h] = doc.texts[aspect]
-                    owners.setdefault(h, []).append(doc)
-            cached = sync_log.existing_hashes(by_hash)
-            for h in cached:
-                report.add("cached", at=owners[h][0].source_updated_at)
-            missing = [h for h in by_hash if h not in cached]
-            if not missing:
-                continue
-            beat.doing(f"embedding {len(missing)} texts")
+        for chunk in batched((d.hashed(embedder.content_hash, basis) for d in docs), batch_size):
+            built.update(d.item_id for d in chunk)
+            failures: list[ItemResult] = []
+            _embed_missing([d for d in chunk if not d.removed], embedder, sync_log, report, beat, failures)
             started = time.perf_counter()
-            results = embedder.embed([by_hash[h] for h in missing])
-            report.time("embed", time.perf_counter() - started)
-            beat.doing("storing embeddings")
-            stored: list[StoredEmbedding] = []
-            failures: dict[str, ItemResult] = {}
-            for h, result in zip(missing, results, strict=True):
-                at = owners[h][0].source_updated_at
-                if isinstance(result, Embedding):
-                    stored.append(
-                        StoredEmbedding(h, model, result.dense, result.sparse_indices, result.sparse_values, result.tokens, result.truncated)
-                    )
-                    report.add("embedded", at=at)
-                    report.add("tokens", result.tokens, at=at)
-                    report.add("truncated", int(result.truncated), at=at)
-                elif isinstance(result, EmbeddingFailure):
-                    for doc in owners[h]:
-                        failures[doc.item_id] = ItemResult(
-                            doc.item_id, "failed", doc.source_updated_at, error=f"embedding failed: {result.error}", stage="embed"
-                        )
-            started = time.perf_counter()
-            sync_log.put_embeddings(stored)
-            record_failures(sync_log, collection, item_type, list(failures.values()), report, run_id=run_id, partition_key=partition_key)
+            sync_log.put_documents(collection, chunk, run_id=run_id, partition_key=partition_key)
+            record_failures(sync_log, collection, item_type, failures, report, run_id=run_id, partition_key=partition_key)
             report.time("store", time.perf_counter() - started)
             progress(status("batch embedded"))
             beat.doing("reading documents")
+        if whole:
+            sync_log.drop_documents(collection, sync_log.document_ids(collection) - built)
     return report
+
+
+def _embed_missing(
+    chunk: list[Document], embedder: Embedder, sync_log: SyncLog, report: EmbedReport, beat: Heartbeat, failures: list[ItemResult]
+) -> None:
+    """Embed and cache the texts of `chunk` the cache lacks; documents whose text failed go to `failures`."""
+    by_hash: dict[str, str] = {}
+    owners: dict[str, list[Document]] = {}
+    for doc in chunk:
+        at = doc.source_updated_at
+        report.add("documents", at=at)
+        report.add("texts", len(doc.texts), at=at)
+        for aspect, h in doc.content_hashes.items():
+            if h in by_hash:
+                report.add("deduplicated", at=at)
+            by_hash[h] = doc.texts[aspect]
+            owners.setdefault(h, []).append(doc)
+    cached = sync_log.existing_hashes(by_hash)
+    for h in cached:
+        report.add("cached", at=owners[h][0].source_updated_at)
+    missing = [h for h in by_hash if h not in cached]
+    if not missing:
+        return
+    beat.doing(f"embedding {len(missing)} texts")
+    started = time.perf_counter()
+    results = embedder.embed([by_hash[h] for h in missing])
+    report.time("embed", time.perf_counter() - started)
+    beat.doing("storing embeddings")
+    stored: list[StoredEmbedding] = []
+    failed: dict[str, ItemResult] = {}
+    for h, result in zip(missing, results, strict=True):
+        at = owners[h][0].source_updated_at
+        if isinstance(result, Embedding):
+            stored.append(
+                StoredEmbedding(h, embedder.identity.key, result.dense, result.sparse_indices, result.sparse_values,
+                                result.tokens, result.truncated)
+            )
+            report.add("embedded", at=at)
+            report.add("tokens", result.tokens, at=at)
+            report.add("truncated", int(result.truncated), at=at)
+        elif isinstance(result, EmbeddingFailure):
+            for doc in owners[h]:
+                failed[doc.item_id] = ItemResult(
+                    doc.item_id, "failed", doc.source_updated_at, error=f"embedding failed: {result.error}", stage="embed"
+                )
+    started = time.perf_counter()
+    sync_log.put_embeddings(stored)
+    report.time("store", time.perf_counter() - started)
+    failures.extend(failed.values())
 
 
 def write_documents(
     docs: Iterable[Document],
     *,
-    embedder: Embedder,
+    identity: ModelIdentity,
     sync_log: SyncLog,
     vector_store: VectorStore,
     spec: CollectionSpec,
@@ -284,12 +312,14 @@ def write_documents(
 ) -> WriteReport:
     """Upsert new and changed points, delete removed ones, and log every item's outcome.
 
-    A point whose stored hashes and payload equal the document's is left alone; the sync log
-    still records it, so a re-run converges to the same state and repairs a wiped collection.
+    `docs` are kept documents (hashed by the embedding step); one hashed for another model than
+    `identity` (or another token limit) has no vectors here. A point whose stored hashes and payload equal the document's
+    is left alone; the sync log still records it, so a re-run converges to the same state and
+    repairs a wiped collection.
     """
-    report = report if report is not None else WriteReport()
-    identity = embedder.identity
+    report = report if report is not None else WriteReport(item_type=item_type)
     collection = spec.name
+    basis = hash_basis(identity)
 
     def status(doing: str, seconds: float | None = None) -> str:
         c = report.counts
@@ -300,6 +330,7 @@ def write_documents(
         for chunk in batched(docs, batch_size):
             beat.doing(f"writing a batch of {len(chunk)} documents")
             results: list[ItemResult] = []
+            failures: list[ItemResult] = []
             removed = [d for d in chunk if d.removed]
             live = [d for d in chunk if not d.removed]
             started = time.perf_counter()
@@ -308,8 +339,7 @@ def write_documents(
                 for d in removed:
                     report.add("deleted", at=d.source_updated_at)
                 results += [ItemResult(d.item_id, "deleted", d.source_updated_at) for d in removed]
-            hashes = {d.item_id: _hashes(embedder, d) for d in live}
-            vectors = sync_log.get_embeddings(h for hs in hashes.values() for h in hs.values())
+            vectors = sync_log.get_embeddings(h for d in live if d.hashed_for == basis for h in d.content_hashes.values())
             existing = vector_store.retrieve(spec, identity, [d.point_id for d in live]) if live else {}
             prior_failures = {
                 s.item_id: s for s in sync_log.get_items(collection, [d.item_id for d in live]).values() if s.status == "failed"
@@ -317,40 +347,32 @@ def write_documents(
             points: list[Point] = []
             for doc in live:
                 at = doc.source_updated_at
-                doc_hashes = hashes[doc.item_id]
-                lacking = [aspect for aspect, h in doc_hashes.items() if h not in vectors]
+                hashes = doc.content_hashes if doc.hashed_for == basis else {}
+                lacking = [aspect for aspect in doc.texts if hashes.get(aspect) not in vectors]
                 if lacking:
                     prior = prior_failures.get(doc.item_id)
                     if prior and prior.stage == "embed" and prior.source_updated_at == doc.source_updated_at:
                         report.add("failed_write", at=at)  # its embedding failure is already logged
                     else:
-                        message = f"no embedding for {', '.join(lacking)}"
-                        results.append(ItemResult(doc.item_id, "failed", doc.source_updated_at, error=message, stage="write"))
-                        report.fail(doc.item_id, message, at=at)
+                        failures.append(ItemResult(doc.item_id, "failed", at, error=f"no embedding for {', '.join(lacking)}", stage="write"))
                     continue
-                payload = {**doc.payload, "content_hashes": doc_hashes, "payload_hash": doc.payload_hash, "model": identity.key}
+                payload = {**doc.payload, "content_hashes": hashes, "payload_hash": doc.payload_hash, "model": identity.key}
                 current = existing.get(doc.point_id)
                 if current is not None and _same(current, payload):
                     report.add("unchanged", at=at)
                 else:
                     report.add("new" if current is None else "changed", at=at)
                     report.add("upserted", at=at)
-                    points.append(Point(id=doc.point_id, vectors={a: vectors[h] for a, h in doc_hashes.items()}, payload=payload))
+                    points.append(Point(id=doc.point_id, vectors={a: vectors[h] for a, h in hashes.items()}, payload=payload))
                 results.append(
-                    ItemResult(
-                        doc.item_id,
-                        "synced",
-                        doc.source_updated_at,
-                        content_hashes=doc_hashes,
-                        payload_hash=doc.payload_hash,
-                        model=identity.key,
-                    )
+                    ItemResult(doc.item_id, "synced", at, content_hashes=hashes, payload_hash=doc.payload_hash, model=identity.key)
                 )
             if points:
                 vector_store.upsert(spec, identity, points)
             report.time("write", time.perf_counter() - started)
             started = time.perf_counter()
             sync_log.record_results(collection, item_type, results, run_id=run_id, partition_key=partition_key)
+            record_failures(sync_log, collection, item_type, failures, report, run_id=run_id, partition_key=partition_key)
             report.time("log", time.perf_counter() - started)
             progress(status("batch written"))
     return report
@@ -367,7 +389,8 @@ def _same(current: dict[str, Any], payload: dict[str, Any]) -> bool:
 def record_failures(
     store: SyncLog, collection: str, item_type: str, failures: list[ItemResult], report: StepReport, *, run_id, partition_key
 ) -> None:
-    """Log items that failed in this stage and count them as the stage's failures."""
+    """Log items that failed in this stage and count them as the stage's failures: the one way
+    a failure of any stage (fetch, parse, embed, write) reaches the sync log."""
     if failures:
         store.record_results(collection, item_type, failures, run_id=run_id, partition_key=partition_key)
         for f in failures:

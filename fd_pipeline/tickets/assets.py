@@ -11,7 +11,7 @@ from fd_pipeline.sync.engine import TicketFetchReport
 from fd_pipeline.vectorstore import TICKETS
 
 from .fetch import fetch_tickets
-from .scope import ticket_documents
+from .scope import kept_ticket_documents, ticket_documents
 
 GROUP = "tickets"
 COLLECTION = TICKETS.name
@@ -36,17 +36,17 @@ def raw_tickets(
     are read again. Conversations are fetched only for tickets that changed since the stored copy.
     """
     scope = scope_of(context)
-    with sync_log.open() as store, freshdesk.client() as client:
+    with sync_log.open() as store, freshdesk.open() as client:
         # The retry queue: every failed ticket is read again from Freshdesk, whatever its partition.
-        retry = [s.item_id for s in store.failed_items(COLLECTION, limit=sync_settings.retry_limit()) if s.item_id.isdigit()]
+        retry = [s.item_id for s in store.failed_items(COLLECTION, limit=sync_settings.retry_limit) if s.item_id.isdigit()]
         report = fetch_tickets(
             client, store, start=scope.start, end=scope.end, retry_ids=retry, run_id=context.run_id,
-            partition_key=scope.partition_key, conversation_workers=sync_settings.conversation_workers(),
-            cause_field=sync_settings.cause(), report=scope.report(TicketFetchReport), progress=context.log.info,
+            partition_key=scope.partition_key, conversation_workers=sync_settings.conversation_workers,
+            report=scope.report(TicketFetchReport), progress=context.log.info,
         )
         api = client.stats.snapshot()
     return finish(
-        context, scope, report, sync_settings.failure_ratio(), api=api,
+        context, scope, report, sync_settings.max_failure_ratio, api=api,
         window=f"{scope.start.isoformat()} .. {scope.end.isoformat()}",
     )
 
@@ -69,7 +69,7 @@ def ticket_embeddings(
     Cached by content hash: only texts that changed (or a new model) are embedded, in large batches.
     """
     return embedding_step(
-        context, spec=TICKETS, item_type="ticket", documents=_source(sync_settings),
+        context, spec=TICKETS, item_type="ticket", documents=_built(sync_settings.cause_field or None),
         embedder=embedder, sync_log=sync_log, sync_settings=sync_settings,
     )
 
@@ -94,14 +94,13 @@ def support_tickets(
     outcome (synced, deleted, failed) written to the sync log.
     """
     return collection_step(
-        context, spec=TICKETS, item_type="ticket", documents=_source(sync_settings),
+        context, spec=TICKETS, item_type="ticket", documents=_kept,
         embedder=embedder, qdrant=qdrant, sync_log=sync_log, sync_settings=sync_settings,
     )
 
 
-def _source(sync_settings: SyncSettingsResource):
-    """The window's tickets, the retry queue's and any left on another model."""
-    cause_field = sync_settings.cause()
+def _built(cause_field: str | None):
+    """The window's tickets, the retry queue's and any left on another model, built from raw records."""
 
     def documents(store, scope, model_key, failures):
         return ticket_documents(
@@ -109,3 +108,8 @@ def _source(sync_settings: SyncSettingsResource):
         )
 
     return documents
+
+
+def _kept(store, scope, model_key):
+    """The same scope, as the embedding step kept it."""
+    return kept_ticket_documents(store, start=scope.start, end=scope.end, model=model_key)

@@ -7,21 +7,22 @@ an unchanged ticket costs no extra API call.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from fd_pipeline.freshdesk import Conversation, FreshdeskClient, FreshdeskNotFound, MalformedItem, Ticket
 from fd_pipeline.freshdesk.errors import FreshdeskMalformedResponse
-from fd_pipeline.sync.engine import TicketFetchReport, record_failures
+from fd_pipeline.sync.engine import TicketFetchReport
 from fd_pipeline.sync.failures import item_updated_at, malformed_result
+from fd_pipeline.sync.fetch import fetch_session
 from fd_pipeline.sync_log import ItemResult, RawRecord, SyncLog
+from fd_pipeline.vectorstore import TICKETS
 
 from .texts import ticket_record
 
 log = logging.getLogger(__name__)
-COLLECTION = "support_tickets"
+COLLECTION = TICKETS.name
 _FLUSH = 100
 
 
@@ -35,25 +36,20 @@ def fetch_tickets(
     run_id: str | None = None,
     partition_key: str | None = None,
     conversation_workers: int = 4,
-    cause_field: str | None = None,
     report: TicketFetchReport | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TicketFetchReport:
     """Store every ticket updated in `[start, end)` (deleted and spam ones as removed), and re-read
     the tickets whose fetch failed before (the retry queue). `progress` gets a line every ~10 s."""
     report = report if report is not None else TicketFetchReport()
-    started = time.perf_counter()
-    if progress is not None:
-        client.progress = progress
-    client.recall_rate_window(store)
-    failures: list[ItemResult] = []
     pending: list[Ticket] = []
-
-    with ThreadPoolExecutor(max_workers=max(1, conversation_workers), thread_name_prefix="fd-conversations") as pool:
+    session = fetch_session(client, store, report, collection=COLLECTION, run_id=run_id, partition_key=partition_key, progress=progress)
+    workers = ThreadPoolExecutor(max_workers=max(1, conversation_workers), thread_name_prefix="fd-conversations")
+    with session as failures, workers as pool:
 
         def flush(force: bool = False) -> None:
             if pending:
-                _store_live(client, store, pending, report, failures, run_id, partition_key, pool, force=force, cause_field=cause_field)
+                _store_live(client, store, pending, report, failures, run_id, partition_key, pool, force=force)
                 pending.clear()
 
         for item in client.iter_tickets_updated(start=start, end=end):
@@ -72,7 +68,7 @@ def fetch_tickets(
             if isinstance(item, MalformedItem):
                 failures.append(malformed_result(item))
                 continue
-            removed.append(RawRecord(str(item.id), item.updated_at, ticket_record(item, None), removed=True))
+            removed.append(RawRecord(str(item.id), item.updated_at, ticket_record(item), removed=True))
         store.put_raw("ticket", removed, run_id=run_id, partition_key=partition_key)
         for record in removed:
             report.add("removed", at=record.source_updated_at)
@@ -93,11 +89,6 @@ def fetch_tickets(
             pending.append(ticket)
         # A failed ticket is read whole again even when its updated_at did not move.
         flush(force=True)
-
-    record_failures(store, COLLECTION, "ticket", failures, report, run_id=run_id, partition_key=partition_key)
-    client.remember_rate_window(store)
-    client.report_progress(force=True, now="done")
-    report.time("fetch", time.perf_counter() - started)
     return report
 
 
@@ -112,7 +103,6 @@ def _store_live(
     pool: ThreadPoolExecutor,
     *,
     force: bool = False,
-    cause_field: str | None = None,
 ) -> None:
     versions = store.raw_versions("ticket", [str(t.id) for t in tickets])
     records: list[RawRecord] = []
@@ -121,7 +111,7 @@ def _store_live(
         stored = versions.get(str(ticket.id))
         if ticket.deleted or ticket.spam:
             # Met through the retry queue: Freshdesk serves deleted tickets by id too.
-            records.append(RawRecord(str(ticket.id), ticket.updated_at, ticket_record(ticket, None), removed=True))
+            records.append(RawRecord(str(ticket.id), ticket.updated_at, ticket_record(ticket), removed=True))
         elif stored is not None and stored[0] > ticket.updated_at:
             report.add("unchanged", at=ticket.updated_at)  # the store already holds a newer version
         elif not force and stored is not None and stored[0] == ticket.updated_at and not stored[1]:
@@ -139,7 +129,7 @@ def _store_live(
             failures.append(malformed_result(outcome, item_id=str(ticket.id)))
             continue
         report.add("new" if str(ticket.id) not in versions else "changed", at=ticket.updated_at)
-        records.append(RawRecord(str(ticket.id), ticket.updated_at, ticket_record(ticket, outcome, cause_field=cause_field)))
+        records.append(RawRecord(str(ticket.id), ticket.updated_at, ticket_record(ticket, outcome)))
     store.put_raw("ticket", records, run_id=run_id, partition_key=partition_key)
 
 

@@ -1,34 +1,39 @@
-"""Which ticket documents a run handles: the window's, the retry queue's, and any left on an old model."""
+"""Which ticket documents a run handles: the window's, the retry queue's, and any left on an old model.
+
+The embedding step builds them from the raw records in scope (`ticket_documents`); the collection
+step reads the same scope back from the documents the embedding step kept (`kept_ticket_documents`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from typing import TypeVar
 
 from fd_pipeline.sync.documents import Document
 from fd_pipeline.sync_log import ItemResult, RawRecord, SyncLog
+from fd_pipeline.vectorstore import TICKETS
 
 from .texts import ticket_document
 
-COLLECTION = "support_tickets"
+COLLECTION = TICKETS.name
+_IDS_PER_READ = 500
+
+Item = TypeVar("Item", RawRecord, Document)
 
 
 def ticket_documents(
     store: SyncLog,
     *,
-    start: datetime,
-    end: datetime,
+    start: datetime | None,
+    end: datetime | None,
     model: str,
     cause_field: str | None = None,
     failures: list[ItemResult] | None = None,
 ) -> Iterator[Document]:
-    """Stream the documents in scope; records that do not parse go to `failures`."""
-    seen: set[str] = set()
+    """Build the documents in scope from the raw records; records that do not parse go to `failures`."""
 
     def build(record: RawRecord) -> Document | None:
-        if record.item_id in seen:
-            return None
-        seen.add(record.item_id)
         try:
             return ticket_document(record.record, removed=record.removed, cause_field=cause_field)
         except (KeyError, TypeError, ValueError) as exc:
@@ -36,12 +41,34 @@ def ticket_documents(
                 failures.append(ItemResult(record.item_id, "failed", record.source_updated_at, error=f"stored record: {exc}", stage="parse"))
             return None
 
-    for batch in store.iter_raw("ticket", start=start, end=end):
-        for record in batch:
-            if (doc := build(record)) is not None:
-                yield doc
+    window = (record for batch in store.iter_raw("ticket", start=start, end=end) for record in batch)
+    return _in_scope(store, model, window, lambda ids: store.get_raw("ticket", ids).values(), build)
+
+
+def kept_ticket_documents(store: SyncLog, *, start: datetime | None, end: datetime | None, model: str) -> Iterator[Document]:
+    """The documents in scope as the embedding step kept them."""
+    window = store.iter_documents(COLLECTION, start=start, end=end)
+    return _in_scope(store, model, window, lambda ids: store.get_documents(COLLECTION, ids).values(), lambda doc: doc)
+
+
+def _in_scope(
+    store: SyncLog,
+    model: str,
+    window: Iterable[Item],
+    by_ids: Callable[[list[str]], Iterable[Item]],
+    build: Callable[[Item], Document | None],
+) -> Iterator[Document]:
+    """The window's items, then those of failed tickets and of tickets synced by another model, each once."""
+    seen: set[str] = set()
+
+    def once(items: Iterable[Item]) -> Iterator[Document]:
+        for item in items:
+            if item.item_id not in seen:
+                seen.add(item.item_id)
+                if (doc := build(item)) is not None:
+                    yield doc
+
+    yield from once(window)
     extra = [s.item_id for s in store.failed_items(COLLECTION)] + store.stale_model_ids(COLLECTION, model)
-    for i in range(0, len(extra), 500):
-        for record in store.get_raw("ticket", extra[i : i + 500]).values():
-            if (doc := build(record)) is not None:
-                yield doc
+    for i in range(0, len(extra), _IDS_PER_READ):
+        yield from once(by_ids(extra[i : i + _IDS_PER_READ]))

@@ -1,4 +1,5 @@
-"""Pure functions: a stored ticket record -> its document (symptom, cause, resolution texts + payload)."""
+"""Pure functions: a ticket as Freshdesk sent it -> the raw record kept of it -> its document
+(symptom, cause, resolution texts + payload)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from typing import Any
 
 from fd_pipeline.freshdesk import Conversation, Ticket
 from fd_pipeline.freshdesk.html import html_to_text, strip_quoted_and_signature
-from fd_pipeline.freshdesk.records import parse_timestamp
 from fd_pipeline.sync.documents import Document, clip, detect_language
 
 STATUS_NAMES = {2: "open", 3: "pending", 4: "resolved", 5: "closed"}
@@ -14,8 +14,6 @@ PRIORITY_NAMES = {1: "low", 2: "medium", 3: "high", 4: "urgent"}
 SOURCE_NAMES = {1: "email", 2: "portal", 3: "phone", 7: "chat", 9: "feedback_widget", 10: "outbound_email"}
 RESOLVED_STATUSES = frozenset({4, 5})
 ASPECTS = ("symptom", "cause", "resolution")
-# Bump when ticket_texts or ticket_payload change: stored derivations of older versions are redone.
-DERIVATION_VERSION = 2
 # Characters of conversation kept per aspect on top of the subject and description: about one
 # model window (512 tokens is ~2,000 English or ~1,000 Korean characters). A thread of 40 messages
 # would otherwise be cut by the model at its first screen, keeping the oldest back-and-forth and
@@ -23,24 +21,13 @@ DERIVATION_VERSION = 2
 THREAD_CHARS = 2000
 
 
-def ticket_record(
-    ticket: Ticket, conversations: list[Conversation] | None, *, cause_field: str | None = None
-) -> dict[str, Any]:
-    """What the raw store keeps for a ticket: Freshdesk's own JSON, conversations included, and the
-    texts and payload derived from them, so later steps and re-runs skip the HTML parsing."""
-    record: dict[str, Any] = {
+def ticket_record(ticket: Ticket, conversations: list[Conversation] | None = None) -> dict[str, Any]:
+    """What the raw store keeps for a ticket: the ticket's and its conversations' JSON as Freshdesk
+    sent them (no conversations for a removed ticket)."""
+    return {
         "ticket": ticket.raw,
         "conversations": None if conversations is None else [c.raw for c in conversations],
     }
-    if conversations is not None:
-        texts = ticket_texts(ticket, conversations, cause_field=cause_field)
-        record["derived"] = {
-            "version": DERIVATION_VERSION,
-            "cause_field": cause_field,
-            "texts": texts,
-            "payload": ticket_payload(ticket, texts),
-        }
-    return record
 
 
 def _clean(html: str | None, text: str | None) -> str:
@@ -132,22 +119,7 @@ def ticket_payload(ticket: Ticket, texts: dict[str, str]) -> dict[str, Any]:
 
 
 def ticket_document(record: dict[str, Any], *, removed: bool, cause_field: str | None = None) -> Document:
-    """Rebuild the document from a stored record; raises on a record that does not parse."""
-    derived = record.get("derived")
-    if (
-        not removed
-        and isinstance(derived, dict)
-        and derived.get("version") == DERIVATION_VERSION
-        and derived.get("cause_field") == cause_field
-    ):
-        raw = record["ticket"]
-        return Document(
-            item_id=str(raw["id"]),
-            point_id=int(raw["id"]),
-            source_updated_at=parse_timestamp(raw.get("updated_at"), "updated_at"),
-            texts=derived["texts"],
-            payload=derived["payload"],
-        )
+    """The document of a stored record; raises on a record that does not parse."""
     ticket = Ticket.from_raw(record["ticket"])
     conversations = [Conversation.from_raw(c) for c in record.get("conversations") or []]
     texts = {} if removed else ticket_texts(ticket, conversations, cause_field=cause_field)

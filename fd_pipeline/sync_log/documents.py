@@ -1,0 +1,125 @@
+"""Kept documents: what the embedding step built from each raw record, for the collection step.
+
+One row per (collection, item): the texts, the point payload, the hash of each text under the
+model that embedded it (`hashed_for`) and the payload's hash. The embedding step writes them once per version;
+the collection step diffs Qdrant against them and writes, with no parsing, hashing or model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from fd_pipeline.sync.documents import Document
+
+from .database import Database, chunks
+from .schema import UTCDateTime, metadata, utcnow
+
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("collection", sa.Text, primary_key=True),
+    sa.Column("item_id", sa.Text, primary_key=True),
+    sa.Column("point_id", sa.Text, nullable=False),
+    sa.Column("source_updated_at", UTCDateTime, nullable=False),
+    sa.Column("removed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("texts", sa.JSON, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("content_hashes", sa.JSON, nullable=False),
+    sa.Column("payload_hash", sa.Text, nullable=False),
+    sa.Column("hashed_for", sa.Text, nullable=False),
+    sa.Column("built_at", UTCDateTime, nullable=False),
+    sa.Column("run_id", sa.Text, nullable=True),
+    sa.Column("partition_key", sa.Text, nullable=True),
+    sa.Index("idx_documents_updated", "collection", "source_updated_at"),
+)
+
+def _point_id(stored: str) -> int | str:
+    # Point ids are Freshdesk ids (ints) or uuid5 strings, which are never all digits.
+    return int(stored) if stored.isdigit() else stored
+
+
+def _document(row) -> Document:
+    return Document(
+        item_id=row.item_id,
+        point_id=_point_id(row.point_id),
+        source_updated_at=row.source_updated_at,
+        texts=row.texts,
+        payload=row.payload,
+        removed=row.removed,
+        content_hashes=row.content_hashes,
+        payload_hash=row.payload_hash,
+        hashed_for=row.hashed_for,
+    )
+
+
+class DocumentLog(Database):
+    """The kept-documents part of the sync log."""
+
+    def put_documents(
+        self, collection: str, docs: Sequence[Document], *, run_id: str | None = None, partition_key: str | None = None
+    ) -> None:
+        """Keep hashed documents; a document built from an older source version never replaces a newer one."""
+        if not docs:
+            return
+        unhashed = [d.item_id for d in docs if d.payload_hash is None or d.hashed_for is None]
+        if unhashed:
+            raise ValueError(f"documents without hashes cannot be kept: {', '.join(unhashed[:5])}")
+        now = utcnow()
+        rows = [
+            {
+                "collection": collection,
+                "item_id": d.item_id,
+                "point_id": str(d.point_id),
+                "source_updated_at": d.source_updated_at,
+                "removed": d.removed,
+                "texts": d.texts,
+                "payload": d.payload,
+                "content_hashes": d.content_hashes,
+                "payload_hash": d.payload_hash,
+                "hashed_for": d.hashed_for,
+                "built_at": now,
+                "run_id": run_id,
+                "partition_key": partition_key,
+            }
+            for d in docs
+        ]
+        columns = [c for c in rows[0] if c not in ("collection", "item_id")]
+        with self._tx() as conn:
+            for chunk in chunks(rows):
+                stmt = self._insert(documents)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[documents.c.collection, documents.c.item_id],
+                    set_={c: stmt.excluded[c] for c in columns},
+                    where=documents.c.source_updated_at <= stmt.excluded.source_updated_at,
+                )
+                conn.execute(stmt, chunk)
+
+    def get_documents(self, collection: str, item_ids: Iterable[str]) -> dict[str, Document]:
+        query = sa.select(documents).where(documents.c.collection == collection)
+        return {row.item_id: _document(row) for row in self._rows_in(query, documents.c.item_id, item_ids)}
+
+    def iter_documents(
+        self, collection: str, *, start: datetime | None = None, end: datetime | None = None
+    ) -> Iterator[Document]:
+        """Stream the kept documents of a collection (those of `[start, end)` by source version)
+        in (source version, item id) order, a page at a time."""
+        query = sa.select(documents).where(documents.c.collection == collection)
+        if start is not None:
+            query = query.where(documents.c.source_updated_at >= start)
+        if end is not None:
+            query = query.where(documents.c.source_updated_at < end)
+        for page in self._pages(query, documents.c.source_updated_at, documents.c.item_id):
+            yield from (_document(row) for row in page)
+
+    def document_ids(self, collection: str) -> set[str]:
+        with self._tx() as conn:
+            return set(conn.execute(sa.select(documents.c.item_id).where(documents.c.collection == collection)).scalars())
+
+    def drop_documents(self, collection: str, item_ids: Iterable[str]) -> None:
+        """Forget kept documents (their records no longer build one)."""
+        with self._tx() as conn:
+            for chunk in chunks(list(dict.fromkeys(item_ids))):
+                conn.execute(documents.delete().where(documents.c.collection == collection, documents.c.item_id.in_(chunk)))
