@@ -21,7 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.schema import CreateIndex
 
 from fd_pipeline.sync_log import DatabaseConfigError, DatabaseUnavailable, ItemResult, RawRecord, StoredEmbedding, SyncLog
-from fd_pipeline.sync_log.database import head_revision
+from fd_pipeline.sync_log.database import CHUNK, head_revision
 from fd_pipeline.sync_log.schema import metadata
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -58,7 +58,7 @@ def test_migrations_build_exactly_the_described_schema(db_url):
 
 def test_predecessor_database_is_upgraded_in_place(db_url):
     """A database the FastAPI service filled has sync_logs and no alembic_version: its rows survive."""
-    engine = sa.create_engine(SyncLog(db_url, migrate=False).url)
+    engine = sa.create_engine(db_url)
     # The predecessor ran on Postgres; on SQLite the same table in SQLite's types stands in for it.
     if engine.dialect.name == "postgresql":
         uuid_type, ts_type = "uuid", "timestamp with time zone NOT NULL DEFAULT now()"
@@ -201,13 +201,15 @@ def test_meta_round_trip(sync_log):
 
 
 def test_raw_records_stream_by_window(sync_log):
-    records = [RawRecord(str(i), T0 + timedelta(minutes=i), {"id": i}, removed=i % 5 == 0) for i in range(120)]
+    # Two records per minute, so pages end inside a minute and the item id breaks the tie.
+    records = [RawRecord(f"{i:04d}", T0 + timedelta(minutes=i // 2), {"id": i}, removed=i % 5 == 0) for i in range(3 * CHUNK)]
     sync_log.put_raw("ticket", records)
-    window = [r for batch in sync_log.iter_raw("ticket", start=T0 + timedelta(minutes=10), end=T0 + timedelta(minutes=70), batch_size=7) for r in batch]
-    assert [r.record["id"] for r in window] == list(range(10, 70))
+    batches = list(sync_log.iter_raw("ticket", start=T0 + timedelta(minutes=5), end=T0 + timedelta(minutes=CHUNK)))
+    assert [len(b) for b in batches] == [CHUNK, CHUNK - 10]
+    assert [r.record["id"] for b in batches for r in b] == list(range(10, 2 * CHUNK))
     live = sync_log.raw_ids("ticket", removed=False)
-    assert len(live) == 96 and "5" not in live
-    assert sync_log.raw_versions("ticket", ["3"]) == {"3": (T0 + timedelta(minutes=3), False)}
+    assert len(live) == 3 * CHUNK * 4 // 5 and "0005" not in live
+    assert sync_log.raw_versions("ticket", ["0007"]) == {"0007": (T0 + timedelta(minutes=3), False)}
 
 
 def test_embedding_cache_round_trip(sync_log):
@@ -239,21 +241,33 @@ def test_closed_port_names_the_database():
         ("mysql://fd:s3cret-pw@db.internal/fd_sync", "names a 'mysql' database"),
     ],
 )
-def test_malformed_database_url_is_one_line_naming_the_variable(monkeypatch, url, reason):
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setenv("FD_DATABASE_URL", url)
+def test_malformed_database_url_is_one_line_naming_the_setting(url, reason):
     with pytest.raises(DatabaseConfigError) as err:
-        SyncLog()
+        SyncLog(url, setting="FD_DATABASE_URL")
     message = str(err.value)
     assert message.startswith("FD_DATABASE_URL ") and reason in message
     assert "\n" not in message and "s3cret-pw" not in message and err.value.__cause__ is None
     assert isinstance(err.value, ValueError)  # what configuration errors are, project-wide
-    monkeypatch.delenv("FD_DATABASE_URL")
-    monkeypatch.setenv("DATABASE_URL", url)
-    with pytest.raises(DatabaseConfigError, match="^DATABASE_URL "):
-        SyncLog()
     with pytest.raises(DatabaseConfigError, match="^the sync-log database URL "):
-        SyncLog(url.replace("s3cret-pw", "other-pw"))
+        SyncLog(url)
+
+
+def test_migrate_command_upgrades_the_configured_database(monkeypatch, capsys, sqlite_url):
+    from fd_pipeline import cli
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("FD_DATABASE_URL", sqlite_url)
+    assert cli.main(["migrate"]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"schema at revision {head_revision()}")
+    engine = sa.create_engine(sqlite_url)
+    assert_schema_is_the_described_one(engine)
+    engine.dispose()
+
+    monkeypatch.setenv("FD_DATABASE_URL", "postgresql://fd:s3cret-pw@db.internal:54x32/fd_sync")
+    assert cli.main(["migrate"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("fd-pipeline migrate: error: FD_DATABASE_URL is not a valid database URL: the port '54x32'")
+    assert "s3cret-pw" not in error
 
 
 @pytest.mark.postgres

@@ -9,10 +9,9 @@ def register(sub) -> None:
 
 
 def _run(_args) -> int:
-    from .log import SyncLog
+    from fd_pipeline.resources import configured
 
-    store = SyncLog(migrate=False)
-    revision = store.migrate()
-    print(f"{store.label}: schema at revision {revision}")
-    store.close()
+    # Opening migrates; asking again only reads the revision it reached.
+    with configured("sync_log").open() as store:
+        print(f"{store.label}: schema at revision {store.migrate()}")
     return 0

@@ -52,13 +52,14 @@ def head_revision() -> str:
 
 
 class Database:
-    """One engine on the sync-log database; thread-safe through SQLAlchemy's pool.
+    """One engine on the sync-log database, its schema upgraded on open; thread-safe through
+    SQLAlchemy's pool.
 
     `setting` names where the URL came from (an environment variable, a resource field) so that a
     malformed URL is reported by that name; the URL itself is never echoed, it holds the password.
     """
 
-    def __init__(self, url: str, *, setting: str = "the sync-log database URL", migrate: bool = True):
+    def __init__(self, url: str, *, setting: str = "the sync-log database URL"):
         self.url = _normalise_url(url, setting)
         self.label = describe_url(self.url)
         self._dialect = self.url.get_backend_name()
@@ -70,8 +71,7 @@ class Database:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = sa.create_engine(self.url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
-        if migrate:
-            self.migrate()
+        self.migrate()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.label})"

@@ -7,11 +7,6 @@ facts for the next run), `raw` (raw source records), `embeddings` (the embedding
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
-from fd_pipeline.settings import data_dir
-
 from .embeddings import EmbeddingCache
 from .items import ItemLog
 from .raw import RawRecords
@@ -19,17 +14,8 @@ from .runs import RunLog
 
 
 class SyncLog(ItemLog, RunLog, RawRecords, EmbeddingCache):
-    """The sync log; thread-safe through SQLAlchemy's pool. Options: `setting` (what names the URL
-    in messages), `migrate` (upgrade the schema on open), `heartbeat_s`, `stale_after_s` (runs)."""
+    """The sync log at an explicit URL; thread-safe through SQLAlchemy's pool.
 
-    def __init__(self, url: str | None = None, **options: Any):
-        if not url:  # until every caller passes the URL its resource resolved (issue 15)
-            url, options["setting"] = _url_from_env()
-        super().__init__(url, **options)
-
-
-def _url_from_env() -> tuple[str, str]:
-    for name in ("FD_DATABASE_URL", "DATABASE_URL"):
-        if os.environ.get(name):
-            return os.environ[name], name
-    return f"sqlite:///{data_dir() / 'sync_state.db'}", "the sync-log database URL"
+    `SyncLog(url, setting=..., heartbeat_s=30.0, stale_after_s=600.0)`: `setting` names where the
+    URL came from in error messages; the other two time the runs' heartbeat (see `runs.RunLog`).
+    """

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .database import CHUNK, Database, chunks
+from .database import Database, chunks
 from .items import ItemType
 from .schema import raw_items, utcnow
 
@@ -82,7 +82,6 @@ class RawRecords(Database):
         start: datetime | None = None,
         end: datetime | None = None,
         removed: bool | None = None,
-        batch_size: int = CHUNK,
     ) -> Iterator[list[RawRecord]]:
         """Stream raw records by source version (keyset pages, so memory stays bounded)."""
         base = sa.select(*_RECORD_COLUMNS).where(raw_items.c.item_type == item_type)
@@ -92,7 +91,7 @@ class RawRecords(Database):
             base = base.where(raw_items.c.source_updated_at < end)
         if removed is not None:
             base = base.where(raw_items.c.removed == removed)
-        for rows in self._pages(base, raw_items.c.source_updated_at, raw_items.c.item_id, batch_size):
+        for rows in self._pages(base, raw_items.c.source_updated_at, raw_items.c.item_id):
             yield [RawRecord(*r) for r in rows]
 
     def raw_ids(self, item_type: ItemType, *, removed: bool | None = None) -> set[str]:
