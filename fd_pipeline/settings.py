@@ -189,24 +189,3 @@ def hub_offline() -> bool:
         (os.environ.get(var) or "").strip().lower() in {"1", "true", "yes", "on"}
         for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
     )
-
-
-# Until every module takes its values from the resources (issue 15), the old readers stay.
-def env_str(name: str, default: str | None = None) -> str | None:
-    text = os.environ.get(name)
-    return text if text not in (None, "") else default
-
-
-def env_int(name: str, default: int) -> int:
-    text = env_str(name)
-    return default if text is None else _parse(int, name, text)
-
-
-def env_float(name: str, default: float) -> float:
-    text = env_str(name)
-    return default if text is None else _parse(float, name, text)
-
-
-def env_bool(name: str, default: bool) -> bool:
-    text = env_str(name)
-    return default if text is None else _parse(bool, name, text)
