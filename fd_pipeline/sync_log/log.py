@@ -2,18 +2,20 @@
 
 Each part keeps one kind of thing and can be read alone: `database` (URL, engine, migrations,
 errors), `items` (per-item state and the append-only log), `runs` (run history, heartbeat,
-facts for the next run), `raw` (raw source records), `embeddings` (the embedding cache).
+facts for the next run), `raw` (raw source records), `embeddings` (the embedding cache),
+`documents` (the documents the embedding step built).
 """
 
 from __future__ import annotations
 
+from .documents import DocumentLog
 from .embeddings import EmbeddingCache
 from .items import ItemLog
 from .raw import RawRecords
 from .runs import RunLog
 
 
-class SyncLog(ItemLog, RunLog, RawRecords, EmbeddingCache):
+class SyncLog(ItemLog, RunLog, RawRecords, EmbeddingCache, DocumentLog):
     """The sync log at an explicit URL; thread-safe through SQLAlchemy's pool.
 
     `SyncLog(url, setting=..., heartbeat_s=30.0, stale_after_s=600.0)`: `setting` names where the
