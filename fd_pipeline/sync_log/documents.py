@@ -8,6 +8,7 @@ the collection step diffs Qdrant against them and writes, with no parsing, hashi
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import fields
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -36,23 +37,18 @@ documents = sa.Table(
     sa.Index("idx_documents_updated", "collection", "source_updated_at"),
 )
 
+# The columns that hold a Document's fields carry their names.
+_FIELDS = tuple(f.name for f in fields(Document))
+
+
 def _point_id(stored: str) -> int | str:
     # Point ids are Freshdesk ids (ints) or uuid5 strings, which are never all digits.
     return int(stored) if stored.isdigit() else stored
 
 
 def _document(row) -> Document:
-    return Document(
-        item_id=row.item_id,
-        point_id=_point_id(row.point_id),
-        source_updated_at=row.source_updated_at,
-        texts=row.texts,
-        payload=row.payload,
-        removed=row.removed,
-        content_hashes=row.content_hashes,
-        payload_hash=row.payload_hash,
-        hashed_for=row.hashed_for,
-    )
+    kept = {name: row._mapping[name] for name in _FIELDS}
+    return Document(**{**kept, "point_id": _point_id(kept["point_id"])})
 
 
 class DocumentLog(Database):
@@ -69,21 +65,8 @@ class DocumentLog(Database):
             raise ValueError(f"documents without hashes cannot be kept: {', '.join(unhashed[:5])}")
         now = utcnow()
         rows = [
-            {
-                "collection": collection,
-                "item_id": d.item_id,
-                "point_id": str(d.point_id),
-                "source_updated_at": d.source_updated_at,
-                "removed": d.removed,
-                "texts": d.texts,
-                "payload": d.payload,
-                "content_hashes": d.content_hashes,
-                "payload_hash": d.payload_hash,
-                "hashed_for": d.hashed_for,
-                "built_at": now,
-                "run_id": run_id,
-                "partition_key": partition_key,
-            }
+            {**{name: getattr(d, name) for name in _FIELDS}, "point_id": str(d.point_id), "collection": collection,
+             "built_at": now, "run_id": run_id, "partition_key": partition_key}
             for d in docs
         ]
         columns = [c for c in rows[0] if c not in ("collection", "item_id")]
