@@ -72,8 +72,15 @@ class Issue:
 
 AREAS = (("Account & access", "계정 및 접근"), ("Billing & data", "결제 및 데이터"),
          ("App problems", "앱 문제"), ("Network & sync", "네트워크 및 동기화"))
-# A third level under "App problems", so the tree has real nesting.
+# Each product's category: these top folders, AREAS under Troubleshooting, and a third level under
+# "App problems", so the tree has real nesting. Release notes stays empty.
+GETTING_STARTED_FOLDER = ("Getting started", "시작하기")
+TROUBLESHOOTING_FOLDER = ("Troubleshooting", "문제 해결")
+RELEASE_NOTES_FOLDER = ("Release notes", "릴리스 노트")
 UPDATES_FOLDER = ("Updates & firmware", "업데이트 및 펌웨어")
+CATEGORY_DESCRIPTION = "Help for {kind}"  # a product's category; {kind} is Product.kind
+FOLDER_DESCRIPTION = "{name} articles"  # 60% of folders have one
+DRAFT_TITLE = "Draft: {title} (rewrite)"  # the extra articles that are drafts
 
 ISSUES: tuple[Issue, ...] = (
     Issue("login", 0, "Cannot sign in after a password reset", "비밀번호 재설정 후 로그인할 수 없음",
@@ -629,6 +636,7 @@ COMPANIES = ("Northwind Traders", "Contoso Ltd", "Globex", "Initech", "Umbrella 
 TYPES = ("Question", "Incident", "Problem", "Feature Request", None)
 SOURCES = (1, 1, 1, 2, 2, 3, 7, 9, 10)
 STATUSES = (2, 2, 3, 4, 4, 5, 5, 5)
+SPAM_LINE = "Click here: http://spam.example/offer"
 SPAM_SUBJECTS = ("Boost your SEO ranking today!!!", "You have won a $500 gift card",
                  "축하합니다! 경품에 당첨되셨습니다", "Cheap backlinks, guaranteed results")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -638,3 +646,58 @@ GREETINGS_KO = ("안녕하세요,", "안녕하세요. 문의드립니다.", "수
 CUSTOMER_PLANS = ("Starter", "Pro", "Enterprise", None)  # the cf_plan custom field
 REGIONS_EN = ("EU", "US", None)  # the cf_region custom field
 REGIONS_KO = ("KR", "JP")
+
+# -- the fixed wording of mails and articles: (English, Korean) str.format templates; a tuple is lines ---
+
+PHRASES: dict[str, tuple[str | tuple[str, ...], str | tuple[str, ...]]] = {
+    # customers
+    "environment": ("I'm using {product.name} {ver} on {product.platform}.",
+                    "사용 환경: {product.name_ko} {ver}, {product.platform}"),
+    "signature": ((), ("감사합니다.", "{name} 드림")),
+    "signature_company": (("-- ", "Best regards,", "{name}"), ()),
+    "signature_phone": (("Thanks,", "{name}", "Sent from my phone"), ()),
+    "quote_header": ("On {date}, {product.name} Support <{product.support}> wrote:",
+                     "{date}, {product.name} Support <{product.support}>님이 작성:"),
+    "quote_body": ("Thanks for reaching out.\nIf the problem comes back, just reply to this e-mail.",
+                   "문의해 주셔서 감사합니다.\n문제가 계속되면 이 메일에 회신해 주세요."),
+    "still_happening": ("It is still happening, please help.", "아직도 같은 문제가 있습니다."),
+    "thanks": ("That fixed it, thank you!", "해결되었습니다. 감사합니다!"),
+    # agents
+    "ask_greeting": ("Hi {first},", "{name}님, 안녕하세요."),
+    "ask": ("Thanks for the details. Could you tell us the exact version and when it last happened?",
+            "확인을 위해 앱 버전과 발생 시각을 알려 주시겠어요?"),
+    "note": ("Checked the logs; sending the standard fix.", "로그 확인 완료, 해결 절차 안내 예정."),
+    "resolve_greeting": ("Hi {first}, thanks for your patience.", "{name}님, 기다려 주셔서 감사합니다."),
+    "resolve_steps": ("If it happens again, please follow these steps:", "다시 발생하면 아래 순서대로 진행해 주세요:"),
+    "agent_signature": (("Best regards,", "{agent} | {product.name} Support"), ("{agent} | {product.name_ko} 고객지원",)),
+    # the KB
+    "article_title": ("{product.name}: {issue.title}", "{product.name_ko}: {issue.title_ko}"),
+    "faq_title": ("{product.name} FAQ: {title}", "{product.name_ko} FAQ: {issue.title_ko}"),
+    "applies_to": ("Applies to {product.name} {first} to {last} ({product.platform}).",
+                   "적용 대상: {product.name_ko} {first}~{last} ({product.platform})"),
+    "symptoms": ("Symptoms", "증상"),
+    "cause": ("Cause", "원인"),
+    "resolution": ("Resolution", "해결 방법"),
+    "still_not_working": ("Still not working? Write to {product.support} with the time it last happened.",
+                          "그래도 해결되지 않으면 {product.support}로 마지막 발생 시각을 알려 주세요."),
+    "overview": ("Overview", "개요"),
+    "overview_text": (
+        "This guide walks through the complete procedure for \"{issue.title}\" on {name} ({product.platform}): "
+        "the checks before you start, the procedure for each setup, the error codes you may meet on the way "
+        "and answers to the questions we hear most.",
+        "이 안내서는 {name}({product.platform})에서 '{issue.title_ko}' 문제를 해결하는 전체 절차를 설명합니다. "
+        "시작 전 확인 사항, 환경별 절차, 오류 코드, 자주 묻는 질문을 차례로 다룹니다."),
+    "before_you_start": ("Before you start", "시작하기 전에"),
+    "procedure": ("Procedure: {setup}", "절차: {setup}"),
+    "error_codes": ("Error codes", "오류 코드"),
+    "error_code": ("E{code}: {meaning} — {action}.", "E{code}: {meaning} — {action}"),
+    "faq": ("Frequently asked questions", "자주 묻는 질문"),
+    "faq_data": ("Q: Does this procedure delete any data? A: No. {detail}",
+                 "Q. 이 절차를 진행하면 데이터가 지워지나요? A. 아닙니다. {detail}"),
+    "faq_setup": ("Q: What if a step does not match my setup? A: {detail}", "Q. 한 단계가 제 환경에 맞지 않으면요? A. {detail}"),
+    "faq_users": ("Q: Does every user have to do this? A: {detail}", "Q. 다른 사용자도 해야 하나요? A. {detail}"),
+    "faq_time": ("Q: How long does it take? A: {detail}", "Q. 얼마나 걸리나요? A. {detail}"),
+    "symptoms_covered": ("Symptoms this article covers", "이 문서가 다루는 증상"),
+    "faq_question": ("Q: {question} What can I do?", "Q. {question} 어떻게 하나요?"),
+    "faq_answer": ("A: {answer}", "A. {answer}"),
+}

@@ -11,7 +11,8 @@ name the product; published FAQ pages nearly duplicate some articles; the articl
 translations exist for about 40% of the KB. Text is HTML with quoted earlier mails and
 signatures, as real support mail is. Generation is cheap
 string assembly from `random.Random(seed)` so 50,000 tickets take a couple of seconds;
-conversations are built lazily per ticket from `(seed, ticket id)`.
+conversations are built lazily per ticket from `(seed, ticket id)`. The names, phrases, labels and
+field values come from corpus.py; this module decides which, in what order, and renders the HTML.
 """
 
 from __future__ import annotations
@@ -24,14 +25,18 @@ from html import escape
 from .corpus import (
     AGENTS,
     AREAS,
+    CATEGORY_DESCRIPTION,
     COMPANIES,
     CUSTOMER_PLANS,
+    DRAFT_TITLE,
     ENV_NO_PRODUCT_EN,
     ENV_NO_PRODUCT_KO,
     ERROR_ACTIONS_EN,
     ERROR_ACTIONS_KO,
     ERROR_MEANINGS_EN,
     ERROR_MEANINGS_KO,
+    FOLDER_DESCRIPTION,
+    GETTING_STARTED_FOLDER,
     GREETINGS_EN,
     GREETINGS_KO,
     ISSUES,
@@ -42,15 +47,19 @@ from .corpus import (
     MONTHS,
     NAMES_EN,
     NAMES_KO,
+    PHRASES,
     PRODUCTS,
     REGIONS_EN,
     REGIONS_KO,
+    RELEASE_NOTES_FOLDER,
     SETUPS,
     SOURCES,
+    SPAM_LINE,
     SPAM_SUBJECTS,
     STATUSES,
     TRIED_EN,
     TRIED_KO,
+    TROUBLESHOOTING_FOLDER,
     TYPES,
     UPDATES_FOLDER,
     WEEKDAYS,
@@ -128,6 +137,14 @@ def agent_name(agent_id: int) -> str:
     return AGENTS[(agent_id - AGENT_ID_START) % len(AGENTS)]
 
 
+def _say(key: str, ko: bool, **fields):
+    """`PHRASES[key]` in Korean or English with `fields` filled in; a tuple of lines stays a list."""
+    template = PHRASES[key][1 if ko else 0]
+    if isinstance(template, tuple):
+        return [line.format(**fields) for line in template]
+    return template.format(**fields)
+
+
 def _fill(template: str, product: Product, ko: bool, rng: random.Random) -> str:
     return template.format(
         p=product.name_ko if ko else product.name,
@@ -181,11 +198,11 @@ class _Doc:
 
 def _signature(doc: _Doc, name: str, ko: bool, rng: random.Random, company: str | None) -> None:
     if ko:
-        doc.lines(["감사합니다.", f"{name} 드림"])
+        doc.lines(_say("signature", ko, name=name))
     elif rng.random() < 0.5:
-        doc.lines(["-- ", "Best regards,", name] + ([company] if company else []))
+        doc.lines(_say("signature_company", ko, name=name) + ([company] if company else []))
     else:
-        doc.lines(["Thanks,", name, "Sent from my phone"])
+        doc.lines(_say("signature_phone", ko, name=name))
 
 
 def ticket_description(rng: random.Random, topic: int, ko: bool, name: str, company: str | None,
@@ -205,18 +222,14 @@ def ticket_description(rng: random.Random, topic: int, ko: bool, name: str, comp
         doc.para(rng.choice(TRIED_KO if ko else TRIED_EN))
     ver = rng.choice(product.versions)
     if rng.random() < 0.7:
-        doc.para(f"사용 환경: {product.name_ko} {ver}, {product.platform}" if ko
-                 else f"I'm using {product.name} {ver} on {product.platform}.")
+        doc.para(_say("environment", ko, product=product, ver=ver))
     else:
         doc.para(rng.choice(ENV_NO_PRODUCT_KO if ko else ENV_NO_PRODUCT_EN))
     _signature(doc, name, ko, rng, company)
     if rng.random() < 0.25:
         earlier = created_at - rng.randrange(3600, 20 * DAY)
-        header = (f"{_mail_date(earlier, ko)}, {product.name} Support <{product.support}>님이 작성:" if ko
-                  else f"On {_mail_date(earlier, ko)}, {product.name} Support <{product.support}> wrote:")
-        body = ("문의해 주셔서 감사합니다.\n문제가 계속되면 이 메일에 회신해 주세요." if ko
-                else "Thanks for reaching out.\nIf the problem comes back, just reply to this e-mail.")
-        doc.quote(header, body, rng.random() < 0.6)
+        header = _say("quote_header", ko, date=_mail_date(earlier, ko), product=product)
+        doc.quote(header, _say("quote_body", ko), rng.random() < 0.6)
     return doc.done()
 
 
@@ -242,8 +255,8 @@ def generate_tickets(rng: random.Random, n: int, now_ts: int, span_hours: float,
         company = COMPANIES[company_ix] if company_ix is not None else None
         if is_spam:
             subject = choice(SPAM_SUBJECTS)
-            html = f"<div>{escape(subject)}</div><div>Click here: http://spam.example/offer</div>"
-            text = f"{subject}\n\nClick here: http://spam.example/offer"
+            html = f"<div>{escape(subject)}</div><div>{SPAM_LINE}</div>"
+            text = f"{subject}\n\n{SPAM_LINE}"
             topic = None
             status, ptype, tags, pix = 2, None, [], None
         else:
@@ -316,29 +329,26 @@ def generate_conversations(seed: int, t: TicketRow) -> list[ConversationRow]:
         incoming = kind in ("follow", "thanks")
         private = kind == "note"
         if kind == "ask":
-            doc.para(f"{requester_name}님, 안녕하세요." if ko else f"Hi {requester_name.split()[0]},")
-            doc.para("확인을 위해 앱 버전과 발생 시각을 알려 주시겠어요?" if ko
-                     else "Thanks for the details. Could you tell us the exact version and when it last happened?")
+            doc.para(_say("ask_greeting", ko, name=requester_name, first=requester_name.split()[0]))
+            doc.para(_say("ask", ko))
         elif kind == "follow":
             doc.para(_fill(rng.choice(issue.symptoms_ko if ko else issue.symptoms), product, ko, rng))
-            doc.para("아직도 같은 문제가 있습니다." if ko else "It is still happening, please help.")
+            doc.para(_say("still_happening", ko))
             _signature(doc, requester_name, ko, rng, None)
         elif kind == "note":
             doc.para(fix.cause_ko if ko else fix.cause)
-            doc.para("로그 확인 완료, 해결 절차 안내 예정." if ko else "Checked the logs; sending the standard fix.")
+            doc.para(_say("note", ko))
         elif kind == "resolve":
             # What was done, naming the product, then the steps for next time: agents reuse the
             # KB's steps but the first line is theirs.
-            doc.para(f"{requester_name}님, 기다려 주셔서 감사합니다." if ko
-                     else f"Hi {requester_name.split()[0]}, thanks for your patience.")
+            doc.para(_say("resolve_greeting", ko, name=requester_name, first=requester_name.split()[0]))
             done = rng.choice(fix.done_ko if ko else fix.done)
             doc.para(done.format(p=product.name_ko if ko else product.name))
-            doc.para("다시 발생하면 아래 순서대로 진행해 주세요:" if ko else "If it happens again, please follow these steps:")
+            doc.para(_say("resolve_steps", ko))
             doc.steps(fix.steps_ko if ko else fix.steps)
-            doc.lines([f"{agent} | {product.name_ko} 고객지원"] if ko
-                      else ["Best regards,", f"{agent} | {product.name} Support"])
+            doc.lines(_say("agent_signature", ko, agent=agent, product=product))
         else:  # thanks
-            doc.para("해결되었습니다. 감사합니다!" if ko else "That fixed it, thank you!")
+            doc.para(_say("thanks", ko))
         html, text = doc.done()
         out.append(ConversationRow(
             id=t.id * CONVERSATION_ID_FACTOR + n, ticket_id=t.id, body_html=html, body_text=text,
@@ -377,11 +387,10 @@ def _core_sections(topic: int, ko: bool) -> list[Section]:
     product, issue = PRODUCTS[TOPICS[topic][0]], ISSUES[TOPICS[topic][1]]
     fix = topic_fix(topic)
     return [
-        ("증상" if ko else "Symptoms", "ul", list(issue.kb_symptoms_ko if ko else issue.kb_symptoms)),
-        ("원인" if ko else "Cause", "p", [(fix.cause_ko if ko else fix.cause).split(": ", 1)[-1]]),
-        ("해결 방법" if ko else "Resolution", "ol", list(fix.steps_ko if ko else fix.steps)),
-        (None, "p", [f"그래도 해결되지 않으면 {product.support}로 마지막 발생 시각을 알려 주세요." if ko
-                     else f"Still not working? Write to {product.support} with the time it last happened."]),
+        (_say("symptoms", ko), "ul", list(issue.kb_symptoms_ko if ko else issue.kb_symptoms)),
+        (_say("cause", ko), "p", [(fix.cause_ko if ko else fix.cause).split(": ", 1)[-1]]),
+        (_say("resolution", ko), "ol", list(fix.steps_ko if ko else fix.steps)),
+        (None, "p", [_say("still_not_working", ko, product=product)]),
     ]
 
 
@@ -397,33 +406,21 @@ def long_article_sections(topic: int, ko: bool) -> list[Section]:
     detail = LONG_DETAIL_KO if ko else LONG_DETAIL_EN
     meanings, actions = (ERROR_MEANINGS_KO, ERROR_ACTIONS_KO) if ko else (ERROR_MEANINGS_EN, ERROR_ACTIONS_EN)
     out: list[Section] = [
-        ("개요" if ko else "Overview", "p", [
-            f"이 안내서는 {name}({product.platform})에서 '{issue.title_ko}' 문제를 해결하는 전체 절차를 설명합니다. "
-            "시작 전 확인 사항, 환경별 절차, 오류 코드, 자주 묻는 질문을 차례로 다룹니다." if ko else
-            f"This guide walks through the complete procedure for \"{issue.title}\" on {name} ({product.platform}): "
-            "the checks before you start, the procedure for each setup, the error codes you may meet on the way "
-            "and answers to the questions we hear most."]),
-        ("시작하기 전에" if ko else "Before you start", "ul", list(LONG_CHECKS_KO if ko else LONG_CHECKS_EN)),
+        (_say("overview", ko), "p", [_say("overview_text", ko, name=name, product=product, issue=issue)]),
+        (_say("before_you_start", ko), "ul", list(LONG_CHECKS_KO if ko else LONG_CHECKS_EN)),
     ]
     for k, (setup_en, setup_ko) in enumerate(SETUPS[product.key]):
-        out.append((f"절차: {setup_ko}" if ko else f"Procedure: {setup_en}", "ol",
+        out.append((_say("procedure", ko, setup=setup_ko if ko else setup_en), "ol",
                     [f"{step} {detail[(k + j) % len(detail)]}" for j, step in enumerate(steps)]
                     + [detail[(k + 3) % len(detail)]]))
-    codes = [f"E{400 + 3 * n + iix}: {meanings[(n * 5 + iix) % len(meanings)]} — "
-             f"{actions[(n * 3 + pix) % len(actions)]}" + ("." if not ko else "") for n in range(110)]
-    out.append(("오류 코드" if ko else "Error codes", "ul", codes))
-    faq = [
-        (f"Q. 이 절차를 진행하면 데이터가 지워지나요? A. 아닙니다. {detail[5]}" if ko else
-         f"Q: Does this procedure delete any data? A: No. {detail[5]}"),
-        (f"Q. 한 단계가 제 환경에 맞지 않으면요? A. {detail[4]}" if ko else
-         f"Q: What if a step does not match my setup? A: {detail[4]}"),
-        (f"Q. 다른 사용자도 해야 하나요? A. {detail[1]}" if ko else
-         f"Q: Does every user have to do this? A: {detail[1]}"),
-        (f"Q. 얼마나 걸리나요? A. {detail[0]}" if ko else f"Q: How long does it take? A: {detail[0]}"),
-    ]
-    out.append(("자주 묻는 질문" if ko else "Frequently asked questions", "ul", faq))
+    codes = [_say("error_code", ko, code=400 + 3 * n + iix, meaning=meanings[(n * 5 + iix) % len(meanings)],
+                  action=actions[(n * 3 + pix) % len(actions)]) for n in range(110)]
+    out.append((_say("error_codes", ko), "ul", codes))
+    faq = [_say(key, ko, detail=detail[n]) for key, n in (("faq_data", 5), ("faq_setup", 4), ("faq_users", 1),
+                                                             ("faq_time", 0))]
+    out.append((_say("faq", ko), "ul", faq))
     core = _core_sections(topic, ko)
-    out.append(("이 문서가 다루는 증상" if ko else "Symptoms this article covers", core[0][1], core[0][2]))
+    out.append((_say("symptoms_covered", ko), core[0][1], core[0][2]))
     out += core[1:]
     return out
 
@@ -434,8 +431,7 @@ def article_body(topic: int, ko: bool) -> tuple[str, str]:
     product, issue = PRODUCTS[TOPICS[topic][0]], ISSUES[TOPICS[topic][1]]
     if issue.long:
         return _render(long_article_sections(topic, ko))
-    applies = (f"적용 대상: {product.name_ko} {product.versions[0]}~{product.versions[-1]} ({product.platform})" if ko
-               else f"Applies to {product.name} {product.versions[0]} to {product.versions[-1]} ({product.platform}).")
+    applies = _say("applies_to", ko, product=product, first=product.versions[0], last=product.versions[-1])
     return _render([(None, "p", [applies])] + _core_sections(topic, ko))
 
 
@@ -446,18 +442,17 @@ def faq_body(topic: int, ko: bool) -> tuple[str, str]:
     fix = topic_fix(topic)
     question = (issue.kb_symptoms_ko if ko else issue.kb_symptoms)[0]
     answer = " ".join(fix.steps_ko if ko else fix.steps)
-    return _render([(None, "p", [f"Q. {question} 어떻게 하나요?" if ko else f"Q: {question} What can I do?",
-                                 f"A. {answer}" if ko else f"A: {answer}"])])
+    return _render([(None, "p", [_say("faq_question", ko, question=question), _say("faq_answer", ko, answer=answer)])])
 
 
 def article_title(topic: int, ko: bool) -> str:
     product, issue = PRODUCTS[TOPICS[topic][0]], ISSUES[TOPICS[topic][1]]
-    return f"{product.name_ko}: {issue.title_ko}" if ko else f"{product.name}: {issue.title}"
+    return _say("article_title", ko, product=product, issue=issue)
 
 
 def faq_title(topic: int, ko: bool) -> str:
     product, issue = PRODUCTS[TOPICS[topic][0]], ISSUES[TOPICS[topic][1]]
-    return f"{product.name_ko} FAQ: {issue.title_ko}" if ko else f"{product.name} FAQ: {issue.title.lower()}"
+    return _say("faq_title", ko, product=product, issue=issue, title=issue.title.lower())
 
 
 @dataclass
@@ -480,20 +475,20 @@ def generate_kb(rng: random.Random, n_articles: int, now_ts: int) -> KbTree:
         nonlocal fid
         ts = base + rng.randrange(0, 30 * DAY)
         folders.append(FolderRow(fid, cat, parent, name, name_ko,
-                                 None if rng.random() < 0.4 else f"{name} articles", ts, ts))
+                                 None if rng.random() < 0.4 else FOLDER_DESCRIPTION.format(name=name), ts, ts))
         fid += 1
         return fid - 1
 
     for pix, product in enumerate(PRODUCTS):
         cid = CATEGORY_ID_START + pix
         ts = base + rng.randrange(0, DAY)
-        cats.append(CategoryRow(cid, product.name, product.name_ko, f"Help for {product.kind}", ts, ts))
-        folder_for[(pix, -1)] = folder(cid, None, "Getting started", "시작하기")
-        trouble = folder(cid, None, "Troubleshooting", "문제 해결")
+        cats.append(CategoryRow(cid, product.name, product.name_ko, CATEGORY_DESCRIPTION.format(kind=product.kind), ts, ts))
+        folder_for[(pix, -1)] = folder(cid, None, *GETTING_STARTED_FOLDER)
+        trouble = folder(cid, None, *TROUBLESHOOTING_FOLDER)
         for aix, (name, name_ko) in enumerate(AREAS):
             folder_for[(pix, aix)] = folder(cid, trouble, name, name_ko)
         folder_for[(pix, 99)] = folder(cid, folder_for[(pix, 2)], *UPDATES_FOLDER)
-        folder(cid, None, "Release notes", "릴리스 노트")  # deliberately empty
+        folder(cid, None, *RELEASE_NOTES_FOLDER)  # deliberately empty
     articles: list[ArticleRow] = []
     topic_article: dict[int, int] = {}
     for k in range(n_articles):
@@ -510,7 +505,7 @@ def generate_kb(rng: random.Random, n_articles: int, now_ts: int) -> KbTree:
         else:
             # Extras: drafts being rewritten and FAQ pages that answer no single ticket.
             status = 1 if k % 2 else 2
-            title = f"Draft: {article_title(topic, False)} (rewrite)" if status == 1 else faq_title(topic, False)
+            title = DRAFT_TITLE.format(title=article_title(topic, False)) if status == 1 else faq_title(topic, False)
             html, text = article_body(topic, False) if status == 1 else faq_body(topic, False)
             fkey = (pix, -1) if status == 2 else (pix, issue.area)
         created = now_ts - rng.randrange(10 * DAY, 300 * DAY)
