@@ -111,3 +111,13 @@ def test_only_a_repeat_of_the_first_forward_is_served(flag_models) -> None:
             model.model(**a, return_dict=True)
         assert len(calls) == 2  # the repeat served, the third call run
     assert torch.equal(first, again) and not torch.equal(first[:, :1], other[:, :1])
+
+
+def test_an_unverified_version_runs_unpatched(flag_models, monkeypatch) -> None:
+    from fd_pipeline.embedding import flag_patch
+
+    monkeypatch.setattr(flag_patch, "patch_applies", lambda: False)
+    model = flag_models["dense"]
+    with counting_forwards(model) as calls, reuse_probe_batch(model):
+        model.encode(TEXTS, batch_size=16, max_length=128)
+    assert len(calls) == 4  # 3 batches + the probe, as FlagEmbedding runs them
