@@ -259,6 +259,7 @@ def child_config(args) -> dict:
 
     from fd_pipeline.emulator import Emulator
     from fd_pipeline.freshdesk import FreshdeskClient
+    from fd_pipeline.embedding import Embedder
     from fd_pipeline.resources import EmbedderResource
     from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
 
@@ -269,8 +270,8 @@ def child_config(args) -> dict:
     out: dict = {"model": args.model, "store": args.store, "tickets_generated": args.tickets, "articles_generated": args.articles,
                  "max_tokens": args.max_tokens, "batch_size": args.batch_size, "threads": args.threads,
                  "rate_window_s": args.rate_window, "plan": "enterprise"}
-    embedder = EmbedderResource(model=str(mdir), device="cpu", threads=args.threads, batch_size=args.batch_size,
-                                max_tokens=args.max_tokens).get()
+    embedder = Embedder(EmbedderResource(model=str(mdir), device="cpu", threads=args.threads, batch_size=args.batch_size,
+                                         max_tokens=args.max_tokens).config())
     started = time.perf_counter()
     embedder.load()
     out["model_load_s"] = round(time.perf_counter() - started, 2)
@@ -323,12 +324,13 @@ def child_rss(args) -> dict:
     """One initial backfill against the parent's emulator; the peak RSS is the pipeline's alone."""
     import torch
 
+    from fd_pipeline.embedding import Embedder
     from fd_pipeline.resources import EmbedderResource
 
     torch.set_num_threads(args.threads)
     mdir = model_dir(args.model)
-    embedder = EmbedderResource(model=str(mdir), device="cpu", threads=args.threads, batch_size=args.batch_size,
-                                max_tokens=args.max_tokens).get()
+    embedder = Embedder(EmbedderResource(model=str(mdir), device="cpu", threads=args.threads, batch_size=args.batch_size,
+                                         max_tokens=args.max_tokens).config())
     embedder.load()
     _assets()  # imports dagster and the definitions before the baseline is read
     baseline = rss_now_mb()

@@ -65,8 +65,6 @@ class FreshdeskResource(dg.ConfigurableResource):
         ) as client:
             yield client
 
-    client = open  # old name, until every call site says open()
-
 
 class EmbedderResource(dg.ConfigurableResource):
     """The embedding model (bge-m3 or another FlagEmbedding model); loaded once per process."""
@@ -103,9 +101,6 @@ class EmbedderResource(dg.ConfigurableResource):
     def identity(self) -> ModelIdentity:
         """The identity the vectors are stored under, read from the model's files without loading it."""
         return model_identity(self.config())
-
-    def get(self) -> Embedder:  # old name, until every call site says open()
-        return Embedder(self.config())
 
 
 class QdrantResource(dg.ConfigurableResource):
@@ -161,25 +156,6 @@ class SyncSettingsResource(dg.ConfigurableResource):
     kb_categories: list[int] = _setting("FD_KB_CATEGORIES", "KB category ids to sync; empty: all")
     kb_include_drafts: bool = _setting("FD_KB_INCLUDE_DRAFTS", "also sync unpublished articles")
 
-    # Old names, until every call site reads the fields.
-    def failure_ratio(self) -> float:
-        return self.max_failure_ratio
-
-    def batch(self) -> int:
-        return self.sync_batch
-
-    def cause(self) -> str | None:
-        return self.cause_field or None
-
-    def languages(self) -> tuple[str, ...]:
-        return tuple(self.kb_languages)
-
-    def categories(self) -> tuple[int, ...] | None:
-        return tuple(self.kb_categories) or None
-
-    def drafts(self) -> bool:
-        return self.kb_include_drafts
-
 
 RESOURCES: dict[str, type[dg.ConfigurableResource]] = {
     "freshdesk": FreshdeskResource,
@@ -192,7 +168,7 @@ RESOURCES: dict[str, type[dg.ConfigurableResource]] = {
 
 def _wired(setting: settings.Setting) -> Any:
     """A field's value in the definitions: the variable itself when it is set to a string or an
-    integer (always, for a secret), the parsed value for other set types, the default otherwise."""
+    integer (a secret: whenever it is set), the parsed value for other set types, the default otherwise."""
     found = settings.raw(setting)
     if found is None:
         # Unset secrets too: an empty API key is the client's own error, raised where it is used.
