@@ -87,7 +87,7 @@ def collection_checks(asset: dg.AssetsDefinition, spec: CollectionSpec, failed_m
             return vectors_have_model_dim(vectors, identity, spec)
 
     @dg.asset_check(asset=asset, name="no_stale_failures", pool=pool,
-                    description="No item has stayed failed longer than FD_FAILED_MAX_AGE_HOURS (default 24).")
+                    description=f"No item has stayed failed longer than {failed_max_age_hours:g} h (FD_FAILED_MAX_AGE_HOURS).")
     def stale_failures(sync_log: SyncLogResource) -> dg.AssetCheckResult:
         with sync_log.open() as store:
             return no_stale_failures(store, spec, failed_max_age_hours)

@@ -6,12 +6,13 @@ a reversed or malformed partition range fails with one clear message instead of 
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -112,3 +113,30 @@ def test_asset_graph_snapshot():
     kinds = {key.to_user_string(): graph.get(key).kinds for key in graph.get_all_asset_keys()}
     assert "qdrant" in kinds["support_tickets"] and "qdrant" in kinds["kb_procedures"]
     assert "freshdesk" in kinds["raw_tickets"] and "freshdesk" in kinds["raw_articles"]
+
+
+def test_definitions_pass_the_automation_settings_to_the_builders(monkeypatch):
+    """FD_AUTOMATION, FD_FRESHNESS_* and FD_FAILED_MAX_AGE_HOURS are read when definitions load and
+    reach the schedules, sensors, freshness rule and checks; a malformed one fails the load."""
+    import fd_pipeline.definitions as definitions
+    from fd_pipeline.freshness import Rule
+
+    try:
+        with monkeypatch.context() as env:
+            env.setenv("FD_AUTOMATION", "running")
+            env.setenv("FD_FRESHNESS_LOOKBACK_HOURS", "3")
+            env.setenv("FD_FRESHNESS_GRACE_MINUTES", "7")
+            env.setenv("FD_FAILED_MAX_AGE_HOURS", "1.5")
+            loaded = importlib.reload(definitions)
+            assert loaded.rule == Rule(lookback_hours=3, grace=timedelta(minutes=7))
+            assert {s.default_status for s in loaded.defs.schedules} == {dg.DefaultScheduleStatus.RUNNING}
+            assert {s.default_status for s in loaded.defs.sensors} == {dg.DefaultSensorStatus.RUNNING}
+            stale = [spec for c in loaded.defs.asset_checks for spec in c.check_specs if spec.name == "no_stale_failures"]
+            assert len(stale) == 2 and all("longer than 1.5 h" in spec.description for spec in stale)
+
+            env.setenv("FD_AUTOMATION", "on")
+            with pytest.raises(ValueError, match="FD_AUTOMATION must be running or stopped"):
+                importlib.reload(definitions)
+    finally:
+        importlib.reload(definitions)
+    assert {s.default_status for s in definitions.defs.schedules} == {dg.DefaultScheduleStatus.STOPPED}
