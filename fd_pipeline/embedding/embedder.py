@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -247,38 +247,57 @@ class Embedder:
 
     def _encode_isolating(self, loaded: _LoadedModel, texts: list[str], counts: dict[str, int],
                           out: dict[str, Embedding | EmbeddingFailure]) -> int:
-        """Encode `texts` in one call; if it raises, bisect to isolate the failing texts. Returns calls made."""
-        if not texts:
-            return 0
+        """Encode `texts` in one FlagEmbedding call, bisecting around failures; returns calls made."""
         max_tokens = self.resolved.max_tokens
-        try:
+
+        def encode(batch: list[str]) -> Any:
             # FlagEmbedding sorts by token length inside encode(); no need to sort here.
             with reuse_probe_batch(loaded.model):
-                output = loaded.model.encode(texts, batch_size=self.config.batch_size, max_length=max_tokens)
-        except Exception as exc:  # noqa: BLE001
-            if len(texts) == 1:
-                out[texts[0]] = EmbeddingFailure(error=f"{type(exc).__name__}: {exc}")
-                return 1
-            mid = len(texts) // 2
-            return 1 + self._encode_isolating(loaded, texts[:mid], counts, out) + \
-                self._encode_isolating(loaded, texts[mid:], counts, out)
-        if loaded.kind == "bge-m3":
-            dense_rows, lexical = output["dense_vecs"], output["lexical_weights"]
-        else:
-            dense_rows, lexical = output, None
-        dense_rows = np.asarray(dense_rows, dtype=np.float32).reshape(len(texts), -1)
-        # Renormalised in float32: under fp16 on cuda the model's own normalisation is only ~1e-3 exact.
-        norms = np.linalg.norm(dense_rows, axis=1, keepdims=True)
-        dense_rows = np.divide(dense_rows, norms, out=dense_rows, where=norms > 0)
-        for i, text in enumerate(texts):
-            dense = dense_rows[i].copy()
-            dense.setflags(write=False)
-            indices = values = None
-            if lexical is not None:
-                pairs = sorted((int(k), float(v)) for k, v in lexical[i].items())
-                indices = tuple(k for k, _ in pairs)
-                values = tuple(v for _, v in pairs)
-            full = counts[text]
-            out[text] = Embedding(dense=dense, sparse_indices=indices, sparse_values=values,
-                                  tokens=min(full, max_tokens), truncated=full > max_tokens)
-        return 1
+                return loaded.model.encode(batch, batch_size=self.config.batch_size, max_length=max_tokens)
+
+        def keep(batch: list[str], output: Any) -> None:
+            if loaded.kind == "bge-m3":
+                store_embeddings(out, batch, output["dense_vecs"], counts, max_tokens, output["lexical_weights"])
+            else:
+                store_embeddings(out, batch, output, counts, max_tokens)
+
+        return encode_isolating(texts, encode, keep, out)
+
+
+def encode_isolating(texts: list[str], encode: Callable[[list[str]], Any], keep: Callable[[list[str], Any], None],
+                     out: dict[str, Embedding | EmbeddingFailure]) -> int:
+    """`keep(texts, encode(texts))` in one call; if `encode` raises, bisect to isolate the failing
+    texts as EmbeddingFailure in `out` while the rest are embedded. Returns encode calls made."""
+    if not texts:
+        return 0
+    try:
+        output = encode(texts)
+    except Exception as exc:  # noqa: BLE001 - any failure is bisected down to its texts
+        if len(texts) == 1:
+            out[texts[0]] = EmbeddingFailure(error=f"{type(exc).__name__}: {exc}")
+            return 1
+        mid = len(texts) // 2
+        return 1 + encode_isolating(texts[:mid], encode, keep, out) + encode_isolating(texts[mid:], encode, keep, out)
+    keep(texts, output)
+    return 1
+
+
+def store_embeddings(out: dict[str, Embedding | EmbeddingFailure], texts: list[str], dense_rows: Any,
+                     full_tokens: dict[str, int], max_tokens: int, lexical: list[dict] | None = None) -> None:
+    """One `Embedding` per text into `out`: dense rows as float32 unit vectors, FlagEmbedding's
+    lexical weights (token id -> weight) as sorted sparse pairs, tokens capped at max_tokens."""
+    dense_rows = np.asarray(dense_rows, dtype=np.float32).reshape(len(texts), -1)
+    # Renormalised in float32: under fp16 on cuda the model's own normalisation is only ~1e-3 exact.
+    norms = np.linalg.norm(dense_rows, axis=1, keepdims=True)
+    dense_rows = np.divide(dense_rows, norms, out=dense_rows, where=norms > 0)
+    for i, text in enumerate(texts):
+        dense = dense_rows[i].copy()
+        dense.setflags(write=False)
+        indices = values = None
+        if lexical is not None:
+            pairs = sorted((int(k), float(v)) for k, v in lexical[i].items())
+            indices = tuple(k for k, _ in pairs)
+            values = tuple(v for _, v in pairs)
+        full = full_tokens[text]
+        out[text] = Embedding(dense=dense, sparse_indices=indices, sparse_values=values,
+                              tokens=min(full, max_tokens), truncated=full > max_tokens)
