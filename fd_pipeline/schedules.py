@@ -7,7 +7,7 @@ from datetime import timedelta
 import dagster as dg
 
 from fd_pipeline import jobs
-from fd_pipeline.partitions import HOURLY
+from fd_pipeline.partitions import hour_key
 
 
 def default_status(running: bool) -> dg.DefaultScheduleStatus:
@@ -49,7 +49,7 @@ def closed_hour_schedule(job, *, name: str, minute: int, status, description: st
     )
     def _schedule(context: dg.ScheduleEvaluationContext):
         closed = context.scheduled_execution_time.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-        key = closed.strftime(HOURLY.fmt)
+        key = hour_key(closed)
         return dg.RunRequest(run_key=f"{job.name}:{key}", partition_key=key)
 
     return _schedule

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from fd_pipeline import partitions
 from fd_pipeline.asset_helpers import run_totals
 from fd_pipeline.sync.documents import Document
 from fd_pipeline.sync.engine import ArticleFetchReport, EmbedReport, TicketFetchReport, WriteReport, embed_documents
@@ -26,7 +27,7 @@ from fd_pipeline.vectorstore import TICKETS
 
 from .fixtures.pipeline import ALL_ASSETS, hour_key
 
-TICKET_ASSETS = [a for a in ALL_ASSETS if a.key.path[-1] in {"raw_tickets", "ticket_embeddings", "support_tickets"}]
+TICKET_ASSETS = [a for a in ALL_ASSETS if a.key.path[-1] in partitions.TICKET_ASSETS]
 STAGE_KEYS = {
     "raw_tickets": TicketFetchReport.KEYS, "raw_articles": ArticleFetchReport.KEYS,
     "ticket_embeddings": EmbedReport.KEYS, "article_embeddings": EmbedReport.KEYS,
@@ -48,7 +49,7 @@ def tickets_by_hour(emu, *, removed: bool | None) -> Counter:
     for t in emu.desk.tickets.values():
         gone = t.deleted or t.spam
         if removed is None or gone == removed:
-            hours[datetime.fromtimestamp(t.updated_at, UTC).strftime("%Y-%m-%d-%H:00")] += 1
+            hours[hour_key(datetime.fromtimestamp(t.updated_at, UTC))] += 1
     return hours
 
 
