@@ -22,7 +22,7 @@ import pytest
 
 from fd_pipeline import cli
 from fd_pipeline.commands import demo
-from fd_pipeline.partitions import RANGE_START
+from fd_pipeline.partitions import PARTITION_TAG, RANGE_START
 from fd_pipeline.sync_log import ItemResult
 from fd_pipeline.vectorstore import KB, TICKETS
 
@@ -73,7 +73,7 @@ def test_status_reports_syncs_points_failures_and_runs(synced, capsys, tmp_path,
     from fd_pipeline.definitions import defs
 
     with dg.DagsterInstance.get() as instance:
-        run = instance.create_run_for_job(defs.get_job_def("kb_job"), tags={"dagster/partition": synced.keys[1]},
+        run = instance.create_run_for_job(defs.get_job_def("kb_job"), tags={PARTITION_TAG: synced.keys[1]},
                                           status=dg.DagsterRunStatus.STARTED)
     report = _cli_json(capsys, "status", "--json")
     assert report["dagster_runs"] == [{"run_id": run.run_id, "job": "kb_job", "status": "STARTED", "partitions": synced.keys[1]}]

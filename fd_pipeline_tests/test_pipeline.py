@@ -15,9 +15,10 @@ import dagster as dg
 import pytest
 
 from fd_pipeline.asset_helpers import run_totals
+from fd_pipeline.partitions import TICKET_ASSETS
 from fd_pipeline.vectorstore import KB, TICKETS
 
-from .fixtures.pipeline import hour_key
+from .fixtures.pipeline import ALL_ASSETS, hour_key
 
 
 def counts(result, asset: str) -> dict[str, float]:
@@ -139,7 +140,7 @@ def test_single_run_backfill_beyond_the_page_cap(pipeline_harness, sqlite_url):
     h = pipeline_harness(sqlite_url, tickets=340, articles=4, span_hours=3, rate_window_s=0.5, deleted_share=0, spam_share=0)
     h.freshdesk_overrides = {"per_page": 1}
     first, last = h.window_keys(3)
-    result = h.run(first, last, assets=[a for a in __import__("fd_pipeline_tests.fixtures.pipeline", fromlist=["ALL_ASSETS"]).ALL_ASSETS if a.key.path[-1] in {"raw_tickets", "ticket_embeddings", "support_tickets"}])
+    result = h.run(first, last, assets=[a for a in ALL_ASSETS if a.key.path[-1] in TICKET_ASSETS])
     assert result.success
     now = h.emulator.clock.now()
     expected = live_tickets(h.emulator, now - timedelta(hours=3), now)
