@@ -68,7 +68,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("QDRANT_TIMEOUT", "qdrant", "timeout", float, 10.0, help="seconds per server call"),
     Setting("QDRANT_HNSW_THRESHOLD_KB", "qdrant", "hnsw_threshold_kb", int, 100_000, help="embedded: HNSW past this many KB"),
     Setting("QDRANT_INDEX_THREADS", "qdrant", "index_threads", int, 0, help="embedded: index threads; 0: the engine's choice"),
-    # A Postgres URL holds the password: always wired as the variable, never as its value.
+    # A Postgres URL holds the password: once set, it is wired as the variable, never as its value.
     Setting("FD_DATABASE_URL", "sync_log", "database_url", str, secret=True, fallback="DATABASE_URL",
             in_data_dir="sync_state.db", help="postgresql://... or sqlite:///... (DATABASE_URL when unset)"),
     Setting("FD_MAX_FAILURE_RATIO", "sync_settings", "max_failure_ratio", float, 0.2, help="share of a stage's items that may fail"),
