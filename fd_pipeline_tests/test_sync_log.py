@@ -20,7 +20,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.schema import CreateIndex
 
-from fd_pipeline.sync_log import DatabaseConfigError, DatabaseUnavailable, ItemResult, RawRecord, StoredEmbedding, SyncLog
+from fd_pipeline.embedding import Embedding
+from fd_pipeline.sync_log import DatabaseConfigError, DatabaseUnavailable, ItemResult, RawRecord, SyncLog
 from fd_pipeline.sync_log.database import CHUNK, head_revision
 from fd_pipeline.sync_log.schema import metadata
 
@@ -215,8 +216,9 @@ def test_raw_records_stream_by_window(sync_log):
 def test_embedding_cache_round_trip(sync_log):
     dense = np.linspace(-1, 1, 16, dtype=np.float32)
     # 3132746918: a hashed lexical term's index, past int32 (Qdrant's sparse indices are uint32).
-    item = StoredEmbedding("h1", "m", dense, (3, 17, 250001, 3132746918), (0.5, 0.25, 0.125, 1.0), tokens=9, truncated=True)
-    sync_log.put_embeddings([item, item])
+    item = Embedding(dense, (3, 17, 250001, 3132746918), (0.5, 0.25, 0.125, 1.0), tokens=9, truncated=True)
+    sync_log.put_embeddings("m", {"h1": item})
+    sync_log.put_embeddings("m", {"h1": item})
     got = sync_log.get_embeddings(["h1", "missing"])
     assert set(got) == {"h1"}
     assert np.array_equal(got["h1"].dense, dense) and got["h1"].sparse_indices == (3, 17, 250001, 3132746918)

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from fd_pipeline.embedding import Embedder, Embedding, EmbeddingFailure, ModelIdentity
-from fd_pipeline.sync_log import ItemResult, StoredEmbedding, SyncLog
+from fd_pipeline.sync_log import ItemResult, SyncLog
 from fd_pipeline.vectorstore import CollectionSpec, Point, VectorStore
 
 from .documents import Document, hash_basis
@@ -272,15 +272,12 @@ def _embed_missing(
     results = embedder.embed([by_hash[h] for h in missing])
     report.time("embed", time.perf_counter() - started)
     beat.doing("storing embeddings")
-    stored: list[StoredEmbedding] = []
+    stored: dict[str, Embedding] = {}
     failed: dict[str, ItemResult] = {}
     for h, result in zip(missing, results, strict=True):
         at = owners[h][0].source_updated_at
         if isinstance(result, Embedding):
-            stored.append(
-                StoredEmbedding(h, embedder.identity.key, result.dense, result.sparse_indices, result.sparse_values,
-                                result.tokens, result.truncated)
-            )
+            stored[h] = result
             report.add("embedded", at=at)
             report.add("tokens", result.tokens, at=at)
             report.add("truncated", int(result.truncated), at=at)
@@ -290,7 +287,7 @@ def _embed_missing(
                     doc.item_id, "failed", doc.source_updated_at, error=f"embedding failed: {result.error}", stage="embed"
                 )
     started = time.perf_counter()
-    sync_log.put_embeddings(stored)
+    sync_log.put_embeddings(embedder.identity.key, stored)
     report.time("store", time.perf_counter() - started)
     failures.extend(failed.values())
 

@@ -1,7 +1,6 @@
 """The sync log (no Dagster import): see `log.py` for its parts."""
 
 from .database import DatabaseConfigError, DatabaseUnavailable, SyncLogError
-from .embeddings import StoredEmbedding
 from .items import ItemResult, ItemState
 from .log import SyncLog
 from .raw import RawRecord
@@ -14,7 +13,6 @@ __all__ = [
     "ItemState",
     "LastSync",
     "RawRecord",
-    "StoredEmbedding",
     "SyncLogError",
     "SyncLog",
 ]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -119,6 +120,24 @@ class Database:
 
     def _insert(self, table: sa.Table):
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
+
+    def _upsert(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        rows: Sequence[dict],
+        *,
+        update: Callable[[Any], dict[str, Any]],
+        where: Callable[[Any], sa.ColumnElement[bool]] | None = None,
+    ) -> None:
+        """Insert `rows`, or update a row with the same primary key: its columns get
+        `update(excluded)`, only where `where(excluded)` holds (`excluded` is the row proposed)."""
+        stmt = self._insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(table.primary_key), set_=update(stmt.excluded), where=None if where is None else where(stmt.excluded)
+        )
+        for chunk in chunks(rows):
+            conn.execute(stmt, list(chunk))
 
     def _rows_in(self, query: sa.Select, column: sa.ColumnElement, keys: Iterable[str]) -> Iterator[sa.Row]:
         """The rows of `query` whose `column` is one of `keys`, asked in chunks so that no

@@ -3,38 +3,29 @@ model identity, so an unchanged text is never embedded twice."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import sqlalchemy as sa
+
+from fd_pipeline.embedding import Embedding
 
 from .database import Database, chunks
 from .schema import embeddings, utcnow
 
 
-@dataclass(frozen=True)
-class StoredEmbedding:
-    content_hash: str
-    model: str
-    dense: np.ndarray = field(repr=False)
-    sparse_indices: tuple[int, ...] | None = field(default=None, repr=False)
-    sparse_values: tuple[float, ...] | None = field(default=None, repr=False)
-    tokens: int = 0
-    truncated: bool = False
-
-
 class EmbeddingCache(Database):
-    def put_embeddings(self, items: Sequence[StoredEmbedding]) -> None:
-        if not items:
+    def put_embeddings(self, model: str, vectors: Mapping[str, Embedding]) -> None:
+        """Keep each content hash's vectors, as `model` made them; a hash already kept stays."""
+        if not vectors:
             return
         now = utcnow()
+        rows = [_row(h, model, e, now) for h, e in vectors.items()]
         with self._tx() as conn:
-            for chunk in chunks(items):
-                stmt = self._insert(embeddings).on_conflict_do_nothing(index_elements=[embeddings.c.content_hash])
-                conn.execute(stmt, [_row(e, now) for e in chunk])
+            for chunk in chunks(rows):
+                conn.execute(self._insert(embeddings).on_conflict_do_nothing(index_elements=[embeddings.c.content_hash]), chunk)
 
-    def get_embeddings(self, hashes: Iterable[str]) -> dict[str, StoredEmbedding]:
+    def get_embeddings(self, hashes: Iterable[str]) -> dict[str, Embedding]:
         rows = self._rows_in(sa.select(embeddings), embeddings.c.content_hash, hashes)
         return {row.content_hash: _embedding(row) for row in rows}
 
@@ -43,10 +34,10 @@ class EmbeddingCache(Database):
         return {row.content_hash for row in rows}
 
 
-def _row(e: StoredEmbedding, now) -> dict:
+def _row(content_hash: str, model: str, e: Embedding, now) -> dict:
     return {
-        "content_hash": e.content_hash,
-        "model": e.model,
+        "content_hash": content_hash,
+        "model": model,
         "dim": int(e.dense.shape[0]),
         "dense": np.asarray(e.dense, dtype=np.float32).tobytes(),
         # uint32 like Qdrant's sparse indices: hashed lexical terms use all 32 bits; bge-m3 token
@@ -59,10 +50,8 @@ def _row(e: StoredEmbedding, now) -> dict:
     }
 
 
-def _embedding(row) -> StoredEmbedding:
-    return StoredEmbedding(
-        content_hash=row.content_hash,
-        model=row.model,
+def _embedding(row) -> Embedding:
+    return Embedding(
         dense=np.frombuffer(row.dense, dtype=np.float32),
         sparse_indices=None if row.sparse_indices is None else tuple(np.frombuffer(row.sparse_indices, dtype=np.uint32).tolist()),
         sparse_values=None if row.sparse_values is None else tuple(np.frombuffer(row.sparse_values, dtype=np.float32).tolist()),

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from .database import Database, chunks
+from .database import Database
 from .schema import sync_items, sync_logs, utcnow
 
 Status = Literal["synced", "deleted", "failed"]
@@ -69,56 +69,11 @@ class ItemLog(Database):
         if not results:
             return
         now = utcnow()
-        ok = [r for r in results if r.status != "failed"]
-        failed = [r for r in results if r.status == "failed"]
+        rows = [_item_row(collection, item_type, r, now, run_id, partition_key) for r in results]
         with self._tx() as conn:
-            for chunk in chunks(ok):
-                stmt = self._insert(sync_items)
-                ex = stmt.excluded
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[sync_items.c.collection, sync_items.c.item_id],
-                    set_={
-                        "status": ex.status,
-                        "source_updated_at": ex.source_updated_at,
-                        "content_hashes": ex.content_hashes,
-                        "payload_hash": ex.payload_hash,
-                        "model": ex.model,
-                        "error": None,
-                        "stage": None,
-                        "attempts": 0,
-                        "first_failed_at": None,
-                        "synced_at": ex.synced_at,
-                        "run_id": ex.run_id,
-                        "partition_key": ex.partition_key,
-                    },
-                    where=_not_older(ex),
-                )
-                conn.execute(stmt, [_item_row(collection, item_type, r, now, run_id, partition_key) for r in chunk])
-            for chunk in chunks(failed):
-                stmt = self._insert(sync_items)
-                ex = stmt.excluded
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[sync_items.c.collection, sync_items.c.item_id],
-                    set_={
-                        "status": "failed",
-                        "source_updated_at": sa.func.coalesce(ex.source_updated_at, sync_items.c.source_updated_at),
-                        "error": ex.error,
-                        "stage": ex.stage,
-                        "attempts": sync_items.c.attempts + 1,
-                        "first_failed_at": sa.case(
-                            (sync_items.c.status == "failed", sync_items.c.first_failed_at),
-                            else_=ex.first_failed_at,
-                        ),
-                        "synced_at": ex.synced_at,
-                        "run_id": ex.run_id,
-                        "partition_key": ex.partition_key,
-                    },
-                    where=sa.or_(ex.source_updated_at.is_(None), _not_older(ex)),
-                )
-                rows = [_item_row(collection, item_type, r, now, run_id, partition_key) for r in chunk]
-                for row in rows:
-                    row.update(attempts=1, first_failed_at=now)
-                conn.execute(stmt, rows)
+            self._upsert(conn, sync_items, [r for r in rows if r["status"] != "failed"], update=_done_update, where=_not_older)
+            failed = [{**r, "attempts": 1, "first_failed_at": now} for r in rows if r["status"] == "failed"]
+            self._upsert(conn, sync_items, failed, update=_failed_update, where=_failed_not_older)
             conn.execute(
                 sync_logs.insert(),
                 [
@@ -198,5 +153,42 @@ def _item_row(collection, item_type, r: ItemResult, now, run_id, partition_key) 
     }
 
 
+def _done_update(ex) -> dict[str, Any]:
+    return {
+        "status": ex.status,
+        "source_updated_at": ex.source_updated_at,
+        "content_hashes": ex.content_hashes,
+        "payload_hash": ex.payload_hash,
+        "model": ex.model,
+        "error": None,
+        "stage": None,
+        "attempts": 0,
+        "first_failed_at": None,
+        "synced_at": ex.synced_at,
+        "run_id": ex.run_id,
+        "partition_key": ex.partition_key,
+    }
+
+
+def _failed_update(ex) -> dict[str, Any]:
+    """A failure keeps what was known of the item, counts the attempt and keeps the first failure's time."""
+    return {
+        "status": "failed",
+        "source_updated_at": sa.func.coalesce(ex.source_updated_at, sync_items.c.source_updated_at),
+        "error": ex.error,
+        "stage": ex.stage,
+        "attempts": sync_items.c.attempts + 1,
+        "first_failed_at": sa.case((sync_items.c.status == "failed", sync_items.c.first_failed_at), else_=ex.first_failed_at),
+        "synced_at": ex.synced_at,
+        "run_id": ex.run_id,
+        "partition_key": ex.partition_key,
+    }
+
+
 def _not_older(ex) -> sa.ColumnElement[bool]:
     return sa.or_(sync_items.c.source_updated_at.is_(None), ex.source_updated_at >= sync_items.c.source_updated_at)
+
+
+def _failed_not_older(ex) -> sa.ColumnElement[bool]:
+    # A failure without a known source version (an unreadable record) is always recorded.
+    return sa.or_(ex.source_updated_at.is_(None), _not_older(ex))

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .database import Database, chunks
+from .database import Database
 from .items import ItemType
 from .schema import raw_items, utcnow
 
@@ -38,31 +38,27 @@ class RawRecords(Database):
         if not records:
             return
         now = utcnow()
+        rows = [
+            {
+                "item_type": item_type,
+                "item_id": r.item_id,
+                "source_updated_at": r.source_updated_at,
+                "removed": r.removed,
+                "record": r.record,
+                "fetched_at": now,
+                "run_id": run_id,
+                "partition_key": partition_key,
+            }
+            for r in records
+        ]
         with self._tx() as conn:
-            for chunk in chunks(records):
-                stmt = self._insert(raw_items)
-                ex = stmt.excluded
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[raw_items.c.item_type, raw_items.c.item_id],
-                    set_={c: ex[c] for c in ("source_updated_at", "removed", "record", "fetched_at", "run_id", "partition_key")},
-                    where=raw_items.c.source_updated_at <= ex.source_updated_at,
-                )
-                conn.execute(
-                    stmt,
-                    [
-                        {
-                            "item_type": item_type,
-                            "item_id": r.item_id,
-                            "source_updated_at": r.source_updated_at,
-                            "removed": r.removed,
-                            "record": r.record,
-                            "fetched_at": now,
-                            "run_id": run_id,
-                            "partition_key": partition_key,
-                        }
-                        for r in chunk
-                    ],
-                )
+            self._upsert(
+                conn,
+                raw_items,
+                rows,
+                update=lambda ex: {c: ex[c] for c in ("source_updated_at", "removed", "record", "fetched_at", "run_id", "partition_key")},
+                where=lambda ex: raw_items.c.source_updated_at <= ex.source_updated_at,
+            )
 
     def get_raw(self, item_type: ItemType, item_ids: Iterable[str]) -> dict[str, RawRecord]:
         query = sa.select(*_RECORD_COLUMNS).where(raw_items.c.item_type == item_type)

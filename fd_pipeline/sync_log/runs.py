@@ -167,12 +167,9 @@ class RunLog(Database):
             return conn.execute(sa.select(sync_meta.c.value).where(sync_meta.c.key == key)).scalar_one_or_none()
 
     def set_meta(self, key: str, value: Any) -> None:
-        stmt = self._insert(sync_meta).values(key=key, value=value, updated_at=utcnow())
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[sync_meta.c.key], set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}
-        )
+        row = {"key": key, "value": value, "updated_at": utcnow()}
         with self._tx() as conn:
-            conn.execute(stmt)
+            self._upsert(conn, sync_meta, [row], update=lambda ex: {"value": ex.value, "updated_at": ex.updated_at})
 
 
 def _ended_dagster_run(instance: Any, run_id: str | None) -> str | None:
