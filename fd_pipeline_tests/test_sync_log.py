@@ -179,7 +179,7 @@ def test_run_is_closed_once_its_dagster_run_is_over(sync_log, tmp_path):
 
     with dg.DagsterInstance.ephemeral(tempdir=str(tmp_path)) as instance:
         run = instance.create_run_for_job(kb_job, status=dg.DagsterRunStatus.STARTED)
-        dying = SyncLog(sync_log.url.render_as_string(hide_password=False))
+        dying = SyncLog(sync_log.engine.url.render_as_string(hide_password=False))
         dying.start_run("kb_procedures", run_id=run.run_id, partition_start="p", partition_end="p")
         dying.close()
         assert sync_log.close_orphaned_runs(dagster_instance=instance) == []  # its run is in progress

@@ -40,7 +40,7 @@ class DatabaseConfigError(SyncLogError, ValueError):
     """The database URL cannot be used as written; the message names the setting, never the password."""
 
 
-def alembic_config() -> Config:
+def _alembic_config() -> Config:
     """The migrations folder of the package; no alembic.ini (the connection is handed over)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files("fd_pipeline") / "migrations"))
@@ -49,7 +49,7 @@ def alembic_config() -> Config:
 
 def head_revision() -> str:
     """The newest revision among the package's migrations."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head() or ""
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head() or ""
 
 
 class Database:
@@ -61,17 +61,17 @@ class Database:
     """
 
     def __init__(self, url: str, *, setting: str = "the sync-log database URL"):
-        self.url = _normalise_url(url, setting)
-        self.label = describe_url(self.url)
-        self._dialect = self.url.get_backend_name()
+        parsed = _normalise_url(url, setting)
+        self.label = _describe_url(parsed)
+        self._dialect = parsed.get_backend_name()
         if self._dialect == "sqlite":
-            path = self.url.database
+            path = parsed.database
             if path and path != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            self.engine = sa.create_engine(self.url, connect_args={"timeout": 30})
+            self.engine = sa.create_engine(parsed, connect_args={"timeout": 30})
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = sa.create_engine(self.url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+            self.engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
         self.migrate()
 
     def __repr__(self) -> str:
@@ -88,7 +88,7 @@ class Database:
 
     def migrate(self) -> str:
         """Create or upgrade the schema to the newest revision; returns that revision."""
-        cfg = alembic_config()
+        cfg = _alembic_config()
         with self._tx() as conn:
             if self._dialect == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
@@ -176,7 +176,7 @@ def chunks(seq: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
         yield seq[i : i + size]
 
 
-def describe_url(url: sa.URL) -> str:
+def _describe_url(url: sa.URL) -> str:
     """A label for messages: dialect, host, port and database, never the password."""
     if url.get_backend_name() == "sqlite":
         return f"sqlite database {url.database or ':memory:'}"
