@@ -2,7 +2,9 @@
 graph is the one the README draws: six hourly-partitioned assets in two domain groups, with
 lineage raw -> embeddings -> collection, each naming the systems it touches. The partitions start
 at FD_PARTITIONS_START (required: a missing, malformed or future value is one error naming it), and
-a reversed or malformed partition range fails with one clear message instead of syncing nothing."""
+a reversed or malformed partition range fails with one clear message instead of syncing nothing.
+FD_AUTOMATION, FD_FRESHNESS_* and FD_FAILED_MAX_AGE_HOURS are read when definitions load and reach
+the schedules, sensors, freshness rule and checks."""
 
 from __future__ import annotations
 
