@@ -7,8 +7,7 @@ range's last hour). Figures that belong to the run as a whole (seconds, API call
 size, first errors) appear once, on the range's last hour, as `run_*` and friends.
 """
 
-from __future__ import annotations
-
+import inspect
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +16,9 @@ from datetime import datetime
 import dagster as dg
 
 from fd_pipeline.freshdesk import ApiStats
-from fd_pipeline.partitions import check_range, hour_key
+from fd_pipeline import partitions
+from fd_pipeline.partitions import Chain, check_range, hour_key
+from fd_pipeline.pools import writer_pool
 from fd_pipeline.resources import EmbedderResource, QdrantResource, SyncLogResource, SyncSettingsResource
 from fd_pipeline.sync.documents import Document
 from fd_pipeline.sync.engine import (
@@ -173,11 +174,46 @@ def check_failure_ratio(report: StepReport, ratio: float) -> None:
         )
 
 
-# The documents a stage handles: (store, partition scope, model key) -> documents. The embedding
-# step's builds them from raw records and appends records that do not parse to its failures sink;
-# the collection step's reads back the documents the embedding step kept.
-BuildDocuments = Callable[[SyncLog, Scope, str, list[ItemResult]], Iterable[Document]]
+# The documents a stage handles. The embedding step's are built from raw records: (store, scope,
+# sync settings, model key, failures sink for records that do not parse) -> documents; the
+# collection step's are those the embedding step kept: (store, scope, model key) -> documents.
+BuildDocuments = Callable[[SyncLog, Scope, SyncSettingsResource, str, list[ItemResult]], Iterable[Document]]
 KeptDocuments = Callable[[SyncLog, Scope, str], Iterable[Document]]
+
+
+def _hourly_asset(name: str, group: str, collection: str, kinds: set[str], after: str | None = None, description: str | None = None):
+    """The decorator every asset of a chain shares: hourly partitions, one run per range, the pool
+    of the collection the chain feeds, the asset before it in the chain."""
+    return dg.asset(name=name, group_name=group, **partitions.HOURLY_ASSET, pool=writer_pool(collection),
+                    deps=[after] if after else None, kinds=kinds, description=description and inspect.cleandoc(description))
+
+
+def raw_asset(chain: Chain, *, group: str) -> Callable[[Callable], dg.AssetsDefinition]:
+    """The decorator of a domain's raw asset, the first of its chain."""
+    return _hourly_asset(chain.raw, group, chain.collection, {"freshdesk", "sql"})
+
+
+def stage_assets(
+    chain: Chain, *, group: str, spec: CollectionSpec, item_type: str, built: BuildDocuments, kept: KeptDocuments,
+    descriptions: tuple[str, str], whole: bool = False,
+) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
+    """A domain's embeddings asset (`embedding_step` over the documents `built` from raw records)
+    and collection asset (`collection_step` over the documents it `kept`), with their descriptions.
+    `whole`: the documents are the whole collection (see the steps)."""
+    steps = {"spec": spec, "item_type": item_type, "whole": whole}
+
+    @_hourly_asset(chain.embeddings, group, chain.collection, {"pytorch", "sql"}, chain.raw, descriptions[0])
+    def embeddings(context: dg.AssetExecutionContext, embedder: EmbedderResource, sync_log: SyncLogResource,
+                   sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
+        return embedding_step(context, documents=built, embedder=embedder, sync_log=sync_log, sync_settings=sync_settings, **steps)
+
+    @_hourly_asset(chain.collection, group, chain.collection, {"qdrant", "sql"}, chain.embeddings, descriptions[1])
+    def collection(context: dg.AssetExecutionContext, embedder: EmbedderResource, qdrant: QdrantResource,
+                   sync_log: SyncLogResource, sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
+        return collection_step(context, documents=kept, qdrant=qdrant, embedder=embedder, sync_log=sync_log,
+                               sync_settings=sync_settings, **steps)
+
+    return embeddings, collection
 
 
 def embedding_step(
@@ -199,7 +235,7 @@ def embedding_step(
     with sync_log.open() as store, embedder.open() as model:
         failures: list[ItemResult] = []
         report = embed_documents(
-            documents(store, scope, model.identity.key, failures),
+            documents(store, scope, sync_settings, model.identity.key, failures),
             embedder=model, sync_log=store, collection=spec.name, item_type=item_type, whole=whole,
             report=scope.report(EmbedReport, item_type), batch_size=sync_settings.sync_batch, progress=context.log.info, **run,
         )
@@ -222,13 +258,13 @@ def collection_step(
     qdrant: QdrantResource,
     sync_log: SyncLogResource,
     sync_settings: SyncSettingsResource,
-    remove_strays: bool = False,
+    whole: bool = False,
 ) -> dg.MaterializeResult:
     """The body of both collection assets: write changed points, delete removed ones, log every item.
 
     It reads the documents the embedding step kept and the model's identity (no weights loaded).
-    With `remove_strays` the whole collection is reconciled: any point the documents do not
-    account for leaves it (the KB is listed whole every run, tickets only by window).
+    With `whole` the documents are the whole collection, which is reconciled with them: any point
+    they do not account for leaves it (the KB is listed whole every run, tickets only by window).
     """
     scope = scope_of(context)
     identity = embedder.identity()
@@ -249,7 +285,7 @@ def collection_step(
                 run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.sync_batch,
                 report=scope.report(WriteReport, item_type), progress=context.log.info,
             )
-            if remove_strays:
+            if whole:
                 stray = [pid for pid in vectors.scroll_ids(spec, identity) if pid not in live]
                 vectors.delete(spec, identity, stray)
                 report.add("deleted", len(stray))  # no document, so no hour of its own: the range's last

@@ -3,10 +3,9 @@
 
 import dagster as dg
 
-from fd_pipeline.asset_helpers import collection_step, embedding_step, finish, scope_of
-from fd_pipeline.partitions import HOURLY_ASSET
-from fd_pipeline.pools import writer_pool
-from fd_pipeline.resources import EmbedderResource, FreshdeskResource, QdrantResource, SyncLogResource, SyncSettingsResource
+from fd_pipeline.asset_helpers import finish, raw_asset, scope_of, stage_assets
+from fd_pipeline.partitions import KB_ASSETS
+from fd_pipeline.resources import FreshdeskResource, SyncLogResource, SyncSettingsResource
 from fd_pipeline.sync.engine import ArticleFetchReport
 from fd_pipeline.vectorstore import KB
 
@@ -14,20 +13,11 @@ from .fetch import fetch_articles
 from .scope import article_documents
 
 GROUP = "knowledge_base"
-POOL = writer_pool(KB.name)
 
 
-@dg.asset(
-    group_name=GROUP,
-    **HOURLY_ASSET,
-    pool=POOL,
-    kinds={"freshdesk", "sql"},
-)
+@raw_asset(KB_ASSETS, group=GROUP)
 def raw_articles(
-    context: dg.AssetExecutionContext,
-    freshdesk: FreshdeskResource,
-    sync_log: SyncLogResource,
-    sync_settings: SyncSettingsResource,
+    context: dg.AssetExecutionContext, freshdesk: FreshdeskResource, sync_log: SyncLogResource, sync_settings: SyncSettingsResource
 ) -> dg.MaterializeResult:
     """The knowledge base as Freshdesk serves it: every category, nested folder and article.
 
@@ -51,55 +41,24 @@ def raw_articles(
     return finish(context, scope, report, sync_settings.max_failure_ratio, api=api)
 
 
-@dg.asset(
-    group_name=GROUP,
-    **HOURLY_ASSET,
-    pool=POOL,
-    deps=[raw_articles],
-    kinds={"pytorch", "sql"},
-)
-def article_embeddings(
-    context: dg.AssetExecutionContext,
-    embedder: EmbedderResource,
-    sync_log: SyncLogResource,
-    sync_settings: SyncSettingsResource,
-) -> dg.MaterializeResult:
-    """bge-m3 dense and sparse vectors of each published article's intent (title, tags, keywords)
-    and procedure (body); only texts whose content hash is new are embedded."""
-    return embedding_step(
-        context, spec=KB, item_type="kb_article", documents=_built, whole=True,
-        embedder=embedder, sync_log=sync_log, sync_settings=sync_settings,
-    )
-
-
-@dg.asset(
-    group_name=GROUP,
-    **HOURLY_ASSET,
-    pool=POOL,
-    deps=[article_embeddings],
-    kinds={"qdrant", "sql"},
-)
-def kb_procedures(
-    context: dg.AssetExecutionContext,
-    embedder: EmbedderResource,
-    qdrant: QdrantResource,
-    sync_log: SyncLogResource,
-    sync_settings: SyncSettingsResource,
-) -> dg.MaterializeResult:
-    """The Qdrant collection of KB procedures: intent and procedure vectors per published article.
-
-    Reconciles the whole collection with the stored KB: removed articles and any stray point leave it.
-    """
-    return collection_step(
-        context, spec=KB, item_type="kb_article", documents=_kept, remove_strays=True,
-        embedder=embedder, qdrant=qdrant, sync_log=sync_log, sync_settings=sync_settings,
-    )
-
-
-def _built(store, _scope, _model_key, failures):
+def _built(store, _scope, _sync_settings, _model_key, failures):
     """Every stored article: a KB is small and has no updated_since, so each run reconciles it whole."""
     return article_documents(store, failures=failures)
 
 
 def _kept(store, _scope, _model_key):
     return store.iter_documents(KB.name)
+
+
+article_embeddings, kb_procedures = stage_assets(
+    KB_ASSETS, group=GROUP, spec=KB, item_type="kb_article", built=_built, kept=_kept, whole=True,
+    descriptions=(
+        """bge-m3 dense and sparse vectors of each published article's intent (title, tags, keywords)
+        and procedure (body sections); only texts whose content hash is new are embedded. The documents
+        of the whole KB are kept for kb_procedures.""",
+        """The Qdrant collection of KB procedures: intent and procedure vectors per published article.
+
+        Written from the documents article_embeddings kept; reconciles the whole collection with them:
+        removed articles and any stray point leave it.""",
+    ),
+)

@@ -3,10 +3,9 @@
 
 import dagster as dg
 
-from fd_pipeline.asset_helpers import collection_step, embedding_step, finish, scope_of
-from fd_pipeline.partitions import HOURLY_ASSET
-from fd_pipeline.pools import writer_pool
-from fd_pipeline.resources import EmbedderResource, FreshdeskResource, QdrantResource, SyncLogResource, SyncSettingsResource
+from fd_pipeline.asset_helpers import finish, raw_asset, scope_of, stage_assets
+from fd_pipeline.partitions import TICKET_ASSETS
+from fd_pipeline.resources import FreshdeskResource, SyncLogResource, SyncSettingsResource
 from fd_pipeline.sync.engine import TicketFetchReport
 from fd_pipeline.vectorstore import TICKETS
 
@@ -15,20 +14,11 @@ from .scope import kept_ticket_documents, ticket_documents
 
 GROUP = "tickets"
 COLLECTION = TICKETS.name
-POOL = writer_pool(COLLECTION)
 
 
-@dg.asset(
-    group_name=GROUP,
-    **HOURLY_ASSET,
-    pool=POOL,
-    kinds={"freshdesk", "sql"},
-)
+@raw_asset(TICKET_ASSETS, group=GROUP)
 def raw_tickets(
-    context: dg.AssetExecutionContext,
-    freshdesk: FreshdeskResource,
-    sync_log: SyncLogResource,
-    sync_settings: SyncSettingsResource,
+    context: dg.AssetExecutionContext, freshdesk: FreshdeskResource, sync_log: SyncLogResource, sync_settings: SyncSettingsResource
 ) -> dg.MaterializeResult:
     """Tickets updated in the partition's hours, with their conversations, stored as Freshdesk sent them.
 
@@ -51,65 +41,29 @@ def raw_tickets(
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    **HOURLY_ASSET,
-    pool=POOL,
-    deps=[raw_tickets],
-    kinds={"pytorch", "sql"},
-)
-def ticket_embeddings(
-    context: dg.AssetExecutionContext,
-    embedder: EmbedderResource,
-    sync_log: SyncLogResource,
-    sync_settings: SyncSettingsResource,
-) -> dg.MaterializeResult:
-    """bge-m3 dense and sparse vectors of each ticket's symptom, cause and resolution texts.
-
-    Cached by content hash: only texts that changed (or a new model) are embedded, in large batches.
-    """
-    return embedding_step(
-        context, spec=TICKETS, item_type="ticket", documents=_built(sync_settings.cause_field or None),
-        embedder=embedder, sync_log=sync_log, sync_settings=sync_settings,
-    )
-
-
-@dg.asset(
-    group_name=GROUP,
-    **HOURLY_ASSET,
-    pool=POOL,
-    deps=[ticket_embeddings],
-    kinds={"qdrant", "sql"},
-)
-def support_tickets(
-    context: dg.AssetExecutionContext,
-    embedder: EmbedderResource,
-    qdrant: QdrantResource,
-    sync_log: SyncLogResource,
-    sync_settings: SyncSettingsResource,
-) -> dg.MaterializeResult:
-    """The Qdrant collection of similar past tickets: symptom, cause and resolution vectors per ticket.
-
-    New and changed tickets are upserted, deleted and spam tickets removed, and every ticket's
-    outcome (synced, deleted, failed) written to the sync log.
-    """
-    return collection_step(
-        context, spec=TICKETS, item_type="ticket", documents=_kept,
-        embedder=embedder, qdrant=qdrant, sync_log=sync_log, sync_settings=sync_settings,
-    )
-
-
-def _built(cause_field: str | None):
+def _built(store, scope, sync_settings, model_key, failures):
     """The window's tickets, the retry queue's and any left on another model, built from raw records."""
-
-    def documents(store, scope, model_key, failures):
-        return ticket_documents(
-            store, start=scope.start, end=scope.end, model=model_key, cause_field=cause_field, failures=failures
-        )
-
-    return documents
+    return ticket_documents(store, start=scope.start, end=scope.end, model=model_key,
+                            cause_field=sync_settings.cause_field or None, failures=failures)
 
 
 def _kept(store, scope, model_key):
     """The same scope, as the embedding step kept it."""
     return kept_ticket_documents(store, start=scope.start, end=scope.end, model=model_key)
+
+
+ticket_embeddings, support_tickets = stage_assets(
+    TICKET_ASSETS, group=GROUP, spec=TICKETS, item_type="ticket", built=_built, kept=_kept,
+    descriptions=(
+        """bge-m3 dense and sparse vectors of each ticket's symptom, cause and resolution texts.
+
+        Each ticket's document (texts, payload, hashes) is built once from its raw record and kept for
+        support_tickets. Cached by content hash: only texts that changed (or a new model) are embedded,
+        in large batches.""",
+        """The Qdrant collection of similar past tickets: symptom, cause and resolution vectors per ticket.
+
+        Written from the documents ticket_embeddings kept: new and changed tickets are upserted,
+        deleted and spam tickets removed, and every ticket's outcome (synced, deleted, failed) written
+        to the sync log.""",
+    ),
+)
