@@ -97,10 +97,9 @@ class ItemLog(Database):
         query = sa.select(sync_items).where(sync_items.c.collection == collection)
         return {row.item_id: ItemState(**row._mapping) for row in self._rows_in(query, sync_items.c.item_id, item_ids)}
 
-    def failed_items(self, collection: str | None = None, *, limit: int | None = None) -> list[ItemState]:
-        query = sa.select(sync_items).where(sync_items.c.status == "failed")
-        if collection:
-            query = query.where(sync_items.c.collection == collection)
+    def failed_items(self, collection: str, *, limit: int | None = None) -> list[ItemState]:
+        """The collection's failed items, oldest failure first."""
+        query = sa.select(sync_items).where(sync_items.c.collection == collection, sync_items.c.status == "failed")
         query = query.order_by(sync_items.c.first_failed_at, sync_items.c.item_id).limit(limit)
         with self._tx() as conn:
             return [ItemState(**row._mapping) for row in conn.execute(query)]

@@ -77,7 +77,6 @@ class RawRecords(Database):
         *,
         start: datetime | None = None,
         end: datetime | None = None,
-        removed: bool | None = None,
     ) -> Iterator[list[RawRecord]]:
         """Stream raw records by source version (keyset pages, so memory stays bounded)."""
         base = sa.select(*_RECORD_COLUMNS).where(raw_items.c.item_type == item_type)
@@ -85,8 +84,6 @@ class RawRecords(Database):
             base = base.where(raw_items.c.source_updated_at >= start)
         if end is not None:
             base = base.where(raw_items.c.source_updated_at < end)
-        if removed is not None:
-            base = base.where(raw_items.c.removed == removed)
         for rows in self._pages(base, raw_items.c.source_updated_at, raw_items.c.item_id):
             yield [RawRecord(*r) for r in rows]
 
