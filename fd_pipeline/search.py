@@ -99,16 +99,15 @@ def search(
     language = detect_language(text)
     primary = {"translation": False}
     count = max(limit, KB_CANDIDATES)
-    hits = nearest(count, primary, "dense")
+    hits = nearest(count, primary, ran)
     if not hits:
         # Points written before `translation`/`section` were in the payload (until the next KB sync).
-        primary, hits = {}, nearest(count, None, "dense")
+        primary, hits = {}, nearest(count, None, ran)
     if ran == "hybrid" and hits and (hits[0].payload or {}).get("language") != language:
         # Lexical terms of one language cannot match text in another (Korean bigrams against an
         # English KB): the sparse half would add only noise, measured as Korean recall@5 0.82
         # hybrid against 0.94 dense. Such a query runs dense, and its results say so.
         ran = "dense"
-    if ran == "hybrid":
         hits = nearest(count, primary or None, ran)
     leads = nearest(count, {**primary, "section": 0}, ran) if aspect == "procedure" and primary else None
     return _articles(hits, leads, vectors, language, limit, ran)
