@@ -71,14 +71,8 @@ class DocumentLog(Database):
         ]
         columns = [c for c in rows[0] if c not in ("collection", "item_id")]
         with self._tx() as conn:
-            for chunk in chunks(rows):
-                stmt = self._insert(documents)
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[documents.c.collection, documents.c.item_id],
-                    set_={c: stmt.excluded[c] for c in columns},
-                    where=documents.c.source_updated_at <= stmt.excluded.source_updated_at,
-                )
-                conn.execute(stmt, chunk)
+            self._upsert(conn, documents, rows, update=lambda ex: {c: ex[c] for c in columns},
+                         where=lambda ex: documents.c.source_updated_at <= ex.source_updated_at)
 
     def get_documents(self, collection: str, item_ids: Iterable[str]) -> dict[str, Document]:
         query = sa.select(documents).where(documents.c.collection == collection)
