@@ -9,7 +9,6 @@ from fd_pipeline.vectorstore.records import (
     CollectionSpec,
     EmbeddingLike,
     Hit,
-    ModelIdentityLike,
     Point,
     SearchFilter,
 )
@@ -23,7 +22,6 @@ __all__ = [
     "CollectionSpec",
     "EmbeddingLike",
     "Hit",
-    "ModelIdentityLike",
     "ModelMismatch",
     "Point",
     "SearchFilter",

@@ -1,29 +1,15 @@
-"""Records the vector store speaks: collection specs, points, hits, filters, and the model identity it expects."""
+"""Records the vector store speaks: collection specs, points, hits and filters."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from fd_pipeline.vectorstore.errors import UnknownAspect
 
 PointId = int | str
-
-
-@runtime_checkable
-class ModelIdentityLike(Protocol):
-    """What the store needs from `fd_pipeline.embedding.ModelIdentity` (duck-typed, no import)."""
-
-    name: str
-    dim: int
-    has_sparse: bool
-    fingerprint: str
-    max_tokens: int
-
-    @property
-    def key(self) -> str: ...
 
 
 class EmbeddingLike(Protocol):

@@ -24,13 +24,13 @@ runs it after writes (`optimize_on_close`), so a collection asset leaves an inde
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
 import numpy as np
 
+from fd_pipeline.embedding.identity import ModelIdentity
 from fd_pipeline.vectorstore.config import VectorStoreConfig
 from fd_pipeline.vectorstore.engine import Engine, Layout, RawPoint, Sparse
 from fd_pipeline.vectorstore.errors import ModelMismatch, UnknownAspect, VectorStoreError
@@ -39,7 +39,6 @@ from fd_pipeline.vectorstore.records import (
     CollectionSpec,
     EmbeddingLike,
     Hit,
-    ModelIdentityLike,
     Point,
     PointId,
     SearchFilter,
@@ -48,11 +47,6 @@ from fd_pipeline.vectorstore.records import (
 METADATA_KEY = "fd_pipeline_model"
 # Fields of the identity that change what a vector means; max_tokens only changes truncation.
 _IDENTITY_FIELDS = ("name", "dim", "has_sparse", "fingerprint", "sparse_idf")
-
-
-def sparse_idf(identity: ModelIdentityLike) -> bool:
-    """Lexical (term-frequency) sparse vectors need Qdrant's IDF modifier; bge-m3's weights do not."""
-    return bool(getattr(identity, "sparse_idf", False))
 
 
 class VectorStore:
@@ -111,7 +105,7 @@ class VectorStore:
     def _where(self) -> str:
         return self.config.describe()
 
-    def optimize(self, spec: CollectionSpec | None = None, identity: ModelIdentityLike | None = None) -> list[str]:
+    def optimize(self, spec: CollectionSpec | None = None, identity: ModelIdentity | None = None) -> list[str]:
         """Build HNSW for segments past the threshold in the collections written since open (or the one named).
 
         Returns the collections whose segments changed. A no-op on a server (it indexes by itself).
@@ -125,30 +119,29 @@ class VectorStore:
         """The dense vector sizes, sparse vectors and IDF-modified sparse vectors of a physical collection."""
         return self._layout(physical)
 
-    def index_state(self, spec: CollectionSpec, identity: ModelIdentityLike | None = None) -> dict[str, int] | None:
+    def index_state(self, spec: CollectionSpec, identity: ModelIdentity | None = None) -> dict[str, int] | None:
         """Segments, points and indexed vectors of the collection (qdrant-edge only; None elsewhere)."""
         state = getattr(self._engine, "index_state", None)
         return state(self._read_target(spec, identity)) if state else None
 
     # -- collections and aliases ------------------------------------------------------------
 
-    def physical_name(self, spec: CollectionSpec, identity: ModelIdentityLike) -> str:
+    def physical_name(self, spec: CollectionSpec, identity: ModelIdentity) -> str:
         """The collection holding `identity`'s vectors for `spec`: `<public name>__<model key>`."""
-        key = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(identity.key)).strip("-.") or "model"
-        return f"{spec.name}__{key}"
+        return f"{spec.name}__{identity.key}"
 
     def alias_target(self, spec: CollectionSpec) -> str | None:
         """The physical collection the public name points at now, or None."""
         return self._engine.aliases().get(spec.name)
 
-    def ensure_collection(self, spec: CollectionSpec, identity: ModelIdentityLike) -> str:
+    def ensure_collection(self, spec: CollectionSpec, identity: ModelIdentity) -> str:
         """Create `identity`'s collection for `spec` if missing, and the alias if there is none.
 
         Returns the physical name. Raises ModelMismatch if a collection of that name exists with
         another model or vector size: nothing is ever written into it.
         """
         physical = self.physical_name(spec, identity)
-        if self._ensured.get(physical) == _identity_dict(identity):
+        if self._ensured.get(physical) == identity.as_dict():
             return physical
         existing = self._engine.collection_names()
         if spec.name in existing:
@@ -163,18 +156,18 @@ class VectorStore:
             self._create(spec, identity, physical)
         if spec.name not in self._engine.aliases():
             self._engine.set_alias(spec.name, physical, current=None)
-        self._ensured[physical] = _identity_dict(identity)
+        self._ensured[physical] = identity.as_dict()
         return physical
 
-    def _create(self, spec: CollectionSpec, identity: ModelIdentityLike, physical: str) -> None:
+    def _create(self, spec: CollectionSpec, identity: ModelIdentity, physical: str) -> None:
         sparse = frozenset(spec.sparse_name(a) for a in spec.aspects) if identity.has_sparse else frozenset()
         layout = Layout(
             dense={spec.dense_name(a): int(identity.dim) for a in spec.aspects},
             sparse=sparse,
-            idf=sparse if sparse_idf(identity) else frozenset(),
+            idf=sparse if identity.sparse_idf else frozenset(),
         )
         try:
-            self._engine.create(physical, layout, {METADATA_KEY: _identity_dict(identity)}, spec.payload_indexes)
+            self._engine.create(physical, layout, {METADATA_KEY: identity.as_dict()}, spec.payload_indexes)
         except VectorStoreError:
             # Another process may have created it between our listing and our call (a server).
             if physical not in self._engine.collection_names():
@@ -183,11 +176,11 @@ class VectorStore:
             return
         self._layouts[physical] = layout
 
-    def _check_matches(self, spec: CollectionSpec, identity: ModelIdentityLike, physical: str) -> None:
+    def _check_matches(self, spec: CollectionSpec, identity: ModelIdentity, physical: str) -> None:
         layout, metadata = self._engine.describe(physical)
         self._layouts[physical] = layout
         stored = metadata.get(METADATA_KEY)
-        wanted = _identity_dict(identity)
+        wanted = identity.as_dict()
         problems = []
         if not isinstance(stored, Mapping):
             problems.append("it carries no model identity (created outside fd_pipeline?)")
@@ -214,7 +207,7 @@ class VectorStore:
             # The model matches: the caller's spec names aspects this collection was never made with.
             raise _no_aspect(physical, layout, missing, self._where())
 
-    def promote(self, spec: CollectionSpec, identity: ModelIdentityLike) -> str | None:
+    def promote(self, spec: CollectionSpec, identity: ModelIdentity) -> str | None:
         """Point the public alias at `identity`'s collection in one atomic switch; returns the old target.
 
         Call it once the new collection holds everything: searches switch from the complete old
@@ -234,7 +227,7 @@ class VectorStore:
             self._layouts[name] = self._engine.describe(name)[0]
         return self._layouts[name]
 
-    def _read_target(self, spec: CollectionSpec, identity: ModelIdentityLike | None) -> str:
+    def _read_target(self, spec: CollectionSpec, identity: ModelIdentity | None) -> str:
         """Reads go to `identity`'s collection, or through the alias to whatever it points at now."""
         if identity is not None:
             return self.physical_name(spec, identity)
@@ -245,7 +238,7 @@ class VectorStore:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def upsert(self, spec: CollectionSpec, identity: ModelIdentityLike, points: Iterable[Point]) -> int:
+    def upsert(self, spec: CollectionSpec, identity: ModelIdentity, points: Iterable[Point]) -> int:
         """Write points in batches of `upsert_batch`, each replacing any stored point of that id whole.
 
         Every engine has applied a batch when this returns (a server is asked to wait for it).
@@ -269,7 +262,7 @@ class VectorStore:
         self._written.add(physical)
         return len(batch)
 
-    def delete(self, spec: CollectionSpec, identity: ModelIdentityLike | None, ids: Iterable[PointId]) -> int:
+    def delete(self, spec: CollectionSpec, identity: ModelIdentity | None, ids: Iterable[PointId]) -> int:
         """Delete points by id (absent ids are fine); returns how many ids were asked for."""
         ids = list(ids)
         if not ids:
@@ -281,7 +274,7 @@ class VectorStore:
     def _vectors(
         self,
         spec: CollectionSpec,
-        identity: ModelIdentityLike,
+        identity: ModelIdentity,
         physical: str,
         layout: Layout,
         point_id: PointId,
@@ -312,7 +305,7 @@ class VectorStore:
     # -- reads ------------------------------------------------------------------------------
 
     def retrieve(
-        self, spec: CollectionSpec, identity: ModelIdentityLike | None, ids: Iterable[PointId]
+        self, spec: CollectionSpec, identity: ModelIdentity | None, ids: Iterable[PointId]
     ) -> dict[PointId, dict[str, Any]]:
         """Payloads of the ids that exist (missing ids are left out)."""
         ids = list(ids)
@@ -324,12 +317,12 @@ class VectorStore:
             out.update(self._engine.retrieve(target, ids[start : start + 1000]))
         return out
 
-    def count(self, spec: CollectionSpec, identity: ModelIdentityLike | None = None) -> int:
+    def count(self, spec: CollectionSpec, identity: ModelIdentity | None = None) -> int:
         """Exact number of points, through the alias unless an identity is given."""
         return self._engine.count(self._read_target(spec, identity))
 
     def scroll_ids(
-        self, spec: CollectionSpec, identity: ModelIdentityLike | None = None, *, page_size: int = 1000
+        self, spec: CollectionSpec, identity: ModelIdentity | None = None, *, page_size: int = 1000
     ) -> list[PointId]:
         """Every point id, paging through the collection (for reconciliation)."""
         target = self._read_target(spec, identity)
@@ -337,7 +330,7 @@ class VectorStore:
         return [r.id for page in pages for r in page]
 
     def scroll_points(
-        self, spec: CollectionSpec, identity: ModelIdentityLike | None = None, *, page_size: int = 500
+        self, spec: CollectionSpec, identity: ModelIdentity | None = None, *, page_size: int = 500
     ) -> dict[PointId, tuple[dict[str, Any], set[str]]]:
         """Every point: id -> (payload, names of the vectors it holds). For checks and tests."""
         target = self._read_target(spec, identity)
@@ -345,7 +338,7 @@ class VectorStore:
         return {r.id: (r.payload, set(r.vectors)) for page in pages for r in page}
 
     def sample_vectors(
-        self, spec: CollectionSpec, identity: ModelIdentityLike | None = None, limit: int = 10
+        self, spec: CollectionSpec, identity: ModelIdentity | None = None, limit: int = 10
     ) -> dict[PointId, dict[str, int]]:
         """Lengths of the dense vectors of a few stored points, for a "dimension is the model's" check."""
         target = self._read_target(spec, identity)
@@ -363,7 +356,7 @@ class VectorStore:
         limit: int = 10,
         filters: SearchFilter | Mapping[str, Any] | FilterInput = None,
         mode: Literal["hybrid", "dense"] = "hybrid",
-        identity: ModelIdentityLike | None = None,
+        identity: ModelIdentity | None = None,
         prefetch_limit: int | None = None,
     ) -> list[Hit]:
         """Nearest points by one aspect, through the alias unless an identity is given.
@@ -404,18 +397,6 @@ def _sparse(indices: Sequence[int], values: Sequence[float] | None, what: str) -
     if values is None or len(values) != len(indices):
         raise ValueError(f"{what}: sparse indices and values differ in length")
     return Sparse(indices=[int(i) for i in indices], values=[float(v) for v in values])
-
-
-def _identity_dict(identity: ModelIdentityLike) -> dict[str, Any]:
-    return {
-        "name": str(identity.name),
-        "dim": int(identity.dim),
-        "has_sparse": bool(identity.has_sparse),
-        "sparse_idf": sparse_idf(identity),
-        "fingerprint": str(identity.fingerprint),
-        "max_tokens": int(identity.max_tokens),
-        "key": str(identity.key),
-    }
 
 
 def _jsonable(value: Any) -> Any:
