@@ -5,19 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
+from fd_pipeline.embedding import Embedding
 from fd_pipeline.vectorstore.errors import UnknownAspect
 
 PointId = int | str
-
-
-class EmbeddingLike(Protocol):
-    """An `Embedding` or anything shaped like one: dense (ndarray or list) and optional sparse."""
-
-    dense: Any
-    sparse_indices: Sequence[int] | None
-    sparse_values: Sequence[float] | None
 
 
 # Payload fields the pipeline filters on: indexed by qdrant-edge and a server (qdrant-client in memory ignores them).
@@ -83,7 +76,7 @@ class Point:
     """
 
     id: PointId
-    vectors: Mapping[str, EmbeddingLike]
+    vectors: Mapping[str, Embedding]
     payload: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -30,14 +30,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from fd_pipeline.embedding.identity import ModelIdentity
+from fd_pipeline.embedding import Embedding, ModelIdentity
 from fd_pipeline.vectorstore.config import VectorStoreConfig
 from fd_pipeline.vectorstore.engine import Engine, Layout, RawPoint, Sparse
 from fd_pipeline.vectorstore.errors import ModelMismatch, UnknownAspect, VectorStoreError
 from fd_pipeline.vectorstore.filters import FilterInput
 from fd_pipeline.vectorstore.records import (
     CollectionSpec,
-    EmbeddingLike,
     Hit,
     Point,
     PointId,
@@ -278,7 +277,7 @@ class VectorStore:
         physical: str,
         layout: Layout,
         point_id: PointId,
-        vectors: Mapping[str, EmbeddingLike | None],
+        vectors: Mapping[str, Embedding | None],
     ) -> dict[str, np.ndarray | Sparse]:
         out: dict[str, np.ndarray | Sparse] = {}
         for aspect, emb in vectors.items():
