@@ -138,25 +138,21 @@ def test_no_budget_headers_no_pacing():
 def test_only_a_refill_starts_a_window():
     clock = FakeClock()
     pacer = RatePacer(clock=clock)
-    pacer.observe(700, 600, sent_at=clock.t)
+
+    def answers(*steps):
+        """(seconds later, credits remaining, seconds since its request left) per response."""
+        for later, remaining, sent_ago in steps:
+            clock.t += later
+            pacer.observe(700, remaining, sent_at=clock.t - sent_ago)
+
     # Two calls in flight: the later-sent one was answered first, so the next answer shows a
     # small rise that is no refill.
-    clock.t += 1.0
-    pacer.observe(700, 590, sent_at=clock.t - 0.5)
-    clock.t += 1.0
-    pacer.observe(700, 593, sent_at=clock.t - 1.5)
-    clock.t += 100.0
-    pacer.observe(700, 580, sent_at=clock.t - 0.1)
+    answers((0.0, 600, 0.0), (1.0, 590, 0.5), (1.0, 593, 1.5), (100.0, 580, 0.1))
     assert pacer.window_s is None
     # A rise on a request sent after the previous answer arrived is a refill, however small:
     # two of them measure the window, taking the longest gap they allow.
     first_sent = clock.t - 0.1
-    clock.t += 0.5
-    pacer.observe(700, 581, sent_at=clock.t - 0.1)
-    clock.t += 30.0
-    pacer.observe(700, 570, sent_at=clock.t - 0.1)
-    clock.t += 30.0
-    pacer.observe(700, 699, sent_at=clock.t - 0.1)
+    answers((0.5, 581, 0.1), (30.0, 570, 0.1), (30.0, 699, 0.1))
     assert pacer.window_s == pytest.approx(clock.t - first_sent)
 
 
