@@ -15,7 +15,7 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from fd_pipeline.vectorstore.config import MEMORY, VectorStoreConfig
-from fd_pipeline.vectorstore.engine import Layout, RawPoint, Record, Sparse, Vectors
+from fd_pipeline.vectorstore.engine import Layout, RawPoint, Record, Sparse, Vectors, translated
 from fd_pipeline.vectorstore.errors import VectorStoreError, VectorStoreUnavailable
 from fd_pipeline.vectorstore.filters import to_qdrant_filter
 from fd_pipeline.vectorstore.records import PointId
@@ -100,22 +100,18 @@ class ClientEngine:
         cause = exc.source if isinstance(exc, ResponseHandlingException) else exc
         return f"{type(cause).__name__}: {self._scrub(cause)}"
 
-    @contextlib.contextmanager
-    def _calling(self, what: str) -> Iterator[None]:
-        """Turn client failures into this package's errors, with the place but never the key."""
-        try:
-            yield
-        except VectorStoreError:
-            raise
-        except UnexpectedResponse as exc:
-            raise VectorStoreError(
-                f"{what} failed on {self.where}: HTTP {exc.status_code}: {self._scrub(exc.content)}"
-            ) from None
-        except (ResponseHandlingException, ConnectionError, TimeoutError) as exc:
-            raise VectorStoreUnavailable(f"{self.where} unreachable during {what} ({self._describe_exc(exc)})") from None
-        except (ValueError, KeyError) as exc:
+    def _calling(self, what: str) -> contextlib.AbstractContextManager[None]:
+        return translated(lambda exc: self._error(what, exc))
+
+    def _error(self, what: str, exc: Exception) -> VectorStoreError | None:
+        if isinstance(exc, UnexpectedResponse):
+            return VectorStoreError(f"{what} failed on {self.where}: HTTP {exc.status_code}: {self._scrub(exc.content)}")
+        if isinstance(exc, (ResponseHandlingException, ConnectionError, TimeoutError)):
+            return VectorStoreUnavailable(f"{self.where} unreachable during {what} ({self._describe_exc(exc)})")
+        if isinstance(exc, (ValueError, KeyError)):
             # Local mode reports a missing collection or point as ValueError/KeyError.
-            raise VectorStoreError(f"{what} failed on {self.where}: {self._scrub(exc)}") from None
+            return VectorStoreError(f"{what} failed on {self.where}: {self._scrub(exc)}")
+        return None
 
     # -- collections --------------------------------------------------------------------------
 

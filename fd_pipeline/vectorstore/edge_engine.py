@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from fd_pipeline.vectorstore.config import VectorStoreConfig
-from fd_pipeline.vectorstore.engine import Layout, RawPoint, Record, Sparse, Vectors
+from fd_pipeline.vectorstore.engine import Layout, RawPoint, Record, Sparse, Vectors, translated
 from fd_pipeline.vectorstore.errors import VectorStoreError, VectorStoreUnavailable
 from fd_pipeline.vectorstore.filters import to_edge_filter
 from fd_pipeline.vectorstore.records import PointId
@@ -150,20 +150,17 @@ class EdgeEngine:
             self._shards[name] = shard
         return shard
 
-    @contextlib.contextmanager
-    def _calling(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except VectorStoreError:
-            raise
-        except Exception as exc:  # qdrant-edge raises plain Exception with the engine's message
-            message = str(exc)
-            if "WouldBlock" in message:
-                raise VectorStoreUnavailable(
-                    f"{what}: the shard is held by another process; {self.where} serves one process at a time "
-                    "(run a Qdrant server and set QDRANT_URL for concurrent use)"
-                ) from None
-            raise VectorStoreError(f"{what} failed on {self.where}: {message[:500]}") from None
+    def _calling(self, what: str) -> contextlib.AbstractContextManager[None]:
+        return translated(lambda exc: self._error(what, exc))
+
+    def _error(self, what: str, exc: Exception) -> VectorStoreError:
+        message = str(exc)  # qdrant-edge raises plain Exception with the engine's message
+        if "WouldBlock" in message:
+            return VectorStoreUnavailable(
+                f"{what}: the shard is held by another process; {self.where} serves one process at a time "
+                "(run a Qdrant server and set QDRANT_URL for concurrent use)"
+            )
+        return VectorStoreError(f"{what} failed on {self.where}: {message[:500]}")
 
     # -- collections and the public names --------------------------------------------------------
 

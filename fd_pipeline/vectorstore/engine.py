@@ -8,12 +8,14 @@ engine only speaks its library. Vectors arrive validated: names exist, sizes mat
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
+from fd_pipeline.vectorstore.errors import VectorStoreError
 from fd_pipeline.vectorstore.records import PointId
 
 
@@ -87,3 +89,18 @@ class Engine(Protocol):
     ) -> list[tuple[PointId, float, dict]]: ...
 
     def optimize(self, name: str) -> bool: ...
+
+
+@contextlib.contextmanager
+def translated(error: Callable[[Exception], VectorStoreError | None]) -> Iterator[None]:
+    """Run an engine library call, raising `error(exc)` for what it raises (None: let it through):
+    callers see this package's errors, with the place and never the key."""
+    try:
+        yield
+    except VectorStoreError:
+        raise
+    except Exception as exc:
+        ours = error(exc)
+        if ours is None:
+            raise
+        raise ours from None
