@@ -12,4 +12,5 @@ pytest_plugins = [
     "fd_pipeline_tests.fixtures.embedder",
     "fd_pipeline_tests.fixtures.qdrant",
     "fd_pipeline_tests.fixtures.pipeline",
+    "fd_pipeline_tests.fixtures.instance",
 ]

@@ -9,7 +9,6 @@ leaves the queue when the first ends.
 
 from __future__ import annotations
 
-import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -277,7 +276,7 @@ def _wait_finished(instance, run_id: str, timeout: float = 120) -> None:
     ("stores", "expected_pools"),
     [("embedded", {"fd_stores"}), ("servers", {"fd_support_tickets", "fd_kb_procedures"})],
 )
-def test_asset_page_launches_queue_on_the_writer_pool(tmp_path, monkeypatch, stores, expected_pools):
+def test_asset_page_launches_queue_on_the_writer_pool(dagster_home, tmp_path, monkeypatch, stores, expected_pools):
     """Launches the way the UI makes them (GraphQL, asset selections, no tags), dequeued by Dagster's
     own daemon. Embedded stores: the KB launch waits while the tickets run is in progress, then leaves
     the queue. A Qdrant server with a Postgres sync log: the tickets and KB runs start together and a
@@ -286,10 +285,6 @@ def test_asset_page_launches_queue_on_the_writer_pool(tmp_path, monkeypatch, sto
     from dagster._core.workspace.load_target import ModuleTarget
     from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("FD_DATA_DIR", str(tmp_path / "data"))
     for name in ("FRESHDESK_DOMAIN", "FRESHDESK_BASE_URL", "QDRANT_URL", "QDRANT_HOST", "FD_DATABASE_URL", "DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)

@@ -3,16 +3,10 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import dagster as dg
 
 from fd_pipeline.commands import status
 from fd_pipeline.partitions import PARTITION_TAG, range_tags
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @dg.op
 def nothing() -> None:
@@ -24,15 +18,8 @@ def some_job():
     nothing()
 
 
-def test_status_opens_the_dagster_instance_once(tmp_path, monkeypatch):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home)
-    for name in ("DATABASE_URL", "QDRANT_URL", "QDRANT_HOST"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv("FD_DATABASE_URL", f"sqlite:///{tmp_path / 'sync.db'}")
-    monkeypatch.setenv("QDRANT_PATH", ":memory:")
+def test_status_opens_the_dagster_instance_once(dagster_home, local_stores, tmp_path, monkeypatch):
+    local_stores(f"sqlite:///{tmp_path / 'sync.db'}", ":memory:")
     with dg.DagsterInstance.get() as instance:
         one = instance.create_run_for_job(some_job, tags={PARTITION_TAG: "2025-06-02-11:00"}, status=dg.DagsterRunStatus.NOT_STARTED)
         many = instance.create_run_for_job(some_job, tags=range_tags("2025-06-02-01:00", "2025-06-02-05:00"),
