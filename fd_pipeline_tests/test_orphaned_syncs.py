@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -69,17 +68,12 @@ def _status(capsys) -> tuple[dict, str]:
 
 
 @pytest.mark.slow
-def test_killed_run_is_not_shown_running_once_its_dagster_run_is_over(pipeline_harness, db_url, tmp_path, monkeypatch, capsys):
+def test_killed_run_is_not_shown_running_once_its_dagster_run_is_over(
+    pipeline_harness, db_url, dagster_home, local_stores, tmp_path, monkeypatch, capsys
+):
     harness = pipeline_harness(db_url, tickets=60, articles=6, span_hours=3)
     first, last = harness.window_keys(3)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home)
-    for name in ("DATABASE_URL", "QDRANT_URL", "QDRANT_HOST"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv("FD_DATABASE_URL", db_url)
-    monkeypatch.setenv("QDRANT_PATH", str(harness.qdrant_path))
+    local_stores(db_url, harness.qdrant_path)
     monkeypatch.setenv("FD_PARTITIONS_START", first)
 
     marker = tmp_path / "mid-write"
