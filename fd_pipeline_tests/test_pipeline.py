@@ -231,3 +231,25 @@ def test_model_change_rebuilds_a_new_collection_then_moves_the_alias(pipeline_ha
     assert {p["model"] for p, _ in after.values()} != {p["model"] for p, _ in before.values()}
     assert kb_articles(h) == published_articles(h.emulator)
     assert h.sync_log().stale_model_ids("support_tickets", next(iter(after.values()))[0]["model"]) == []
+
+
+def test_the_collection_writes_the_kept_documents_without_parsing_hashing_or_the_model(pipeline_harness, sqlite_url, monkeypatch):
+    """support_tickets alone, after the embeddings asset: it reads the documents that asset kept and
+    the model's identity; a parse, a content hash or a model load there would fail the run."""
+    from fd_pipeline.embedding import Embedder
+    from fd_pipeline.tickets import scope
+
+    h = pipeline_harness(sqlite_url, tickets=30, articles=4, span_hours=2, rate_window_s=2.0)
+    first, last = h.window_keys(2)
+    raw, embeddings, collection = (a for a in ALL_ASSETS if a.key.path[-1] in TICKET_ASSETS)
+    assert h.run(first, last, assets=[raw, embeddings]).success
+
+    def forbidden(*_args, **_kwargs):
+        raise AssertionError("the collection step parsed a record, hashed a text or loaded the model")
+
+    for owner, name in ((Embedder, "_model"), (Embedder, "content_hash"), (scope, "ticket_document")):
+        monkeypatch.setattr(owner, name, forbidden)
+    result = h.run(first, last, assets=[collection])
+    assert result.success, failure_message(result)
+    now = h.emulator.clock.now()
+    assert set(h.points(TICKETS)) == set(live_tickets(h.emulator, now - timedelta(hours=2), now))
