@@ -310,9 +310,9 @@ def write_documents(
     """Upsert new and changed points, delete removed ones, and log every item's outcome.
 
     `docs` are kept documents (hashed by the embedding step); one hashed for another model than
-    `identity` (or another token limit) has no vectors here. A point whose stored hashes and payload equal the document's
-    is left alone; the sync log still records it, so a re-run converges to the same state and
-    repairs a wiped collection.
+    `identity` (or another token limit) has no vectors here. A point whose stored hashes and
+    payload equal the document's is left alone; the sync log still records it, so a re-run
+    converges to the same state and repairs a wiped collection.
     """
     report = report if report is not None else WriteReport(item_type=item_type)
     collection = spec.name
