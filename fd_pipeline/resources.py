@@ -159,4 +159,6 @@ def project_resources() -> dict[str, dg.ConfigurableResource]:
 
 def configured(name: str) -> Any:
     """The resource `name` as a run sees it, variables resolved: what the command line opens."""
-    return RESOURCES[name](**wiring(name)).process_config_and_initialize()
+    # Built from the resolved values: going through Dagster's config processing would create an
+    # ephemeral Dagster instance (and log its storage migrations) on every command.
+    return RESOURCES[name](**{s.field: settings.value(s.env) for s in settings.of_resource(name)})
