@@ -114,7 +114,9 @@ class SyncLogResource(_fields("sync_log")):
 
     @contextmanager
     def open(self) -> Iterator[SyncLog]:
-        with SyncLog(self.database_url, setting="FD_DATABASE_URL") as store:
+        # Messages name the variable the URL came from (FD_DATABASE_URL or DATABASE_URL), never the URL.
+        setting = settings.source("FD_DATABASE_URL", self.database_url) or "the sync-log database URL"
+        with SyncLog(self.database_url, setting=setting) as store:
             yield store
 
 

@@ -103,6 +103,13 @@ def raw(setting: Setting) -> tuple[str, str] | None:
     return None
 
 
+def source(env: str, value: Any) -> str | None:
+    """The variable `value` came from (the setting's own or its fallback), for messages; None when
+    the value was given some other way."""
+    found = raw(BY_ENV[env])
+    return found[0] if found is not None and found[1] == value else None
+
+
 def parse(setting: Setting, name: str, text: str) -> Any:
     """The typed value of `text`, or a ValueError naming the variable."""
     if setting.kind is int and setting.default == 0 and text.strip().lower() == "auto":
