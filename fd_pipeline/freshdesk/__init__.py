@@ -5,13 +5,8 @@ Plain Python, no Dagster import; see docs/contracts.md "Freshdesk client".
 
 from fd_pipeline.freshdesk.client import FreshdeskClient
 from fd_pipeline.freshdesk.errors import (
-    FreshdeskAuthError,
-    FreshdeskConfigError,
-    FreshdeskError,
-    FreshdeskMalformedResponse,
-    FreshdeskNotFound,
-    FreshdeskPaginationError,
-    FreshdeskUnavailable,
+    FreshdeskAuthError, FreshdeskConfigError, FreshdeskError, FreshdeskMalformedResponse,
+    FreshdeskNotFound, FreshdeskPaginationError, FreshdeskUnavailable,
 )
 from fd_pipeline.freshdesk.ratelimit import ApiStats, RatePacer
 from fd_pipeline.freshdesk.records import Article, Conversation, MalformedItem, Ticket
