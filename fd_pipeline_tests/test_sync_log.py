@@ -265,11 +265,17 @@ def test_migrate_command_upgrades_the_configured_database(monkeypatch, capsys, s
     assert_schema_is_the_described_one(engine)
     engine.dispose()
 
-    monkeypatch.setenv("FD_DATABASE_URL", "postgresql://fd:s3cret-pw@db.internal:54x32/fd_sync")
+    # A malformed URL is named by the variable it came from, the fallback too, on one line.
+    malformed = "postgresql://fd:s3cret-pw@db.internal:54x32/fd_sync"
+    monkeypatch.setenv("FD_DATABASE_URL", malformed)
     assert cli.main(["migrate"]) == 1
     error = capsys.readouterr().err
     assert error.startswith("fd-pipeline migrate: error: FD_DATABASE_URL is not a valid database URL: the port '54x32'")
-    assert "s3cret-pw" not in error
+    assert "s3cret-pw" not in error and error.count("\n") == 1
+    monkeypatch.delenv("FD_DATABASE_URL")
+    monkeypatch.setenv("DATABASE_URL", malformed)
+    assert cli.main(["migrate"]) == 1
+    assert capsys.readouterr().err.startswith("fd-pipeline migrate: error: DATABASE_URL is not a valid database URL")
 
 
 @pytest.mark.postgres
