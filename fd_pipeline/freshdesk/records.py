@@ -6,9 +6,10 @@ into a `MalformedItem` so a listing goes on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 from fd_pipeline.freshdesk.html import html_to_text
 
@@ -74,11 +75,17 @@ def _tags(raw: dict) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _text(raw: dict, html_key: str, text_key: str) -> tuple[str | None, str]:
-    html = _opt_str(raw, html_key)
-    text = _opt_str(raw, text_key)
+def _each(parse: Callable[[dict, str], Any], raw: dict, *keys: str) -> dict[str, Any]:
+    """The fields named as their JSON keys, each read by `parse`."""
+    return {key: parse(raw, key) for key in keys}
+
+
+def _html_and_text(raw: dict, key: str) -> dict[str, str | None]:
+    """Freshdesk's HTML `key` and its `{key}_text` twin as the fields `{key}_html` and `{key}_text`."""
+    html = _opt_str(raw, key)
+    text = _opt_str(raw, f"{key}_text")
     # Freshdesk omits the text twin on some objects; derive it rather than embed markup.
-    return html, text if text is not None else html_to_text(html)
+    return {f"{key}_html": html, f"{key}_text": text if text is not None else html_to_text(html)}
 
 
 def _require_dict(raw: Any) -> dict:
@@ -88,8 +95,25 @@ def _require_dict(raw: Any) -> dict:
 
 
 @dataclass(frozen=True)
-class Ticket:
+class _Record:
+    """A parsed Freshdesk object: its id, and the JSON it came from as sent."""
+
     id: int
+    raw: dict[str, Any] = field(repr=False, compare=False, kw_only=True)
+
+    @classmethod
+    def from_raw(cls, raw: Any, **context: Any) -> Self:
+        raw = _require_dict(raw)
+        return cls(id=_req_int(raw, "id"), **cls._parse(raw, **context), raw=raw)
+
+    @classmethod
+    def _parse(cls, raw: dict[str, Any]) -> dict[str, Any]:
+        """The fields other than `id` and `raw`, read from the JSON object."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Ticket(_Record):
     subject: str
     description_html: str | None
     description_text: str
@@ -108,44 +132,30 @@ class Ticket:
     product_id: int | None
     created_at: datetime
     updated_at: datetime
-    raw: dict[str, Any] = field(repr=False, compare=False)
 
     @classmethod
-    def from_raw(cls, raw: dict[str, Any]) -> Ticket:
-        raw = _require_dict(raw)
+    def _parse(cls, raw: dict[str, Any]) -> dict[str, Any]:
         custom = raw.get("custom_fields")
         if custom is None:
             custom = {}
         if not isinstance(custom, dict):
             raise ValueError(f"custom_fields must be an object, got {custom!r}")
-        html, text = _text(raw, "description", "description_text")
-        return cls(
-            id=_req_int(raw, "id"),
+        return dict(
             subject=_opt_str(raw, "subject") or "",
-            description_html=html,
-            description_text=text,
-            status=_opt_int(raw, "status"),
-            priority=_opt_int(raw, "priority"),
-            source=_opt_int(raw, "source"),
+            **_html_and_text(raw, "description"),
+            **_each(_opt_int, raw, "status", "priority", "source"),
             type=_opt_str(raw, "type"),
             tags=_tags(raw),
             custom_fields=dict(custom),
-            spam=_bool(raw, "spam"),
-            deleted=_bool(raw, "deleted"),
-            requester_id=_opt_int(raw, "requester_id"),
-            responder_id=_opt_int(raw, "responder_id"),
-            group_id=_opt_int(raw, "group_id"),
-            company_id=_opt_int(raw, "company_id"),
-            product_id=_opt_int(raw, "product_id"),
+            **_each(_bool, raw, "spam", "deleted"),
+            **_each(_opt_int, raw, "requester_id", "responder_id", "group_id", "company_id", "product_id"),
             created_at=parse_timestamp(raw.get("created_at"), "created_at"),
             updated_at=parse_timestamp(raw.get("updated_at"), "updated_at"),
-            raw=raw,
         )
 
 
 @dataclass(frozen=True)
-class Conversation:
-    id: int
+class Conversation(_Record):
     ticket_id: int | None
     body_html: str | None
     body_text: str
@@ -155,31 +165,22 @@ class Conversation:
     user_id: int | None
     created_at: datetime
     updated_at: datetime
-    raw: dict[str, Any] = field(repr=False, compare=False)
 
     @classmethod
-    def from_raw(cls, raw: dict[str, Any]) -> Conversation:
-        raw = _require_dict(raw)
-        html, text = _text(raw, "body", "body_text")
+    def _parse(cls, raw: dict[str, Any]) -> dict[str, Any]:
         created = parse_timestamp(raw.get("created_at"), "created_at")
-        return cls(
-            id=_req_int(raw, "id"),
+        return dict(
             ticket_id=_opt_int(raw, "ticket_id"),
-            body_html=html,
-            body_text=text,
-            incoming=_bool(raw, "incoming"),
-            private=_bool(raw, "private"),
-            source=_opt_int(raw, "source"),
-            user_id=_opt_int(raw, "user_id"),
+            **_html_and_text(raw, "body"),
+            **_each(_bool, raw, "incoming", "private"),
+            **_each(_opt_int, raw, "source", "user_id"),
             created_at=created,
             updated_at=_opt_timestamp(raw.get("updated_at"), "updated_at") or created,
-            raw=raw,
         )
 
 
 @dataclass(frozen=True)
-class Article:
-    id: int
+class Article(_Record):
     title: str
     description_html: str | None
     description_text: str
@@ -191,35 +192,28 @@ class Article:
     language: str | None
     created_at: datetime
     updated_at: datetime
-    raw: dict[str, Any] = field(repr=False, compare=False)
     # True when read through a `/{language}` translation endpoint: same id as the original.
     translation: bool = False
 
     @classmethod
-    def from_raw(
+    def _parse(
         cls,
         raw: dict[str, Any],
         *,
         folder_path: tuple[str, ...] = (),
         language: str | None = None,
         translation: bool = False,
-    ) -> Article:
-        raw = _require_dict(raw)
-        html, text = _text(raw, "description", "description_text")
-        return cls(
-            id=_req_int(raw, "id"),
+    ) -> dict[str, Any]:
+        return dict(
             title=_opt_str(raw, "title") or "",
-            description_html=html,
-            description_text=text,
+            **_html_and_text(raw, "description"),
             status=_opt_int(raw, "status"),
             tags=_tags(raw),
-            folder_id=_opt_int(raw, "folder_id"),
-            category_id=_opt_int(raw, "category_id"),
+            **_each(_opt_int, raw, "folder_id", "category_id"),
             folder_path=tuple(folder_path),
             language=language if language is not None else _opt_str(raw, "language"),
             created_at=parse_timestamp(raw.get("created_at"), "created_at"),
             updated_at=parse_timestamp(raw.get("updated_at"), "updated_at"),
-            raw=raw,
             translation=translation,
         )
 
