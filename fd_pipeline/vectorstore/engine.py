@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from fd_pipeline.vectorstore.errors import VectorStoreError
-from fd_pipeline.vectorstore.records import PointId
+from fd_pipeline.vectorstore.records import Point, PointId
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,8 @@ class Sparse:
 Vectors = Mapping[str, "np.ndarray | Sparse"]
 
 
-@dataclass(frozen=True)
-class RawPoint:
-    id: PointId
-    vectors: Vectors
-    payload: dict[str, Any]
+# A point as engines take it: vectors validated and in engine form, payload JSON-ready.
+RawPoint = Point["np.ndarray | Sparse"]
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from fd_pipeline.embedding import Embedding
 from fd_pipeline.vectorstore.errors import UnknownAspect
 
 PointId = int | str
@@ -67,16 +66,20 @@ TICKETS = CollectionSpec("support_tickets", aspects=("symptom", "cause", "resolu
 KB = CollectionSpec("kb_procedures", aspects=("intent", "procedure"), payload_indexes=KB_INDEXES)
 
 
+V = TypeVar("V")
+
+
 @dataclass(frozen=True)
-class Point:
+class Point(Generic[V]):
     """One ticket or article: its id (Freshdesk int id or UUID string), the vectors it has now, its payload.
 
     Aspects missing from `vectors` are simply absent from the stored point (a ticket without a
-    resolution yet). Datetimes in the payload are stored as ISO-8601 strings.
+    resolution yet). Datetimes in the payload are stored as ISO-8601 strings. Callers hand the
+    store `Point[Embedding]`; the store hands engines the same point with vectors in their form.
     """
 
     id: PointId
-    vectors: Mapping[str, Embedding]
+    vectors: Mapping[str, V]
     payload: Mapping[str, Any] = field(default_factory=dict)
 
 

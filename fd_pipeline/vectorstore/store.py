@@ -237,7 +237,7 @@ class VectorStore:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def upsert(self, spec: CollectionSpec, identity: ModelIdentity, points: Iterable[Point]) -> int:
+    def upsert(self, spec: CollectionSpec, identity: ModelIdentity, points: Iterable[Point[Embedding]]) -> int:
         """Write points in batches of `upsert_batch`, each replacing any stored point of that id whole.
 
         Every engine has applied a batch when this returns (a server is asked to wait for it).
