@@ -455,7 +455,8 @@ class Desk:
         with self.lock:
             cid = max(self.categories, default=gen.CATEGORY_ID_START - 1) + 1
             now = self.clock.timestamp()
-            self.categories[cid] = CategoryRow(cid, name, name_ko or name, description, now, now)
+            self.categories[cid] = CategoryRow(id=cid, name=name, name_ko=name_ko or name, description=description,
+                                              created_at=now, updated_at=now)
             self.version += 1
             return cid
 
@@ -474,8 +475,9 @@ class Desk:
                 raise KeyError(f"no category {category_id}")
             fid = max(self.folders, default=gen.FOLDER_ID_START - 1) + 1
             now = self.clock.timestamp()
-            self.folders[fid] = FolderRow(fid, category_id, parent_folder_id, name, name_ko or name, description,
-                                          now, now)
+            self.folders[fid] = FolderRow(id=fid, category_id=category_id, parent_folder_id=parent_folder_id,
+                                          name=name, name_ko=name_ko or name, description=description,
+                                          created_at=now, updated_at=now)
             self.version += 1
             return fid
 

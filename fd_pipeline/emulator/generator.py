@@ -474,15 +474,17 @@ def generate_kb(rng: random.Random, n_articles: int, now_ts: int) -> KbTree:
     def folder(cat: int, parent: int | None, name: str, name_ko: str) -> int:
         nonlocal fid
         ts = base + rng.randrange(0, 30 * DAY)
-        folders.append(FolderRow(fid, cat, parent, name, name_ko,
-                                 None if rng.random() < 0.4 else FOLDER_DESCRIPTION.format(name=name), ts, ts))
+        description = None if rng.random() < 0.4 else FOLDER_DESCRIPTION.format(name=name)
+        folders.append(FolderRow(id=fid, category_id=cat, parent_folder_id=parent, name=name, name_ko=name_ko,
+                                 description=description, created_at=ts, updated_at=ts))
         fid += 1
         return fid - 1
 
     for pix, product in enumerate(PRODUCTS):
         cid = CATEGORY_ID_START + pix
         ts = base + rng.randrange(0, DAY)
-        cats.append(CategoryRow(cid, product.name, product.name_ko, CATEGORY_DESCRIPTION.format(kind=product.kind), ts, ts))
+        cats.append(CategoryRow(id=cid, name=product.name, name_ko=product.name_ko,
+                                description=CATEGORY_DESCRIPTION.format(kind=product.kind), created_at=ts, updated_at=ts))
         folder_for[(pix, -1)] = folder(cid, None, *GETTING_STARTED_FOLDER)
         trouble = folder(cid, None, *TROUBLESHOOTING_FOLDER)
         for aix, (name, name_ko) in enumerate(AREAS):

@@ -76,8 +76,10 @@ class AgentRow:
     last_login_at: int
 
 
-@dataclass(slots=True)
-class CategoryRow:
+@dataclass(slots=True, kw_only=True)
+class _KbSectionRow:
+    """What a KB category and a KB folder both hold."""
+
     id: int
     name: str
     name_ko: str
@@ -86,16 +88,17 @@ class CategoryRow:
     updated_at: int
 
 
-@dataclass(slots=True)
-class FolderRow:
-    id: int
+@dataclass(slots=True, kw_only=True)
+class CategoryRow(_KbSectionRow):
+    """The top of a KB tree: one product's folders hang below it."""
+
+
+@dataclass(slots=True, kw_only=True)
+class FolderRow(_KbSectionRow):
+    """A KB folder: directly under its category, or a subfolder of another folder."""
+
     category_id: int
     parent_folder_id: int | None
-    name: str
-    name_ko: str
-    description: str | None
-    created_at: int
-    updated_at: int
 
 
 @dataclass(slots=True)
