@@ -49,6 +49,7 @@ import cProfile
 import io
 import os
 import pstats
+import re
 import shutil
 import sys
 import tempfile
@@ -74,7 +75,8 @@ def instance_for(kind: str, home: Path, postgres_url: str | None, variant: str =
     if kind == "memory":
         return None
     home.mkdir(parents=True, exist_ok=True)
-    text = (ROOT / "dagster.yaml").read_text()
+    # The project's dagster.yaml names fd_pipeline.dagster_storage; the variants pick the storage.
+    text = re.sub(r"^storage:\n(?:[ #].*\n|\n)*", "", (ROOT / "dagster.yaml").read_text(), flags=re.M)
     if kind == "postgres":
         if not postgres_url:
             raise SystemExit("--instances postgres needs --postgres-url")
@@ -193,7 +195,7 @@ def _count_batches() -> None:
 
 
 VARIANTS = ("baseline", "subset", "subset+nosync", "cached", "subset+cached", "batch", "subset+cached+batch",
-            "subset+cached+wal")
+            "subset+cached+wal", "cached+batch")
 
 
 def apply_variant(variant: str) -> None:

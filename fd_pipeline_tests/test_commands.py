@@ -22,6 +22,7 @@ import pytest
 
 from fd_pipeline import cli
 from fd_pipeline.commands import demo
+from fd_pipeline.commands.instance import DAGSTER_DEFAULTS
 from fd_pipeline.partitions import PARTITION_TAG, RANGE_START
 from fd_pipeline.sync_log import ItemResult
 from fd_pipeline.vectorstore import KB, TICKETS
@@ -98,7 +99,8 @@ def test_search_returns_ranked_items_with_titles(synced, capsys):
 
 @pytest.mark.slow
 def test_demo_syncs_the_closed_hours_in_one_run(make_emulator, tiny_model_dir, tmp_path, monkeypatch, capsys):
-    keys = ("FRESHDESK_BASE_URL", "FRESHDESK_API_KEY", "FD_EMBED_MODEL", "FD_DATA_DIR", "FD_DATABASE_URL", "DAGSTER_HOME", "FD_PARTITIONS_START", *demo._CLEARED)
+    keys = ("FRESHDESK_BASE_URL", "FRESHDESK_API_KEY", "FD_EMBED_MODEL", "FD_DATA_DIR", "FD_DATABASE_URL", "DAGSTER_HOME",
+            "FD_PARTITIONS_START", *demo._CLEARED, *DAGSTER_DEFAULTS)
     for name in keys:
         monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv(name, "restored-after-test")  # monkeypatch puts back the real value
@@ -110,6 +112,7 @@ def test_demo_syncs_the_closed_hours_in_one_run(make_emulator, tiny_model_dir, t
     assert (result.first, result.last) == ("2025-06-02-10:00", "2025-06-02-11:00")
     assert "raw_tickets started" in out and "support_tickets done" in out and "search" in out
     assert os.environ["FD_PARTITIONS_START"] == "2025-06-02-10:00"
+    assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == DAGSTER_DEFAULTS["DAGSTER_EVENT_BATCH_SIZE"]
     with dg.DagsterInstance.get() as instance:
         assert str(instance.root_directory) == str(result.dagster_home)
         (run,) = instance.get_runs()

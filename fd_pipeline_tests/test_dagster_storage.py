@@ -46,3 +46,43 @@ def test_range_run_records_every_hour_in_dagsters_own_files(tmp_path):
     assert set(plain.get_materialized_partitions(key)) == expected
     assert sum(1 for r in plain.all_logs(run_id) if r.dagster_event and r.dagster_event.is_step_materialization) == 6
     plain.dispose()
+
+
+def test_batched_asset_events_are_stored_as_dagsters_own_class_stores_them_one_by_one(tmp_path, monkeypatch):
+    """DAGSTER_EVENT_BATCH_SIZE: a range run's per-hour materialisations go to the storage in batches,
+    which this class writes with one insert per shard; what an instance reads back is what Dagster's
+    own class stores event by event."""
+    from fd_pipeline.dagster_storage import EngineCachingSqliteEventLogStorage
+
+    batches = []
+    inner = EngineCachingSqliteEventLogStorage.store_event_batch
+    monkeypatch.setattr(EngineCachingSqliteEventLogStorage, "store_event_batch",
+                        lambda self, events: (batches.append((events[0].dagster_event_type, len(events))), inner(self, events))[1])
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "4")
+    key = dg.AssetKey("hourly_thing")
+    hours = [f"2025-01-01-{h:02d}:00" for h in range(10)]
+    seen = {}
+    for custom in (True, False):
+        home = tmp_path / ("custom" if custom else "plain")
+        home.mkdir()
+        instance = _instance(home, custom=custom)
+        result = dg.materialize([hourly_thing], instance=instance, tags=range_tags(hours[0], hours[-1]))
+        assert result.success
+        instance.dispose()
+        plain = _instance(home, custom=False)  # read back through Dagster's own class
+        records = plain.fetch_materializations(key, limit=100).records
+        seen[custom] = {
+            "partitions": sorted(plain.get_materialized_partitions(key)),
+            "records": sorted((r.partition_key, r.asset_materialization.metadata["hours"].value) for r in records),
+            "latest": plain.get_latest_materialization_event(key).dagster_event.partition,
+            "planned": sorted(r.partition_key for r in plain.get_event_records(
+                dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, asset_key=key))),
+            # Tags per stored event (the data version's value differs from run to run, its key does not).
+            "tags": sorted(tuple(sorted(t)) for t in plain.get_event_tags_for_asset(key)),
+        }
+        plain.dispose()
+    for kind in (dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, dg.DagsterEventType.ASSET_MATERIALIZATION):
+        sizes = [n for k, n in batches if k == kind]
+        assert sum(sizes) == len(hours) and max(sizes) == 4, (kind, sizes)  # batched, 4 at a time
+    assert seen[True] == seen[False]
+    assert seen[True]["partitions"] == seen[True]["planned"] == hours and seen[True]["latest"] == hours[-1]

@@ -101,7 +101,7 @@ def demo_model(folder: Path, say: Callable[[str], None]) -> str:
 def prepare_env(emu, folder: Path, model: str, first: str) -> Path:
     """Point this process (and anything it starts) at the emulator and the demo folder; partitions
     start at the demo's first hour, so the UI shows its hours and no empty history before them."""
-    from .instance import dagster_home, prepare_instance
+    from .instance import DAGSTER_DEFAULTS, dagster_home, prepare_instance
 
     for name in _CLEARED:
         os.environ.pop(name, None)
@@ -115,6 +115,8 @@ def prepare_env(emu, folder: Path, model: str, first: str) -> Path:
         "FD_PARTITIONS_START": first,
         "DAGSTER_HOME": str(home),
     })
+    for name, value in DAGSTER_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     return prepare_instance(dagster_home())
 
 

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import psutil
 
-from .instance import dagster_home, prepare_instance
+from .instance import DAGSTER_DEFAULTS, dagster_home, prepare_instance
 
 __all__ = ["dagster_dev_command", "run_dagster_dev", "start_dagster_dev", "stop"]
 
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     partitions_start()  # the code location needs it: fail here in one line, not as a load error in the UI
     home = dagster_home()
     print(f"DAGSTER_HOME={home}", flush=True)
-    return run_dagster_dev(args.port, env={**os.environ, "DAGSTER_HOME": str(home)})
+    return run_dagster_dev(args.port, env={**DAGSTER_DEFAULTS, **os.environ, "DAGSTER_HOME": str(home)})
 
 
 def dagster_dev_command(port: int) -> list[str]:
