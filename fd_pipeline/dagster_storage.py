@@ -1,4 +1,5 @@
-"""Dagster's default SQLite instance storage, with one SQLAlchemy engine per event-log shard kept.
+"""Dagster's default SQLite instance storage, with one SQLAlchemy engine per event-log shard kept
+and batches of asset events written with one insert per shard (`store_event_batch`).
 
 Dagster's `SqliteEventLogStorage` creates and disposes an engine for every connection, and an
 asset event is written on two connections (its run's shard and the cross-run index). SQLAlchemy
@@ -8,6 +9,7 @@ of the cost per partition (docs/benchmarks.md, issue 14 section). Keeping the en
 (NullPool still: every use opens and closes its own connection, as before, so several processes
 sharing the files behave as they did) keeps the statement cache. Same files, same schema: an
 existing `DAGSTER_HOME` is used as it is, and removing the setting goes back to Dagster's class.
+The project's `dagster.yaml` names it:
 
     storage:
       custom:
