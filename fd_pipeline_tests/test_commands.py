@@ -135,7 +135,7 @@ def test_demo_syncs_the_closed_hours_in_one_run(make_emulator, tiny_model_dir, t
 
 
 @pytest.mark.slow
-def test_two_processes_prepare_one_fresh_home_at_once(tmp_path):
+def test_two_processes_prepare_one_fresh_home_at_once(tmp_path, monkeypatch):
     code = "import sys; from pathlib import Path; from fd_pipeline.commands.instance import prepare_instance; " \
            "prepare_instance(Path(sys.argv[1]))"
     for trial in range(3):
@@ -148,5 +148,6 @@ def test_two_processes_prepare_one_fresh_home_at_once(tmp_path):
         for db in ("history/runs.db", "schedules/schedules.db"):
             with sqlite3.connect(home / db) as conn:
                 assert len(conn.execute("select version_num from alembic_version").fetchall()) == 1, (trial, db)
+        monkeypatch.setenv("DAGSTER_HOME", str(home))  # the project's dagster.yaml names its storage by it
         with dg.DagsterInstance.from_config(str(home)) as instance:
             assert instance.get_runs() == []

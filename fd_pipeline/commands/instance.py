@@ -64,7 +64,7 @@ def prepare_instance(home: Path) -> Path:
     # Each storage's migration logs at INFO; the commands print their own progress.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     stamp = home / STAMP_NAME
-    with _locked(home):
+    with _locked(home), _dagster_home(home):
         with dg.DagsterInstance.from_config(str(home)) as instance:
             # Migrating walks every run's event database: worth it only when Dagster changed.
             if not stamp.is_file() or stamp.read_text().strip() != dg.__version__:
@@ -73,6 +73,21 @@ def prepare_instance(home: Path) -> Path:
                 _write_atomically(stamp, dg.__version__)
             ensure_pool_limits(instance)
     return home
+
+
+@contextmanager
+def _dagster_home(home: Path) -> Iterator[None]:
+    """DAGSTER_HOME pointing at `home` while the instance is opened here: the project's dagster.yaml
+    names its storage folder as `{env: DAGSTER_HOME}`, and the processes started next get it too."""
+    before = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["DAGSTER_HOME"]
+        else:
+            os.environ["DAGSTER_HOME"] = before
 
 
 @contextmanager
