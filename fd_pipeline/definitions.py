@@ -16,9 +16,6 @@ from fd_pipeline.knowledge_base import assets as kb_assets
 from fd_pipeline.resources import project_resources
 from fd_pipeline.tickets import assets as ticket_assets
 
-# The name tests and benchmarks know the wired resources by.
-resources = project_resources
-
 running = settings.automation_running()
 rule = freshness.Rule(
     lookback_hours=settings.value("FD_FRESHNESS_LOOKBACK_HOURS"),

@@ -23,7 +23,7 @@ from fd_pipeline.definitions import defs
 from fd_pipeline.freshness import Rule
 from fd_pipeline.jobs import COLLECTION_JOBS
 from fd_pipeline.partitions import ASSETS, CHAINS, PARTITION_TAG, TICKET_ASSETS, hour_key
-from fd_pipeline.resources import FreshdeskResource, SyncLogResource
+from fd_pipeline.resources import FreshdeskResource, SyncLogResource, project_resources
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 6, 2, 12, 40, tzinfo=UTC)
@@ -334,8 +334,6 @@ def test_asset_page_launches_queue_on_the_writer_pool(dagster_home, tmp_path, mo
 def test_a_run_outside_the_queue_refuses_to_write_beside_another(tmp_path, monkeypatch):
     """`dagster asset materialize` executes without the queue: it stops at once, naming the run in
     progress, instead of colliding with it on the stores."""
-    from fd_pipeline.definitions import resources
-
     monkeypatch.setenv("FRESHDESK_API_KEY", "not-used")  # the run's resources resolve their config first
 
     with dg.DagsterInstance.ephemeral() as instance:
@@ -344,7 +342,7 @@ def test_a_run_outside_the_queue_refuses_to_write_beside_another(tmp_path, monke
         assert other.run_op_concurrency.all_pools == {"fd_stores"}
         result = dg.materialize(
             [defs.get_assets_def("raw_articles")], instance=instance, partition_key="2025-06-02-11:00",
-            resources={**resources(), "sync_log": SyncLogResource(database_url=f"sqlite:///{tmp_path / 'sync.db'}")},
+            resources={**project_resources(), "sync_log": SyncLogResource(database_url=f"sqlite:///{tmp_path / 'sync.db'}")},
             raise_on_error=False,
         )
     (failure,) = result.get_step_failure_events()

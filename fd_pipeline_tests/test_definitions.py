@@ -82,10 +82,9 @@ def test_reversed_or_malformed_partition_range_is_one_clear_error(tmp_path):
 
 
 def _resources(tmp_path) -> dict:
-    from fd_pipeline.definitions import resources
-    from fd_pipeline.resources import SyncLogResource
+    from fd_pipeline.resources import SyncLogResource, project_resources
 
-    return {**resources(), "sync_log": SyncLogResource(database_url=f"sqlite:///{tmp_path / 'sync.db'}")}
+    return {**project_resources(), "sync_log": SyncLogResource(database_url=f"sqlite:///{tmp_path / 'sync.db'}")}
 
 
 def test_asset_graph_snapshot():
