@@ -149,9 +149,14 @@ def run_figures(scope: Scope, report: StepReport, *, api: ApiStats | None = None
         md["run_api_wait_seconds"] = dg.MetadataValue.float(round(api.waited_s, 3))
     if report.failed:
         md["run_failed"] = dg.MetadataValue.int(report.failed)
-        md["first_errors"] = dg.MetadataValue.md("\n".join(f"- {e}" for e in report.errors))
+        md["first_errors"] = _first_errors(report)
     md.update(extra)
     return md
+
+
+def _first_errors(report: StepReport) -> dg.MetadataValue:
+    """The first failures the stage kept (`MAX_ERRORS_KEPT`), one list item each."""
+    return dg.MetadataValue.md("\n".join(f"- {e}" for e in report.errors))
 
 
 def finish(
@@ -170,7 +175,7 @@ def check_failure_ratio(report: StepReport, ratio: float) -> None:
         raise dg.Failure(
             description=f"{failed} of {handled} {report.items} failed (more than FD_MAX_FAILURE_RATIO={ratio}); "
             "the rest is synced and the failures are in the sync log for the next run to retry",
-            metadata={"failed": failed, "handled": handled, "first_errors": dg.MetadataValue.md("\n".join(f"- {e}" for e in report.errors))},
+            metadata={"failed": failed, "handled": handled, "first_errors": _first_errors(report)},
         )
 
 
