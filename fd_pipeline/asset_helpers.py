@@ -299,7 +299,6 @@ def collection_step(
             points = vectors.count(spec)
             # Inside the tracked run, so the sync log records a failed ratio as a failed sync too.
             check_failure_ratio(report, sync_settings.max_failure_ratio)
-    # The ratio was checked inside the tracked run above, so only the metadata is left to publish.
     return publish(context, scope, report, run_figures(
         scope, report, points=dg.MetadataValue.int(points), model=identity.key, alias_moved=promoted,
     ))
