@@ -282,8 +282,8 @@ class Desk:
         def change(t: TicketRow) -> None:
             for name, value in fields.items():
                 if _set_description(t, fields, name, value):
-                    pass
-                elif name == "custom_fields":
+                    continue
+                if name == "custom_fields":
                     t.custom_fields = {**t.custom_fields, **value}
                 elif name == "tags":
                     t.tags = list(value)
@@ -401,8 +401,8 @@ class Desk:
             target = a.translations[language] if language and language != "en" else a
             for name, value in fields.items():
                 if _set_description(target, fields, name, value):
-                    pass
-                elif name == "tags":
+                    continue
+                if name == "tags":
                     a.tags = list(value)
                 elif name in ("type", "hits", "thumbs_up", "thumbs_down", "agent_id"):
                     setattr(a, name, value)
