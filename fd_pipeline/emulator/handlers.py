@@ -28,8 +28,14 @@ PAGE_301_BODY = {
 _LIST_INCLUDES = ("description", "requester", "stats", "company")
 _SHOW_INCLUDES = ("conversations", "requester", "company", "stats")
 _ORDER_BY = ("created_at", "due_by", "updated_at", "status")
+_ORDER_TYPES = ("asc", "desc")
 _FILTERS = ("new_and_my_open", "watching", "spam", "deleted")
 _AGENT_STATES = ("fulltime", "occasional")
+
+
+def _not_one_of(name: str, allowed: tuple[str, ...]) -> ApiError:
+    """Freshdesk's 400 for a parameter outside its allowed values, listing them."""
+    return invalid(name, f"It should be one of these values: '{','.join(allowed)}'")
 
 
 def _int_param(request: Request, name: str, default: int, maximum: int | None = None) -> int:
@@ -57,7 +63,7 @@ def _includes(request: Request, allowed: tuple[str, ...]) -> list[str]:
     values = [v.strip() for v in raw.split(",") if v.strip()]
     bad = [v for v in values if v not in allowed]
     if bad or not values:
-        raise invalid("include", f"It should be one of these values: '{','.join(allowed)}'")
+        raise _not_one_of("include", allowed)
     return values
 
 
@@ -92,7 +98,7 @@ def _one_page(request: Request, items: list) -> tuple[list, dict[str, str]]:
 def _language(request: Request) -> str:
     lang = request.path_params.get("language", "en")
     if lang not in LANGUAGES:
-        raise invalid("language", f"It should be one of these values: '{','.join(LANGUAGES)}'")
+        raise _not_one_of("language", LANGUAGES)
     return lang
 
 
@@ -120,13 +126,13 @@ class Handlers:
         includes = _includes(request, _LIST_INCLUDES)
         flt = q.get("filter")
         if flt is not None and flt not in _FILTERS:
-            raise invalid("filter", f"It should be one of these values: '{','.join(_FILTERS)}'")
+            raise _not_one_of("filter", _FILTERS)
         order_by = q.get("order_by", "created_at")
         if order_by not in _ORDER_BY:
-            raise invalid("order_by", f"It should be one of these values: '{','.join(_ORDER_BY)}'")
+            raise _not_one_of("order_by", _ORDER_BY)
         order_type = q.get("order_type", "desc")
-        if order_type not in ("asc", "desc"):
-            raise invalid("order_type", "It should be one of these values: 'asc,desc'")
+        if order_type not in _ORDER_TYPES:
+            raise _not_one_of("order_type", _ORDER_TYPES)
         since = parse_since(q["updated_since"]) if "updated_since" in q else None
         created_since = None
         if since is None:
@@ -183,7 +189,7 @@ class Handlers:
         q = request.query_params
         state = q.get("state")
         if state is not None and state not in _AGENT_STATES:
-            raise invalid("state", f"It should be one of these values: '{','.join(_AGENT_STATES)}'")
+            raise _not_one_of("state", _AGENT_STATES)
         with self.desk.lock:
             agents = sorted(self.desk.agents.values(), key=lambda a: a.id)
         if state is not None:
