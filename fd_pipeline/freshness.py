@@ -56,19 +56,18 @@ class Verdict:
         return f"the last {len(self.due)} closed hours are synced" + (f" ({len(self.running)} by a run in progress)" if self.running else "")
 
     def check_result(self) -> dg.AssetCheckResult:
-        return dg.AssetCheckResult(
-            check_name=CHECK_NAME, passed=self.fresh, severity=dg.AssetCheckSeverity.WARN,
-            description=self.describe(), metadata=self._metadata(),
-        )
+        """The verdict as the check reports it from a run."""
+        return dg.AssetCheckResult(**self._check())
 
     def check_evaluation(self) -> dg.AssetCheckEvaluation:
-        return dg.AssetCheckEvaluation(
-            asset_key=dg.AssetKey(self.asset), check_name=CHECK_NAME, passed=self.fresh,
-            severity=dg.AssetCheckSeverity.WARN, description=self.describe(), metadata=self._metadata(),
-        )
+        """The same verdict as the sensor reports it, outside a run."""
+        return dg.AssetCheckEvaluation(asset_key=dg.AssetKey(self.asset), **self._check())
 
-    def _metadata(self) -> dict:
-        return {"late_hours": len(self.late), "due_hours": len(self.due), "late": ", ".join(self.late) or "none"}
+    def _check(self) -> dict:
+        return dict(
+            check_name=CHECK_NAME, passed=self.fresh, severity=dg.AssetCheckSeverity.WARN, description=self.describe(),
+            metadata={"late_hours": len(self.late), "due_hours": len(self.due), "late": ", ".join(self.late) or "none"},
+        )
 
 
 def partition_exists(key: str, now: datetime) -> bool:
