@@ -201,11 +201,7 @@ class ClientEngine:
         return [_record(r) for r in records]
 
     def query_dense(self, name: str, using: str, vector: np.ndarray, filters: Any, limit: int) -> list[tuple[PointId, float, dict]]:
-        with self._calling(f"searching {name}"):
-            result = self.client.query_points(
-                name, query=vector.tolist(), using=using, query_filter=to_qdrant_filter(filters), limit=limit, with_payload=True
-            )
-        return [(p.id, float(p.score), dict(p.payload or {})) for p in result.points]
+        return self._query(name, filters, query=vector.tolist(), using=using, limit=limit)
 
     def query_hybrid(
         self, name: str, dense_using: str, vector: np.ndarray, sparse_using: str, sparse: Sparse, filters: Any,
@@ -214,20 +210,23 @@ class ClientEngine:
         qfilter = to_qdrant_filter(filters)
         # The filter goes into each prefetch so both spend their candidates on eligible points;
         # fusion only sees those, so a root filter would just be evaluated again.
+        return self._query(
+            name,
+            prefetch=[
+                models.Prefetch(query=vector.tolist(), using=dense_using, limit=candidates, filter=qfilter),
+                models.Prefetch(
+                    query=models.SparseVector(indices=sparse.indices, values=sparse.values),
+                    using=sparse_using, limit=candidates, filter=qfilter,
+                ),
+            ],
+            query=models.FusionQuery(fusion=models.Fusion.RRF),
+            limit=limit,
+        )
+
+    def _query(self, name: str, filters: Any = None, **request: Any) -> list[tuple[PointId, float, dict]]:
+        """query_points with payloads, `filters` at the root; the results as the store takes them."""
         with self._calling(f"searching {name}"):
-            result = self.client.query_points(
-                name,
-                prefetch=[
-                    models.Prefetch(query=vector.tolist(), using=dense_using, limit=candidates, filter=qfilter),
-                    models.Prefetch(
-                        query=models.SparseVector(indices=sparse.indices, values=sparse.values),
-                        using=sparse_using, limit=candidates, filter=qfilter,
-                    ),
-                ],
-                query=models.FusionQuery(fusion=models.Fusion.RRF),
-                limit=limit,
-                with_payload=True,
-            )
+            result = self.client.query_points(name, query_filter=to_qdrant_filter(filters), with_payload=True, **request)
         return [(p.id, float(p.score), dict(p.payload or {})) for p in result.points]
 
     def optimize(self, name: str) -> bool:
