@@ -13,7 +13,6 @@ from .fetch import fetch_tickets
 from .scope import kept_ticket_documents, ticket_documents
 
 GROUP = "tickets"
-COLLECTION = TICKETS.name
 
 
 @raw_asset(TICKET_ASSETS, group=GROUP)
@@ -28,7 +27,7 @@ def raw_tickets(
     scope = scope_of(context)
     with sync_log.open() as store, freshdesk.open() as client:
         # The retry queue: every failed ticket is read again from Freshdesk, whatever its partition.
-        retry = [s.item_id for s in store.failed_items(COLLECTION, limit=sync_settings.retry_limit) if s.item_id.isdigit()]
+        retry = [s.item_id for s in store.failed_items(TICKETS.name, limit=sync_settings.retry_limit) if s.item_id.isdigit()]
         report = fetch_tickets(
             client, store, start=scope.start, end=scope.end, retry_ids=retry, run_id=context.run_id,
             partition_key=scope.partition_key, conversation_workers=sync_settings.conversation_workers,

@@ -22,7 +22,6 @@ from fd_pipeline.vectorstore import TICKETS
 from .texts import ticket_record
 
 log = logging.getLogger(__name__)
-COLLECTION = TICKETS.name
 _FLUSH = 100
 
 
@@ -43,7 +42,7 @@ def fetch_tickets(
     the tickets whose fetch failed before (the retry queue). `progress` gets a line every ~10 s."""
     report = report if report is not None else TicketFetchReport()
     pending: list[Ticket] = []
-    session = fetch_session(client, store, report, collection=COLLECTION, run_id=run_id, partition_key=partition_key, progress=progress)
+    session = fetch_session(client, store, report, collection=TICKETS.name, run_id=run_id, partition_key=partition_key, progress=progress)
     workers = ThreadPoolExecutor(max_workers=max(1, conversation_workers), thread_name_prefix="fd-conversations")
     with session as failures, workers as pool:
 
@@ -79,7 +78,8 @@ def fetch_tickets(
             except FreshdeskNotFound:
                 # Gone for good (hard-deleted): nothing left to sync.
                 report.add("retried")
-                store.record_results(COLLECTION, "ticket", [ItemResult(item_id, "deleted", datetime.now(UTC))], run_id=run_id, partition_key=partition_key)
+                store.record_results(TICKETS.name, "ticket", [ItemResult(item_id, "deleted", datetime.now(UTC))],
+                                     run_id=run_id, partition_key=partition_key)
                 continue
             except FreshdeskMalformedResponse as exc:
                 report.add("retried")

@@ -16,7 +16,6 @@ from fd_pipeline.vectorstore import TICKETS
 
 from .texts import ticket_document
 
-COLLECTION = TICKETS.name
 _IDS_PER_READ = 500
 
 Item = TypeVar("Item", RawRecord, Document)
@@ -47,8 +46,8 @@ def ticket_documents(
 
 def kept_ticket_documents(store: SyncLog, *, start: datetime | None, end: datetime | None, model: str) -> Iterator[Document]:
     """The documents in scope as the embedding step kept them."""
-    window = store.iter_documents(COLLECTION, start=start, end=end)
-    return _in_scope(store, model, window, lambda ids: store.get_documents(COLLECTION, ids).values(), lambda doc: doc)
+    window = store.iter_documents(TICKETS.name, start=start, end=end)
+    return _in_scope(store, model, window, lambda ids: store.get_documents(TICKETS.name, ids).values(), lambda doc: doc)
 
 
 def _in_scope(
@@ -69,6 +68,6 @@ def _in_scope(
                     yield doc
 
     yield from once(window)
-    extra = [s.item_id for s in store.failed_items(COLLECTION)] + store.stale_model_ids(COLLECTION, model)
+    extra = [s.item_id for s in store.failed_items(TICKETS.name)] + store.stale_model_ids(TICKETS.name, model)
     for i in range(0, len(extra), _IDS_PER_READ):
         yield from once(by_ids(extra[i : i + _IDS_PER_READ]))
