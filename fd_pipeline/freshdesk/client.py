@@ -106,6 +106,10 @@ def _list_cost(include_description: bool) -> int:
     return 3 if include_description else 1
 
 
+def _tickets_label(filter_: str | None) -> str:
+    return f"tickets (filter={filter_})" if filter_ else "tickets"
+
+
 def _retry_after_seconds(value: str | None) -> float | None:
     if value is None:
         return None
@@ -432,7 +436,7 @@ class FreshdeskClient:
             return
         since = _floor_second(start)
         cost = _list_cost(include_description)
-        label = f"tickets (filter={filter_})" if filter_ else "tickets"
+        label = _tickets_label(filter_)
         while True:
             params = self._list_params(since, filter_, include_description)
             pages = 0
@@ -495,13 +499,11 @@ class FreshdeskClient:
         if not 1 <= page <= MAX_LIST_PAGES:
             raise ValueError(f"page must be between 1 and {MAX_LIST_PAGES}, got {page}")
         params = {**self._list_params(since, filter_, include_description), "page": page}
-        label = f"tickets (filter={filter_})" if filter_ else "tickets"
-        got = self._get("/tickets", params, endpoint="tickets", what=label, expect=list,
-                        cost=_list_cost(include_description), page=page)
-        assert got is not None
-        self.pages_read += 1
+        # _pages fetches lazily: taking its first page makes one call (and counts it in pages_read).
+        _, items = next(self._pages("/tickets", params, endpoint="tickets", what=_tickets_label(filter_),
+                                    cost=_list_cost(include_description)))
         where = f"GET /api/v2/tickets page {page}"
-        return [self._parse(Ticket.from_raw, raw, "ticket", where) for raw in got[0]]
+        return [self._parse(Ticket.from_raw, raw, "ticket", where) for raw in items]
 
     @staticmethod
     def _updated_at(raw: Any) -> datetime | None:
