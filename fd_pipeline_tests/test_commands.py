@@ -31,14 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def synced(pipeline_harness, sqlite_url, monkeypatch):
+def synced(pipeline_harness, sqlite_url, local_stores, monkeypatch):
     harness = pipeline_harness(sqlite_url, tickets=40, articles=6)
     first, last = harness.window_keys(3)
     harness.run(first, last)
-    for name in ("DATABASE_URL", "QDRANT_URL", "QDRANT_HOST", "DAGSTER_HOME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("FD_DATABASE_URL", harness.db_url)
-    monkeypatch.setenv("QDRANT_PATH", str(harness.qdrant_path))
+    local_stores(harness.db_url, harness.qdrant_path)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.setenv("FD_EMBED_MODEL", str(harness.model_dir))
     monkeypatch.setenv("FD_EMBED_DEVICE", "cpu")
     harness.keys = (first, last)
