@@ -147,7 +147,6 @@ class Database:
             for chunk in chunks(wanted):
                 yield from conn.execute(query.where(column.in_(chunk)))
 
-
     def _pages(self, query: sa.Select, version: sa.Column, key: sa.Column, size: int = CHUNK) -> Iterator[list[sa.Row]]:
         """The rows of `query` in (version, key) order, a page of `size` at a time, each page read
         in its own transaction after the last (version, key) seen, so memory stays bounded and

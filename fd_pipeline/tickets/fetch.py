@@ -144,5 +144,3 @@ def _conversations(client: FreshdeskClient, ticket: Ticket) -> list[Conversation
     except FreshdeskNotFound:
         return None
     return conversations
-
-
