@@ -23,13 +23,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from fd_pipeline.freshdesk.client import MAX_LIST_PAGES
+from fd_pipeline.freshdesk.client import MAX_LIST_PAGES, list_cost
 from fd_pipeline.freshdesk.ratelimit import TICKETS_LIST_SUBLIMITS
 
 # Freshdesk's per-minute limits (account-wide, and the Tickets-List sub-limit) by plan.
 PLANS = {"trial": (50, 50), **{name: (total, TICKETS_LIST_SUBLIMITS[total])
                                  for name, total in (("growth", 200), ("pro", 400), ("enterprise", 700))}}
-LIST_CREDITS = 3  # a ticket list page with include=description
+LIST_CREDITS = list_cost(include_description=True)  # what the sync pays per ticket list page
 # Points per second written to Qdrant plus the sync log, by store: the embedded on-disk folder
 # commits each point (docs/benchmarks.md measured 100-140/s); memory and servers are far faster.
 POINTS_PER_S = {"embedded": 120.0, "memory": 3000.0, "server": 1500.0}

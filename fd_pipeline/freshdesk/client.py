@@ -101,8 +101,8 @@ def _floor_second(dt: datetime) -> datetime:
     return _utc(dt).replace(microsecond=0)
 
 
-def _list_cost(include_description: bool) -> int:
-    # Freshdesk charges 2 extra credits for a ticket list page with descriptions.
+def list_cost(include_description: bool) -> int:
+    """The credits of one ticket list page: Freshdesk charges 2 extra with descriptions."""
     return 3 if include_description else 1
 
 
@@ -435,7 +435,7 @@ class FreshdeskClient:
         if end <= start:
             return
         since = _floor_second(start)
-        cost = _list_cost(include_description)
+        cost = list_cost(include_description)
         label = _tickets_label(filter_)
         while True:
             params = self._list_params(since, filter_, include_description)
@@ -501,7 +501,7 @@ class FreshdeskClient:
         params = {**self._list_params(since, filter_, include_description), "page": page}
         # _pages fetches lazily: taking its first page makes one call (and counts it in pages_read).
         _, items = next(self._pages("/tickets", params, endpoint="tickets", what=_tickets_label(filter_),
-                                    cost=_list_cost(include_description)))
+                                    cost=list_cost(include_description)))
         where = f"GET /api/v2/tickets page {page}"
         return [self._parse(Ticket.from_raw, raw, "ticket", where) for raw in items]
 
