@@ -63,11 +63,12 @@ class VectorStoreConfig:
 
     def describe(self) -> str:
         """A line for logs and metadata: where the vectors are, without secrets."""
-        if self.server_url:
+        engine = self.engine
+        if engine == "server":
             return f"Qdrant server at {self.server_url}"
-        if self.path == MEMORY or self.path is None:
+        if engine == "memory":
             return "embedded Qdrant in memory"
-        if self.embedded_engine == "local":
+        if engine == "local":
             return f"embedded Qdrant (local mode) in {self.path}"
         return f"embedded Qdrant (qdrant-edge) in {self.path}"
 
