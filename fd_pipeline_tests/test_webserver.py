@@ -9,7 +9,6 @@ every process it started (webserver, daemon, code servers).
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -26,12 +25,9 @@ from fd_pipeline_tests.webui import (ASSETS_QUERY, EDGES, FD_PIPELINE, LAUNCH, R
 
 
 @pytest.mark.slow
-def test_ui_shows_lineage_and_runs_a_partition(make_emulator, tiny_model_dir, tmp_path, emulator_now):
+def test_ui_shows_lineage_and_runs_a_partition(make_emulator, tiny_model_dir, dagster_home, tmp_path, emulator_now):
     emu = make_emulator(tickets=20, articles=5)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    env = clean_env(DAGSTER_HOME=home, FRESHDESK_BASE_URL=emu.base_url, FRESHDESK_API_KEY=emu.api_key,
+    env = clean_env(DAGSTER_HOME=dagster_home, FRESHDESK_BASE_URL=emu.base_url, FRESHDESK_API_KEY=emu.api_key,
                     FD_EMBED_MODEL=tiny_model_dir, FD_EMBED_DEVICE="cpu", FD_DATA_DIR=tmp_path / "data")
     port = free_port()
     log_path = tmp_path / "dagster-dev.log"
