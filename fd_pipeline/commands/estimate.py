@@ -179,7 +179,7 @@ def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, poin
     """Ask Freshdesk (a few dozen credits) and the embedder (a sample) for the inputs of `compute`;
     the arguments are the configured resources a sync would use."""
     from fd_pipeline.embedding import Embedding
-    from fd_pipeline.freshdesk import Ticket
+    from fd_pipeline.freshdesk import Article, Ticket
     from fd_pipeline.knowledge_base.texts import PUBLISHED, article_documents, article_record
     from fd_pipeline.partitions import hour_key
     from fd_pipeline.tickets.texts import ticket_texts
@@ -214,7 +214,7 @@ def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, poin
         calls, credits = client.stats.calls, client.stats.credits
         seconds_per_call = (time.perf_counter() - started) / max(1, calls)
         total_header = client.rate_limit_total
-    docs = [d for a in articles if hasattr(a, "status") and (drafts or a.status == PUBLISHED)
+    docs = [d for a in articles if isinstance(a, Article) and (drafts or a.status == PUBLISHED)
             for d in article_documents(article_record(a), removed=False)]
     kb_texts = [t for d in docs[:20] for t in d.texts.values() if t.strip()]
 
