@@ -15,10 +15,9 @@ import dagster as dg
 import pytest
 
 from fd_pipeline.asset_helpers import run_totals
-from fd_pipeline.partitions import TICKET_ASSETS
 from fd_pipeline.vectorstore import KB, TICKETS
 
-from .fixtures.pipeline import ALL_ASSETS, hour_key
+from .fixtures.pipeline import TICKET_CHAIN, hour_key
 
 
 def counts(result, asset: str) -> dict[str, float]:
@@ -140,7 +139,7 @@ def test_single_run_backfill_beyond_the_page_cap(pipeline_harness, sqlite_url):
     h = pipeline_harness(sqlite_url, tickets=340, articles=4, span_hours=3, rate_window_s=0.5, deleted_share=0, spam_share=0)
     h.freshdesk_overrides = {"per_page": 1}
     first, last = h.window_keys(3)
-    result = h.run(first, last, assets=[a for a in ALL_ASSETS if a.key.path[-1] in TICKET_ASSETS])
+    result = h.run(first, last, assets=TICKET_CHAIN)
     assert result.success
     now = h.emulator.clock.now()
     expected = live_tickets(h.emulator, now - timedelta(hours=3), now)
@@ -241,7 +240,7 @@ def test_the_collection_writes_the_kept_documents_without_parsing_hashing_or_the
 
     h = pipeline_harness(sqlite_url, tickets=30, articles=4, span_hours=2, rate_window_s=2.0)
     first, last = h.window_keys(2)
-    raw, embeddings, collection = (a for a in ALL_ASSETS if a.key.path[-1] in TICKET_ASSETS)
+    raw, embeddings, collection = TICKET_CHAIN
     assert h.run(first, last, assets=[raw, embeddings]).success
 
     def forbidden(*_args, **_kwargs):

@@ -18,16 +18,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fd_pipeline import partitions
 from fd_pipeline.asset_helpers import run_totals
 from fd_pipeline.sync.documents import Document
 from fd_pipeline.sync.engine import ArticleFetchReport, EmbedReport, TicketFetchReport, WriteReport, embed_documents
 from fd_pipeline.sync_log import SyncLog
 from fd_pipeline.vectorstore import TICKETS
 
-from .fixtures.pipeline import ALL_ASSETS, hour_key
+from .fixtures.pipeline import TICKET_CHAIN, hour_key
 
-TICKET_ASSETS = [a for a in ALL_ASSETS if a.key.path[-1] in partitions.TICKET_ASSETS]
 STAGE_KEYS = {
     "raw_tickets": TicketFetchReport.KEYS, "raw_articles": ArticleFetchReport.KEYS,
     "ticket_embeddings": EmbedReport.KEYS, "article_embeddings": EmbedReport.KEYS,
@@ -129,7 +127,7 @@ def test_thirty_bad_fetches_fail_raw_tickets_after_storing_the_rest(hundred):
     bad = sorted(emu.desk.tickets)[:30]
     for tid in bad:
         emu.corrupt_ticket(tid, how="bad_field")
-    result = hundred.run(*_window(hundred), assets=TICKET_ASSETS, raise_on_error=False)
+    result = hundred.run(*_window(hundred), assets=TICKET_CHAIN, raise_on_error=False)
     failures = _step_failures(result)
     assert list(failures) == ["raw_tickets"]
     assert "30 of 100 tickets failed" in failures["raw_tickets"] and "FD_MAX_FAILURE_RATIO=0.2" in failures["raw_tickets"]
@@ -144,7 +142,7 @@ def test_thirty_unembeddable_fail_embedding_then_writing_after_the_rest(hundred)
     for tid in bad:
         emu.corrupt_ticket(tid, how="unembeddable")
     first, last = _window(hundred)
-    result = hundred.run(first, last, assets=TICKET_ASSETS, raise_on_error=False)
+    result = hundred.run(first, last, assets=TICKET_CHAIN, raise_on_error=False)
     failures = _step_failures(result)
     assert list(failures) == ["ticket_embeddings"]
     assert "30 of 100 tickets failed" in failures["ticket_embeddings"]
@@ -152,7 +150,7 @@ def test_thirty_unembeddable_fail_embedding_then_writing_after_the_rest(hundred)
 
     # The collection alone: 70 tickets have their vectors (embedded by the failed step) and are
     # written; the 30 without vectors fail the write stage's ratio.
-    collection = [a for a in TICKET_ASSETS if a.key.path[-1] == "support_tickets"]
+    collection = [a for a in TICKET_CHAIN if a.key.path[-1] == "support_tickets"]
     result = hundred.run(first, last, assets=collection, raise_on_error=False)
     failures = _step_failures(result)
     assert "30 of 100 tickets failed" in failures["support_tickets"]
