@@ -33,6 +33,8 @@ LIST_CREDITS = list_cost(include_description=True)  # what the sync pays per tic
 # Points per second written to Qdrant plus the sync log, by store: the embedded on-disk folder
 # commits each point (docs/benchmarks.md measured 100-140/s); memory and servers are far faster.
 POINTS_PER_S = {"embedded": 120.0, "memory": 3000.0, "server": 1500.0}
+# KB documents embedded to learn the tokens per document.
+KB_SAMPLE_DOCS = 20
 
 
 @dataclass(frozen=True)
@@ -216,7 +218,8 @@ def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, poin
         total_header = client.rate_limit_total
     docs = [d for a in articles if isinstance(a, Article) and (drafts or a.status == PUBLISHED)
             for d in article_documents(article_record(a), removed=False)]
-    kb_texts = [t for d in docs[:20] for t in d.texts.values() if t.strip()]
+    kb_sample = docs[:KB_SAMPLE_DOCS]
+    kb_texts = [t for d in kb_sample for t in d.texts.values() if t.strip()]
 
     with embedder.open() as model:
         model.load()
@@ -232,7 +235,7 @@ def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, poin
         conversation_pages_per_ticket=round(sum(pages) / len(pages), 3) if pages else 1.0,
         texts_per_ticket=round(sum(per_ticket) / len(per_ticket), 3) if per_ticket else 0.0,
         tokens_per_ticket=round(ticket_tokens / len(per_ticket), 1) if per_ticket else 0.0,
-        tokens_per_article=round(kb_tokens / min(len(docs), 20), 1) if docs else 0.0,
+        tokens_per_article=round(kb_tokens / len(kb_sample), 1) if kb_sample else 0.0,
         tokens_per_s=round(sum(tokens) / seconds, 1) if seconds > 0 else 0.0,
         embedded_texts=len(results),
         seconds_per_call=round(seconds_per_call, 4),
