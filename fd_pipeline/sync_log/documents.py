@@ -16,26 +16,7 @@ import sqlalchemy as sa
 from fd_pipeline.sync.documents import Document
 
 from .database import Database, chunks
-from .schema import UTCDateTime, metadata, utcnow
-
-documents = sa.Table(
-    "documents",
-    metadata,
-    sa.Column("collection", sa.Text, primary_key=True),
-    sa.Column("item_id", sa.Text, primary_key=True),
-    sa.Column("point_id", sa.Text, nullable=False),
-    sa.Column("source_updated_at", UTCDateTime, nullable=False),
-    sa.Column("removed", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Column("texts", sa.JSON, nullable=False),
-    sa.Column("payload", sa.JSON, nullable=False),
-    sa.Column("content_hashes", sa.JSON, nullable=False),
-    sa.Column("payload_hash", sa.Text, nullable=False),
-    sa.Column("hashed_for", sa.Text, nullable=False),
-    sa.Column("built_at", UTCDateTime, nullable=False),
-    sa.Column("run_id", sa.Text, nullable=True),
-    sa.Column("partition_key", sa.Text, nullable=True),
-    sa.Index("idx_documents_updated", "collection", "source_updated_at"),
-)
+from .schema import documents, utcnow
 
 # The columns that hold a Document's fields carry their names.
 _FIELDS = tuple(f.name for f in fields(Document))

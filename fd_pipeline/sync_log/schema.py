@@ -135,3 +135,23 @@ sync_meta = sa.Table(
     sa.Column("value", sa.JSON, nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# The documents the embedding step built, kept for the collection step (see `documents.py`).
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("collection", sa.Text, primary_key=True),
+    sa.Column("item_id", sa.Text, primary_key=True),
+    sa.Column("point_id", sa.Text, nullable=False),
+    sa.Column("source_updated_at", UTCDateTime, nullable=False),
+    sa.Column("removed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("texts", sa.JSON, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("content_hashes", sa.JSON, nullable=False),
+    sa.Column("payload_hash", sa.Text, nullable=False),
+    sa.Column("hashed_for", sa.Text, nullable=False),
+    sa.Column("built_at", UTCDateTime, nullable=False),
+    sa.Column("run_id", sa.Text, nullable=True),
+    sa.Column("partition_key", sa.Text, nullable=True),
+    sa.Index("idx_documents_updated", "collection", "source_updated_at"),
+)
