@@ -11,6 +11,7 @@ prints a verdict, with a one-line error for a sample too small to rank 10 neighb
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -22,12 +23,9 @@ from fd_pipeline.embedding.quantize import encoder_of
 
 
 @pytest.fixture(scope="module")
-def pair(tiny_model_dir):
-    def make(precision: str) -> Embedder:
-        return Embedder(EmbedderConfig(model=str(tiny_model_dir), device="cpu", batch_size=16, max_tokens=128,
-                                       precision=precision))
-
-    return make("fp32"), make("int8")
+def pair(tiny_embedder):
+    """The session's fp32 embedder and the same configuration at int8."""
+    return tiny_embedder, Embedder(replace(tiny_embedder.config, precision="int8"))
 
 
 def test_precision_is_part_of_the_identity_and_the_cache_key(pair, tiny_model_dir):
