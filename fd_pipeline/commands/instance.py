@@ -29,14 +29,14 @@ LOCK_NAME = ".fd_pipeline_instance.lock"
 STAMP_NAME = ".fd_pipeline_instance_version"  # the Dagster version the storages were last migrated to
 
 
-def dagster_home(base: Path | None = None) -> Path:
+def dagster_home() -> Path:
     """DAGSTER_HOME, else <data>/dagster_home, with a dagster.yaml in it.
 
     A home the user named keeps its own dagster.yaml (copied from the project's only when missing);
     the project's default home follows the repository's file, so a change there is never missed.
     """
     named = settings.value("DAGSTER_HOME")
-    home = Path(named or (base or settings.data_dir()) / "dagster_home").expanduser().resolve()
+    home = Path(named or settings.data_dir() / "dagster_home").expanduser().resolve()
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
     if named and target.is_file():
