@@ -95,6 +95,11 @@ DAY = 86_400
 TOPICS: tuple[tuple[int, int], ...] = tuple((p, i) for p in range(len(PRODUCTS)) for i in range(len(ISSUES)))
 
 
+def _product_issue(topic: int) -> tuple[Product, Issue]:
+    pix, iix = TOPICS[topic]
+    return PRODUCTS[pix], ISSUES[iix]
+
+
 def topic_fix(topic: int) -> Fix:
     """The fix that answers a topic: the issue's fix for this product."""
     pix, iix = TOPICS[topic]
@@ -210,7 +215,7 @@ def ticket_description(rng: random.Random, topic: int, ko: bool, name: str, comp
     """A customer's first mail: their own words for the symptom (never a line of the article),
     sometimes what they tried, the product and version in 70% of mails, a signature, and now and
     then the quoted reply of an earlier ticket."""
-    product, issue = PRODUCTS[TOPICS[topic][0]], ISSUES[TOPICS[topic][1]]
+    product, issue = _product_issue(topic)
     doc = _Doc()
     doc.para(rng.choice(GREETINGS_KO if ko else GREETINGS_EN))
     symptoms = issue.symptoms_ko if ko else issue.symptoms
@@ -384,7 +389,7 @@ def _render(sections: list[Section]) -> tuple[str, str]:
 
 def _core_sections(topic: int, ko: bool) -> list[Section]:
     """Symptoms in the KB's words, the cause and this product's fix."""
-    product, issue = PRODUCTS[TOPICS[topic][0]], ISSUES[TOPICS[topic][1]]
+    product, issue = _product_issue(topic)
     fix = topic_fix(topic)
     return [
         (_say("symptoms", ko), "ul", list(issue.kb_symptoms_ko if ko else issue.kb_symptoms)),
@@ -428,7 +433,7 @@ def long_article_sections(topic: int, ko: bool) -> list[Section]:
 def article_body(topic: int, ko: bool) -> tuple[str, str]:
     """A topic's article: short (applies-to, symptoms, cause, resolution) or, for the issues
     marked `long`, a multi-section procedure (`long_article_sections`)."""
-    product, issue = PRODUCTS[TOPICS[topic][0]], ISSUES[TOPICS[topic][1]]
+    product, issue = _product_issue(topic)
     if issue.long:
         return _render(long_article_sections(topic, ko))
     applies = _say("applies_to", ko, product=product, first=product.versions[0], last=product.versions[-1])
@@ -446,12 +451,12 @@ def faq_body(topic: int, ko: bool) -> tuple[str, str]:
 
 
 def article_title(topic: int, ko: bool) -> str:
-    product, issue = PRODUCTS[TOPICS[topic][0]], ISSUES[TOPICS[topic][1]]
+    product, issue = _product_issue(topic)
     return _say("article_title", ko, product=product, issue=issue)
 
 
 def faq_title(topic: int, ko: bool) -> str:
-    product, issue = PRODUCTS[TOPICS[topic][0]], ISSUES[TOPICS[topic][1]]
+    product, issue = _product_issue(topic)
     return _say("faq_title", ko, product=product, issue=issue, title=issue.title.lower())
 
 
