@@ -62,18 +62,23 @@ class FixedWindowAccount:
         return self.total - self.used
 
 
-def _drive(pacer: RatePacer, clock: FakeClock, account: FixedWindowAccount, calls: int, latency_s: float = 0.01):
-    """Calls as the client makes them: wait what the pacer says, send, read the headers."""
+def _drive(pacer: RatePacer, clock: FakeClock, account: FixedWindowAccount, calls: int, latency_s: float = 0.01,
+           *, lists: bool = False):
+    """Calls as the client makes them: wait what the pacer says, send, read the headers, charge the
+    sub-limit no header reports. `lists`: ticket-list pages (3 credits each) on a GrowthAccount."""
+    buckets, cost = ([ACCOUNT, TICKETS_LIST], 3) if lists else ([ACCOUNT], 1)
+    call = account.list_call if lists else account.call
     delays = []
     for _ in range(calls):
-        delay = pacer.delay_before([ACCOUNT], 1)
+        delay = pacer.delay_before(buckets, cost)
         if delay > 0:
             clock.sleep(delay)
-            pacer.note_paced([ACCOUNT])
+            pacer.note_paced(buckets)
         delays.append(delay)
         sent = clock.t
         clock.t += latency_s
-        pacer.observe(account.total, account.call(1), sent)
+        pacer.observe(account.total, call(cost), sent)
+        pacer.spend(buckets[1:], cost)
     return delays
 
 
@@ -205,15 +210,7 @@ class GrowthAccount(FixedWindowAccount):
 def _list_pages(pacer: RatePacer, clock: FakeClock, account: GrowthAccount, pages: int) -> float:
     """A re-sync with nothing changed: only ticket-list pages (3 credits each), no other call between."""
     began = clock.t
-    for _ in range(pages):
-        delay = pacer.delay_before([ACCOUNT, TICKETS_LIST], 3)
-        if delay > 0:
-            clock.sleep(delay)
-            pacer.note_paced([ACCOUNT, TICKETS_LIST])
-        sent = clock.t
-        clock.t += 0.05
-        pacer.observe(account.total, account.list_call(3), sent)
-        pacer.spend([TICKETS_LIST], 3)
+    _drive(pacer, clock, account, pages, latency_s=0.05, lists=True)
     return clock.t - began
 
 
