@@ -119,6 +119,11 @@ def parse(setting: Setting, name: str, text: str) -> Any:
     return _parse(setting.kind, name, text)
 
 
+# The words a boolean setting may be written with; Hugging Face's offline switches read the same.
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
 def _parse(kind: type, name: str, text: str) -> Any:
     if kind is int:
         try:
@@ -132,9 +137,9 @@ def _parse(kind: type, name: str, text: str) -> Any:
             raise ValueError(f"{name} must be a number, got {text!r}") from exc
     if kind is bool:
         lowered = text.strip().lower()
-        if lowered in {"1", "true", "yes", "on"}:
+        if lowered in _TRUE:
             return True
-        if lowered in {"0", "false", "no", "off"}:
+        if lowered in _FALSE:
             return False
         raise ValueError(f"{name} must be true or false, got {text!r}")
     return text
@@ -199,6 +204,6 @@ def hub_cache_dir() -> str | None:
 def hub_offline() -> bool:
     """HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is on: no model download is tried."""
     return any(
-        (os.environ.get(var) or "").strip().lower() in {"1", "true", "yes", "on"}
+        (os.environ.get(var) or "").strip().lower() in _TRUE
         for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
     )
