@@ -629,6 +629,7 @@ NAMES_EN = ("Emma Clarke", "Liam Patel", "Olivia Novak", "Noah Fischer", "Ava Mo
 NAMES_KO = ("김민준", "이서연", "박지훈", "최수아", "정예준", "강하은", "조도윤", "윤지우", "장서준", "임하린")
 AGENTS = ("Priya Raman", "Tom Becker", "Hana Lee", "Marco Bianchi", "Jisoo Park", "Alex Turner",
           "Nora Haddad", "Kenji Sato")
+AGENT_TIME_ZONES = ("Chennai", "Berlin", "Seoul", "Rome", "Sydney", "London", "Dubai", "Tokyo")
 COMPANIES = ("Northwind Traders", "Contoso Ltd", "Globex", "Initech", "Umbrella Retail", "Hooli",
              "Stark Logistics", "Wayne Foods", "한빛상사", "미래테크", "서울물산", "Blue Harbor",
              "Acme Corp", "Vandelay Industries", "Pied Piper", "Soylent", "Tyrell Systems", "Oceanic",

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from html import escape, unescape
 
 from . import generator as gen
-from .corpus import AGENTS
 from .rows import AgentRow, ArticleRow, CategoryRow, ConversationRow, FolderRow, TicketRow
 
 VIEWS = ("live", "deleted", "spam")
@@ -28,26 +27,6 @@ _TICKET_FIELDS = {"subject", "description", "description_text", "status", "prior
 _ARTICLE_FIELDS = {"title", "description", "description_text", "status", "type", "tags", "hits",
                    "thumbs_up", "thumbs_down", "agent_id"}
 _OVERFLOW_CONVERSATION_ID = 10**15
-
-
-_TIME_ZONES = ("Chennai", "Berlin", "Seoul", "Rome", "Sydney", "London", "Dubai", "Tokyo")
-
-
-def generate_agents(now_ts: int) -> list[AgentRow]:
-    """The generator's agents (the responders and note authors of its tickets) as account users.
-
-    Derived from `now_ts` alone, never from the seeded streams, so adding agents changed no data.
-    The first is the account's admin, who owns the API key (`/agents/me`); one is occasional.
-    """
-    out = []
-    for n, name in enumerate(AGENTS):
-        created = now_ts - (420 - 3 * n) * gen.DAY
-        out.append(AgentRow(
-            id=gen.AGENT_ID_START + n, name=name, email=f"{name.lower().replace(' ', '.')}@support.example.com",
-            occasional=n == len(AGENTS) - 2, available=n % 3 != 2, ticket_scope=1 if n == 0 else 1 + n % 3,
-            time_zone=_TIME_ZONES[n % len(_TIME_ZONES)], created_at=created, updated_at=created + 7 * gen.DAY,
-            last_login_at=now_ts - (n + 1) * 3600))
-    return out
 
 
 def html_to_plain(html: str) -> str:
@@ -146,7 +125,7 @@ class Desk:
         self.folders: dict[int, FolderRow] = {f.id: f for f in kb.folders}
         self.articles: dict[int, ArticleRow] = {a.id: a for a in kb.articles}
         self.topic_article = kb.topic_article
-        self.agents: dict[int, AgentRow] = {a.id: a for a in generate_agents(now_ts)}
+        self.agents: dict[int, AgentRow] = {a.id: a for a in gen.generate_agents(now_ts)}
         self.me_agent_id = gen.AGENT_ID_START
 
     # --- reads -----------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from .corpus import (
+    AGENT_TIME_ZONES,
     AGENTS,
     AREAS,
     CATEGORY_DESCRIPTION,
@@ -68,6 +69,7 @@ from .corpus import (
     Product,
 )
 from .rows import (
+    AgentRow,
     ArticleRow,
     ArticleTranslation,
     CategoryRow,
@@ -140,6 +142,23 @@ def requester_json(rid: int) -> dict:
 
 def agent_name(agent_id: int) -> str:
     return AGENTS[(agent_id - AGENT_ID_START) % len(AGENTS)]
+
+
+def generate_agents(now_ts: int) -> list[AgentRow]:
+    """The generator's agents (the responders and note authors of its tickets) as account users.
+
+    Derived from `now_ts` alone, never from the seeded streams, so adding agents changed no data.
+    The first is the account's admin, who owns the API key (`/agents/me`); one is occasional.
+    """
+    out = []
+    for n, name in enumerate(AGENTS):
+        created = now_ts - (420 - 3 * n) * DAY
+        out.append(AgentRow(
+            id=AGENT_ID_START + n, name=name, email=f"{name.lower().replace(' ', '.')}@support.example.com",
+            occasional=n == len(AGENTS) - 2, available=n % 3 != 2, ticket_scope=1 if n == 0 else 1 + n % 3,
+            time_zone=AGENT_TIME_ZONES[n % len(AGENT_TIME_ZONES)], created_at=created, updated_at=created + 7 * DAY,
+            last_login_at=now_ts - (n + 1) * 3600))
+    return out
 
 
 def _say(key: str, ko: bool, **fields):
