@@ -7,7 +7,7 @@ an unchanged ticket costs no extra API call.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -51,23 +51,16 @@ def fetch_tickets(
                 _store_live(client, store, pending, report, failures, run_id, partition_key, pool, force=force)
                 pending.clear()
 
-        for item in client.iter_tickets_updated(start=start, end=end):
-            report.add("fetched", at=item_updated_at(item))
-            if isinstance(item, MalformedItem):
-                failures.append(malformed_result(item))
-                continue
-            pending.append(item)
+        for ticket in _well_formed(client.iter_tickets_updated(start=start, end=end), report, failures):
+            pending.append(ticket)
             if len(pending) >= _FLUSH:
                 flush()
         flush()
 
-        removed: list[RawRecord] = []
-        for item in client.iter_removed_tickets(start=start, end=end):
-            report.add("fetched", at=item_updated_at(item))
-            if isinstance(item, MalformedItem):
-                failures.append(malformed_result(item))
-                continue
-            removed.append(RawRecord(str(item.id), item.updated_at, ticket_record(item), removed=True))
+        removed = [
+            RawRecord(str(ticket.id), ticket.updated_at, ticket_record(ticket), removed=True)
+            for ticket in _well_formed(client.iter_removed_tickets(start=start, end=end), report, failures)
+        ]
         store.put_raw("ticket", removed, run_id=run_id, partition_key=partition_key)
         for record in removed:
             report.add("removed", at=record.source_updated_at)
@@ -90,6 +83,18 @@ def fetch_tickets(
         # A failed ticket is read whole again even when its updated_at did not move.
         flush(force=True)
     return report
+
+
+def _well_formed(
+    items: Iterable[Ticket | MalformedItem], report: TicketFetchReport, failures: list[ItemResult]
+) -> Iterator[Ticket]:
+    """The listed tickets that parsed; every listed item counts as fetched, a malformed one goes to `failures`."""
+    for item in items:
+        report.add("fetched", at=item_updated_at(item))
+        if isinstance(item, MalformedItem):
+            failures.append(malformed_result(item))
+        else:
+            yield item
 
 
 def _store_live(
