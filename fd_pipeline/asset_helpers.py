@@ -43,8 +43,9 @@ class Scope:
         key = hour_key(at)
         return key if self.first <= key <= self.last else self.last
 
-    def report(self, kind: type[StepReport], item_type: str | None = None) -> StepReport:
-        return kind(hour_of=self.hour_of, **({"item_type": item_type} if item_type else {}))
+    def report(self, kind: type[StepReport], **fields) -> StepReport:
+        """A report of `kind` that counts each item in its hour of this range (`fields`: its others)."""
+        return kind(hour_of=self.hour_of, **fields)
 
 
 def scope_of(context: dg.AssetExecutionContext) -> Scope:
@@ -242,7 +243,7 @@ def embedding_step(
         report = embed_documents(
             documents(store, scope, sync_settings, model.identity.key, failures),
             embedder=model, sync_log=store, collection=spec.name, item_type=item_type, whole=whole,
-            report=scope.report(EmbedReport, item_type), batch_size=sync_settings.sync_batch, progress=context.log.info, **run,
+            report=scope.report(EmbedReport, item_type=item_type), batch_size=sync_settings.sync_batch, progress=context.log.info, **run,
         )
         # Stored records that no longer parse are documents this stage could not embed; a
         # document kept from an earlier version must not be written in their place.
@@ -288,7 +289,7 @@ def collection_step(
                 remember(documents(store, scope, identity.key)),
                 identity=identity, sync_log=store, vector_store=vectors, spec=spec, item_type=item_type,
                 run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.sync_batch,
-                report=scope.report(WriteReport, item_type), progress=context.log.info,
+                report=scope.report(WriteReport, item_type=item_type), progress=context.log.info,
             )
             if whole:
                 stray = [pid for pid in vectors.scroll_ids(spec, identity) if pid not in live]
