@@ -106,13 +106,12 @@ def _dagster_instance(stack: ExitStack, errors: list[str]):
 
 def _close_orphans(store: SyncLog, instance, errors: list[str]) -> list[dict[str, Any]]:
     """Syncs left `running` by a process that died: closed here, so what is shown as running is."""
-    if instance is None:
-        return store.close_orphaned_runs()
-    try:
-        return store.close_orphaned_runs(dagster_instance=instance)
-    except Exception as exc:  # an unreadable instance leaves the heartbeat rule
-        errors.append(f"dagster instance: {exc}")
-        return store.close_orphaned_runs()
+    if instance is not None:
+        try:
+            return store.close_orphaned_runs(dagster_instance=instance)
+        except Exception as exc:  # an unreadable instance leaves the heartbeat rule
+            errors.append(f"dagster instance: {exc}")
+    return store.close_orphaned_runs()
 
 
 def dagster_runs(instance) -> list[dict[str, Any]]:
