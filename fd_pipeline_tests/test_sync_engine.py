@@ -34,8 +34,8 @@ def model() -> Embedder:
 
 
 @pytest.fixture
-def log(tmp_path):
-    with SyncLog(f"sqlite:///{tmp_path / 'sync.db'}") as store:
+def log(sqlite_url):
+    with SyncLog(sqlite_url) as store:
         yield store
 
 
