@@ -127,14 +127,19 @@ class Database:
         table: sa.Table,
         rows: Sequence[dict],
         *,
-        update: Callable[[Any], dict[str, Any]],
+        update: Callable[[Any], dict[str, Any]] | None = None,
         where: Callable[[Any], sa.ColumnElement[bool]] | None = None,
     ) -> None:
         """Insert `rows`, or update a row with the same primary key: its columns get
-        `update(excluded)`, only where `where(excluded)` holds (`excluded` is the row proposed)."""
+        `update(excluded)` (by default every column the rows carry outside the key), only where
+        `where(excluded)` holds (`excluded` is the row proposed)."""
+        if not rows:
+            return
         stmt = self._insert(table)
+        key = {c.name for c in table.primary_key}
+        set_ = {c: stmt.excluded[c] for c in rows[0] if c not in key} if update is None else update(stmt.excluded)
         stmt = stmt.on_conflict_do_update(
-            index_elements=list(table.primary_key), set_=update(stmt.excluded), where=None if where is None else where(stmt.excluded)
+            index_elements=list(table.primary_key), set_=set_, where=None if where is None else where(stmt.excluded)
         )
         for chunk in chunks(rows):
             conn.execute(stmt, list(chunk))

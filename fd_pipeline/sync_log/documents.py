@@ -50,10 +50,8 @@ class DocumentLog(Database):
              "built_at": now, "run_id": run_id, "partition_key": partition_key}
             for d in docs
         ]
-        columns = [c for c in rows[0] if c not in ("collection", "item_id")]
         with self._tx() as conn:
-            self._upsert(conn, documents, rows, update=lambda ex: {c: ex[c] for c in columns},
-                         where=lambda ex: documents.c.source_updated_at <= ex.source_updated_at)
+            self._upsert(conn, documents, rows, where=lambda ex: documents.c.source_updated_at <= ex.source_updated_at)
 
     def get_documents(self, collection: str, item_ids: Iterable[str]) -> dict[str, Document]:
         query = sa.select(documents).where(documents.c.collection == collection)

@@ -52,13 +52,7 @@ class RawRecords(Database):
             for r in records
         ]
         with self._tx() as conn:
-            self._upsert(
-                conn,
-                raw_items,
-                rows,
-                update=lambda ex: {c: ex[c] for c in ("source_updated_at", "removed", "record", "fetched_at", "run_id", "partition_key")},
-                where=lambda ex: raw_items.c.source_updated_at <= ex.source_updated_at,
-            )
+            self._upsert(conn, raw_items, rows, where=lambda ex: raw_items.c.source_updated_at <= ex.source_updated_at)
 
     def get_raw(self, item_type: ItemType, item_ids: Iterable[str]) -> dict[str, RawRecord]:
         query = sa.select(*_RECORD_COLUMNS).where(raw_items.c.item_type == item_type)

@@ -169,7 +169,7 @@ class RunLog(Database):
     def set_meta(self, key: str, value: Any) -> None:
         row = {"key": key, "value": value, "updated_at": utcnow()}
         with self._tx() as conn:
-            self._upsert(conn, sync_meta, [row], update=lambda ex: {"value": ex.value, "updated_at": ex.updated_at})
+            self._upsert(conn, sync_meta, [row])
 
 
 def _ended_dagster_run(instance: Any, run_id: str | None) -> str | None:
