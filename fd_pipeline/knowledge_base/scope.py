@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from fd_pipeline.sync.documents import Document, kb_item_id
+from fd_pipeline.sync.failures import unreadable_result
 from fd_pipeline.sync_log import ItemResult, SyncLog
 from fd_pipeline.vectorstore import KB
 
@@ -31,9 +32,7 @@ def article_documents(
             except (KeyError, TypeError, ValueError) as exc:
                 unreadable.add(record.item_id)
                 if failures is not None:
-                    failures.append(
-                        ItemResult(record.item_id, "failed", record.source_updated_at, error=f"stored record: {exc}", stage="parse")
-                    )
+                    failures.append(unreadable_result(record, exc))
                 continue
             for doc in docs:
                 if not doc.removed:

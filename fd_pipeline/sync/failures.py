@@ -6,7 +6,7 @@ from datetime import datetime
 
 from fd_pipeline.freshdesk import MalformedItem
 from fd_pipeline.freshdesk.records import parse_timestamp
-from fd_pipeline.sync_log import ItemResult
+from fd_pipeline.sync_log import ItemResult, RawRecord
 
 
 def item_updated_at(item) -> datetime | None:
@@ -28,3 +28,8 @@ def malformed_result(item: MalformedItem, *, item_id: str | None = None) -> Item
     return ItemResult(
         key, "failed", lenient_updated_at(item.raw), error=f"malformed {item.kind} from {item.endpoint}: {item.error}", stage="fetch"
     )
+
+
+def unreadable_result(record: RawRecord, exc: Exception) -> ItemResult:
+    """A stored record that no longer builds a document (the parse stage failed on it)."""
+    return ItemResult(record.item_id, "failed", record.source_updated_at, error=f"stored record: {exc}", stage="parse")

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from fd_pipeline.sync.documents import Document
+from fd_pipeline.sync.failures import unreadable_result
 from fd_pipeline.sync_log import ItemResult, RawRecord, SyncLog
 from fd_pipeline.vectorstore import TICKETS
 
@@ -37,7 +38,7 @@ def ticket_documents(
             return ticket_document(record.record, removed=record.removed, cause_field=cause_field)
         except (KeyError, TypeError, ValueError) as exc:
             if failures is not None:
-                failures.append(ItemResult(record.item_id, "failed", record.source_updated_at, error=f"stored record: {exc}", stage="parse"))
+                failures.append(unreadable_result(record, exc))
             return None
 
     window = (record for batch in store.iter_raw("ticket", start=start, end=end) for record in batch)
