@@ -84,10 +84,12 @@ class EngineCachingSqliteEventLogStorage(SqliteEventLogStorage):
         if not _one_asset_batch(events):
             super().store_event_batch(events)
             return
+        # The same rows go to both files: each event is serialised once.
+        insert = self.prepare_insert_event_batch(events)
         with self.run_connection(events[0].run_id) as conn:
-            conn.execute(self.prepare_insert_event_batch(events))
+            conn.execute(insert)
         with self.index_transaction() as conn:
-            inserted = conn.execute(self.prepare_insert_event_batch(events).returning(SqlEventLogStorageTable.c.id))
+            inserted = conn.execute(insert.returning(SqlEventLogStorageTable.c.id))
             # Ids are assigned in VALUES order; RETURNING's row order is not promised, so sort.
             event_ids = sorted(row[0] for row in inserted)
             self._store_asset_event_tags(conn, events, event_ids)
