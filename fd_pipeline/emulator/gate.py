@@ -60,6 +60,9 @@ def _rate_limited(retry_after_s: int) -> JsonResponse:
         status_code=429, headers={"Retry-After": str(retry_after_s)})
 
 
+# The list calls with a per-minute budget of their own besides the account's (ratelimit.SUB_LIMITED).
+_SUB_LIMITED = {"GET /api/v2/tickets": "tickets", "GET /api/v2/contacts": "contacts"}
+
 _INTERNAL_ERROR = ApiError(500, "Internal Server Error", [
     {"code": "internal_error", "message": "We're sorry, but something went wrong."}])
 _HTML_502 = b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>"
@@ -150,8 +153,8 @@ class ApiGate:
 
         auth_error = self._auth(scope)
         cost = 1 if auth_error or route is None or wrong_method else 1 + include_credits(scope)
-        is_list = endpoint == "GET /api/v2/tickets"
-        allowed, remaining = limiter.charge(cost, is_list=is_list)
+        sub_limit = _SUB_LIMITED.get(endpoint)
+        allowed, remaining = limiter.charge(cost, sub_limit=sub_limit)
         if not allowed:
             response = _rate_limited(limiter.retry_after())
             await self._send(response, scope, receive, send, endpoint, 0, remaining)
