@@ -130,6 +130,17 @@ class ApiGate:
         emu = self.emu
         route, child, wrong_method = self._match(self.api_routes, scope)
         endpoint = f"{scope['method']} {route.path_format if route is not None else scope['path']}"
+        emu.stats.started(endpoint)
+        try:
+            delay = emu.latency.draw()
+            if delay:
+                await asyncio.sleep(delay)  # on the event loop: other requests go on meanwhile
+            await self._answer(scope, receive, send, route, child, wrong_method, endpoint)
+        finally:
+            emu.stats.finished(endpoint)
+
+    async def _answer(self, scope, receive, send, route, child, wrong_method: bool, endpoint: str) -> None:
+        emu = self.emu
         request = Request(scope, receive)
         try:
             page = int(request.query_params.get("page", "1"))
