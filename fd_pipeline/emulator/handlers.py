@@ -1,5 +1,7 @@
-"""The Freshdesk API v2 endpoints the emulator serves (tickets, conversations, agents, solutions),
-with Freshdesk's parameter validation, paging and `link` headers. Auth, credits, faults and the
+"""The Freshdesk API v2 endpoints the emulator serves (tickets, conversations, agents, solutions,
+and the account's contacts, companies, groups, roles, products, ticket fields, time entries,
+satisfaction ratings, surveys and helpdesk settings), with Freshdesk's parameter validation,
+paging and `link` headers. Auth, credits, faults and the
 rate-limit headers are the gate's (gate.py)."""
 
 from __future__ import annotations
