@@ -463,12 +463,15 @@ def summarise(configs: list[dict], rss: list[dict]) -> tuple[str, list[dict]]:
                 serial = s["conversation_calls"] * mean_s
                 latency_rows.append({
                     "config": label, "scenario": key, "latency": f"{c['latency_ms']:g} ± {c['jitter_ms']:g} ms",
+                    "requests": s["api_requests"], "requests x latency s": round(s["api_requests"] * mean_s, 1),
                     "conv calls": s["conversation_calls"], "calls x latency s": round(serial, 1),
                     "ticket fetch s": s["ticket_fetch_s"],
                     "fetch / serial": f"{s['ticket_fetch_s'] / serial:.0%}" if serial else None,
                     "conv in flight (max)": s["max_conversations_in_flight"], "wall s": s["wall_s"]})
             p = c["predecessor"]
             latency_rows.append({"config": label, "scenario": "predecessor", "latency": f"{c['latency_ms']:g} ± {c['jitter_ms']:g} ms",
+                                 "requests": p.get("api_requests"),
+                                 "requests x latency s": round(p["api_requests"] * mean_s, 1) if "api_requests" in p else None,
                                  "conv calls": p["conversation_calls"],
                                  "calls x latency s": round(p["conversation_calls"] * mean_s, 1),
                                  "ticket fetch s": p["seconds"]["fetch"], "wall s": p["wall_s"],
@@ -481,8 +484,9 @@ def summarise(configs: list[dict], rss: list[dict]) -> tuple[str, list[dict]]:
                                       f"{init['max_conversations_in_flight']} at once",
                             "met": bool(serial) and init["ticket_fetch_s"] < 0.5 * serial
                             and init["max_conversations_in_flight"] > 1})
-        lines.append(table(latency_rows, ["config", "scenario", "latency", "conv calls", "calls x latency s", "ticket fetch s",
-                                          "fetch / serial", "conv in flight (max)", "wall s"],
+        lines.append(table(latency_rows, ["config", "scenario", "latency", "requests", "requests x latency s", "wall s",
+                                          "conv calls", "calls x latency s", "ticket fetch s",
+                                          "fetch / serial", "conv in flight (max)"],
                            "Latency (every API answer delayed; calls x latency = reading conversations one at a time)"))
         lines.append("")
     lines.append(table(scenario_rows, ["config", "scenario", "tickets", "articles", "wall s", "tickets/s", "texts embedded",

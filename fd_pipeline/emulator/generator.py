@@ -17,6 +17,7 @@ field values come from corpus.py; this module decides which, in what order, and 
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -176,6 +177,7 @@ def agent_groups(agent_id: int) -> tuple[int, ...]:
     return (GROUP_ID_START + n % len(PRODUCTS),)
 
 
+@functools.cache
 def group_agents(group_id: int) -> tuple[int, ...]:
     return tuple(AGENT_ID_START + n for n in range(len(AGENTS)) if group_id in agent_groups(AGENT_ID_START + n))
 
