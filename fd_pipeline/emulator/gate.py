@@ -3,8 +3,9 @@
 
 `ApiGate` is the outermost ASGI callable, so it holds uvicorn's own `send` and can drop a
 connection for real (it aborts the transport; see `_drop`). For each API request it matches
-the Starlette route, then applies, in order: injected faults, Basic auth, the credit budget,
-the handler, and the `X-RateLimit-*` headers every Freshdesk response carries.
+the Starlette route, then applies, in order: the configured latency (latency.py), injected
+faults, Basic auth, the credit budget, the handler, and the `X-RateLimit-*` headers every
+Freshdesk response carries.
 """
 
 from __future__ import annotations
