@@ -12,6 +12,11 @@ parent so the child's peak RSS is the pipeline's alone.
     .venv/bin/python bench/pipeline.py                                   # everything (long)
     .venv/bin/python bench/pipeline.py --configs tiny:memory --tickets 200 --rss-sizes ""   # quick look
     .venv/bin/python bench/pipeline.py --configs full:disk --full-tickets 80 --rss-sizes ""
+    .venv/bin/python bench/pipeline.py --configs tiny:memory --tickets 500 --rss-sizes "" --latency-ms 150 --jitter-ms 100
+
+With --latency-ms the emulator delays every API answer (± --jitter-ms), as a Freshdesk 100-300 ms
+away does; a "Latency" table then sets each run's ticket fetch against its conversation calls x
+the mean latency (what reading them one at a time would take) and the most it read at once.
 
 Prints markdown tables and writes bench/results/pipeline.json.
 """
@@ -187,7 +192,11 @@ def scenario(name: str, emu, resources: dict, first: str, last: str, start: date
     articles = sum(int(kb_md.get(f"count_{k}", 0)) for k in ("new", "changed", "unchanged"))
     tokens = sum(int(m.get("count_tokens", 0)) for m in emb)
     minimum = minimum_credits(emu, start, end, conversation_min)
+    conversations = "GET /api/v2/tickets/{ticket_id}/conversations"
     return {
+        "ticket_fetch_s": round(md.get(TICKET_ASSETS.raw, {}).get("run_seconds_fetch", 0.0), 3),
+        "max_conversations_in_flight": snap["max_in_flight_by_endpoint"].get(conversations, 0),
+        "max_requests_in_flight": snap["max_in_flight"],
         "scenario": name,
         "wall_s": round(wall, 3),
         "cpu_s": _LAST_CPU["s"],
@@ -269,7 +278,8 @@ def child_config(args) -> dict:
     mdir = model_dir(args.model)
     out: dict = {"model": args.model, "store": args.store, "tickets_generated": args.tickets, "articles_generated": args.articles,
                  "max_tokens": args.max_tokens, "batch_size": args.batch_size, "threads": args.threads,
-                 "rate_window_s": args.rate_window, "plan": "enterprise"}
+                 "rate_window_s": args.rate_window, "plan": "enterprise",
+                 "latency_ms": args.latency_ms, "jitter_ms": args.jitter_ms}
     embedder = Embedder(EmbedderResource(model=str(mdir), device="cpu", threads=args.threads, batch_size=args.batch_size,
                                          max_tokens=args.max_tokens).config())
     started = time.perf_counter()
@@ -278,7 +288,8 @@ def child_config(args) -> dict:
     _assets()  # imports dagster and the definitions outside the timed runs
     out["rss_after_load_mb"] = rss_now_mb()
     emu = Emulator(seed=args.seed, tickets=args.tickets, articles=args.articles, now=NOW, span_hours=HOURS,
-                   plan="enterprise", rate_window_s=args.rate_window).start()
+                   plan="enterprise", rate_window_s=args.rate_window, latency_ms=args.latency_ms,
+                   jitter_ms=args.jitter_ms).start()
     try:
         with tempfile.TemporaryDirectory(prefix="fd-bench-") as tmp:
             work = Path(tmp)
@@ -303,7 +314,8 @@ def child_config(args) -> dict:
             legacy_store.close()
             snap = emu.stats.snapshot()
             out["predecessor"].update(cpu_s=round(time.process_time() - cpu, 3), throttled_429=snap["throttled"], api_credits=snap["credits"],
-                                      conversation_calls=_conv_calls(snap), peak_rss_mb_so_far=peak_rss_mb())
+                                      conversation_calls=_conv_calls(snap), peak_rss_mb_so_far=peak_rss_mb(),
+                                      api_requests=snap["requests"], max_requests_in_flight=snap["max_in_flight"])
             print(f"[{args.model}:{args.store}] resync, nothing changed...", file=sys.stderr, flush=True)
             out["resync"] = scenario("resync", emu, resources, first, last, start, end, conversation_min=0)
             emu.clock.advance(1800)
@@ -354,7 +366,7 @@ def child_rss(args) -> dict:
 
 def _child_args(args, **overrides) -> list[str]:
     values = {"threads": args.threads, "batch_size": args.batch_size, "max_tokens": args.max_tokens, "seed": args.seed,
-              "rate_window": args.rate_window, **overrides}
+              "rate_window": args.rate_window, "latency_ms": args.latency_ms, "jitter_ms": args.jitter_ms, **overrides}
     flags = []
     for key, value in values.items():
         flags += [f"--{key.replace('_', '-')}", str(value)]
@@ -367,7 +379,7 @@ def rss_runs(args, sizes: list[int]) -> list[dict]:
     rows = []
     for n in sizes:
         emu = Emulator(seed=args.seed, tickets=n, articles=args.articles, now=NOW, span_hours=HOURS, plan="enterprise",
-                       rate_window_s=args.rss_rate_window).start()
+                       rate_window_s=args.rss_rate_window, latency_ms=args.latency_ms, jitter_ms=args.jitter_ms).start()
         try:
             print(f"[rss] initial backfill of {n} tickets (tiny model, {args.rss_store} store)...", file=sys.stderr, flush=True)
             row = run_child(["--child", "rss", "--model", "tiny", "--store", args.rss_store, "--tickets", str(n),
@@ -440,6 +452,43 @@ def summarise(configs: list[dict], rss: list[dict]) -> tuple[str, list[dict]]:
         throttled = sum(s["throttled_429"] for s in (init, rs, ch))
         targets.append({"target": "zero 429s at the Enterprise limit", "config": label,
                         "figure": f"{throttled} (700 credits per {c['rate_window_s']} s window)", "met": throttled == 0})
+    if any(c.get("latency_ms") or c.get("jitter_ms") for c in configs):
+        latency_rows = []
+        for c in configs:
+            label = f"{c['model']}/{c['store']}"
+            # The jitter is uniform and symmetric, so the mean delay is the latency (clipped at 0).
+            mean_s = c["latency_ms"] / 1000
+            for key in ("initial", "resync", "changed"):
+                s = c[key]
+                serial = s["conversation_calls"] * mean_s
+                latency_rows.append({
+                    "config": label, "scenario": key, "latency": f"{c['latency_ms']:g} ± {c['jitter_ms']:g} ms",
+                    "requests": s["api_requests"], "requests x latency s": round(s["api_requests"] * mean_s, 1),
+                    "conv calls": s["conversation_calls"], "calls x latency s": round(serial, 1),
+                    "ticket fetch s": s["ticket_fetch_s"],
+                    "fetch / serial": f"{s['ticket_fetch_s'] / serial:.0%}" if serial else None,
+                    "conv in flight (max)": s["max_conversations_in_flight"], "wall s": s["wall_s"]})
+            p = c["predecessor"]
+            latency_rows.append({"config": label, "scenario": "predecessor", "latency": f"{c['latency_ms']:g} ± {c['jitter_ms']:g} ms",
+                                 "requests": p.get("api_requests"),
+                                 "requests x latency s": round(p["api_requests"] * mean_s, 1) if "api_requests" in p else None,
+                                 "conv calls": p["conversation_calls"],
+                                 "calls x latency s": round(p["conversation_calls"] * mean_s, 1),
+                                 "ticket fetch s": p["seconds"]["fetch"], "wall s": p["wall_s"],
+                                 "conv in flight (max)": p.get("max_requests_in_flight")})
+            init = c["initial"]
+            serial = init["conversation_calls"] * mean_s
+            targets.append({"target": "with latency: conversation reads overlap (ticket fetch < 50% of calls x latency)",
+                            "config": label,
+                            "figure": f"{init['ticket_fetch_s']} s vs {serial:.1f} s, up to "
+                                      f"{init['max_conversations_in_flight']} at once",
+                            "met": bool(serial) and init["ticket_fetch_s"] < 0.5 * serial
+                            and init["max_conversations_in_flight"] > 1})
+        lines.append(table(latency_rows, ["config", "scenario", "latency", "requests", "requests x latency s", "wall s",
+                                          "conv calls", "calls x latency s", "ticket fetch s",
+                                          "fetch / serial", "conv in flight (max)"],
+                           "Latency (every API answer delayed; calls x latency = reading conversations one at a time)"))
+        lines.append("")
     lines.append(table(scenario_rows, ["config", "scenario", "tickets", "articles", "wall s", "tickets/s", "texts embedded",
                                        "embed tok/s", "Qdrant upserts", "conv calls", "peak RSS MB"], "Scenarios"))
     lines.append("")
@@ -483,6 +532,8 @@ def main() -> None:
     ap.add_argument("--rate-window", type=float, default=6.0,
                     help="the emulator's credit window in seconds (Freshdesk: 60; 700 credits per window either way)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--latency-ms", type=float, default=0.0, help="delay every emulator answer by this much (default 0)")
+    ap.add_argument("--jitter-ms", type=float, default=0.0, help="spread that delay uniformly by ± this much")
     ap.add_argument("--out", default=str(RESULTS / "pipeline.json"))
     # child-only
     ap.add_argument("--child", choices=("config", "rss"), help=argparse.SUPPRESS)

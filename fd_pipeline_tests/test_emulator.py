@@ -43,12 +43,13 @@ TICKET_KEYS = {
 }
 CONVERSATION_KEYS = {"id", "body", "body_text", "incoming", "private", "source", "user_id", "ticket_id",
                      "from_email", "to_emails", "cc_emails", "bcc_emails", "attachments", "created_at",
-                     "updated_at", "last_edited_at"}
+                     "updated_at", "last_edited_at", "category"}
 ARTICLE_KEYS = {"id", "type", "title", "description", "description_text", "status", "tags", "folder_id",
                 "category_id", "agent_id", "hierarchy", "hits", "thumbs_up", "thumbs_down", "seo_data",
                 "created_at", "updated_at"}
 AGENT_KEYS = {"available", "occasional", "id", "ticket_scope", "signature", "group_ids", "role_ids", "skill_ids",
-              "available_since", "contact", "created_at", "updated_at", "last_active_at", "type", "focus_mode"}
+              "available_since", "contact", "created_at", "updated_at", "last_active_at", "type", "focus_mode",
+              "deactivated", "agent_level_id", "freshcaller_agent", "freshchat_agent"}
 AGENT_CONTACT_KEYS = {"active", "email", "job_title", "language", "last_login_at", "mobile", "name", "phone",
                       "time_zone", "created_at", "updated_at"}
 

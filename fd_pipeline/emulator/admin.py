@@ -1,4 +1,4 @@
-"""`/_emulator/...`: the emulator's own controls (stats, ground truth, clock, mutations, faults)."""
+"""`/_emulator/...`: the emulator's own controls (stats, ground truth, clock, mutations, faults, latency)."""
 
 from __future__ import annotations
 
@@ -67,6 +67,19 @@ class Admin:
                 return JsonResponse({"error": str(exc)}, status_code=400)
         return JsonResponse({"faults": repr(self.emu.fault_config)})
 
+    async def latency(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.emu.set_latency(0, 0)
+        elif request.method == "POST":
+            try:
+                data = await request.json()
+                if not isinstance(data, dict) or set(data) - {"latency_ms", "jitter_ms"}:
+                    raise ValueError("send {\"latency_ms\": N, \"jitter_ms\": N}")
+                self.emu.set_latency(data.get("latency_ms", 0), data.get("jitter_ms", 0))
+            except (TypeError, ValueError) as exc:
+                return JsonResponse({"error": str(exc)}, status_code=400)
+        return JsonResponse(self.emu.latency.as_dict())
+
     def routes(self) -> list[Route]:
         return [
             Route("/_emulator/stats", self.stats, methods=["GET", "POST"]),
@@ -74,4 +87,5 @@ class Admin:
             Route("/_emulator/clock", self.clock, methods=["GET", "POST"]),
             Route("/_emulator/mutate", self.mutate, methods=["POST"]),
             Route("/_emulator/faults", self.faults, methods=["GET", "POST", "DELETE"]),
+            Route("/_emulator/latency", self.latency, methods=["GET", "POST", "DELETE"]),
         ]

@@ -16,6 +16,16 @@ def masked(key: str) -> str:
     return f"****{key[-4:]}" if len(key) >= 16 else "****"
 
 
+def _millis(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 60_000:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of milliseconds between 0 and 60000")
+    return value
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("emulator", help="serve a fake Freshdesk API on loopback",
                               description=__doc__)
@@ -37,6 +47,10 @@ def register(subparsers) -> None:
                    help="an extra DNS name (or IP) in the certificate, e.g. acme.freshdesk.com; repeatable; "
                         "implies --tls")
     p.add_argument("--cert-dir", help="where the CA and certificate are written (reused if present)")
+    p.add_argument("--latency-ms", type=_millis, default=0.0,
+                   help="delay every API answer by this many milliseconds (default 0: none)")
+    p.add_argument("--jitter-ms", type=_millis, default=0.0,
+                   help="spread the delay uniformly by ± this many milliseconds (default 0)")
     p.set_defaults(func=run)
 
 
@@ -52,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     emu = Emulator(seed=args.seed, tickets=args.tickets, articles=args.articles, now=now,
                    span_hours=args.span_hours, plan=args.plan, rate_window_s=args.rate_window,
                    api_key=args.api_key, tls=args.tls, port=args.port, host=args.host,
-                   cert_dir=args.cert_dir, clock_running=not args.frozen, tls_hostnames=args.tls_hostname)
+                   cert_dir=args.cert_dir, clock_running=not args.frozen, tls_hostnames=args.tls_hostname,
+                   latency_ms=args.latency_ms, jitter_ms=args.jitter_ms)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host}, not loopback")
     with emu:
@@ -61,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         shown = emu.api_key if dev_key else masked(emu.api_key)
         print(f"Freshdesk emulator at {emu.base_url}  (api key: {shown}, any password)")
         print(f"  {counts['live']} tickets (+{counts['deleted']} deleted, {counts['spam']} spam), "
-              f"{counts['articles']} articles; plan {args.plan}, window {args.rate_window:g}s")
+              f"{counts['articles']} articles; plan {args.plan}, window {args.rate_window:g}s"
+              + (f"; latency {args.latency_ms:g} ms ± {args.jitter_ms:g}" if args.latency_ms or args.jitter_ms else ""))
         if emu.ca_file:
             print(f"  CA file: {emu.ca_file}   (FRESHDESK_CA_BUNDLE={emu.ca_file})")
         user = emu.api_key if dev_key else "$FRESHDESK_API_KEY"
@@ -70,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
                   f"--cacert {emu.ca_file} https://{name}:{emu.port}/api/v2/agents/me")
         print(f"  try: curl -u \"{user}:X\" '{emu.base_url}/api/v2/tickets?per_page=2'"
               + (f" --cacert {emu.ca_file}" if emu.ca_file else ""))
-        print(f"  admin: {emu.base_url}/_emulator/stats | /ground_truth | POST /clock /mutate /faults")
+        print(f"  admin: {emu.base_url}/_emulator/stats | /ground_truth | POST /clock /mutate /faults /latency")
         print("Ctrl-C stops.", flush=True)
         try:
             while True:

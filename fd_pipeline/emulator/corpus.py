@@ -647,6 +647,28 @@ GREETINGS_KO = ("안녕하세요,", "안녕하세요. 문의드립니다.", "수
 CUSTOMER_PLANS = ("Starter", "Pro", "Enterprise", None)  # the cf_plan custom field
 REGIONS_EN = ("EU", "US", None)  # the cf_region custom field
 REGIONS_KO = ("KR", "JP")
+CONTACT_TIME_ZONES_EN = ("Eastern Time (US & Canada)", "Pacific Time (US & Canada)", "London", "Berlin", "Paris")
+JOB_TITLES_EN = ("Office Manager", "IT Administrator", "Accountant", "Founder", None, None)
+JOB_TITLES_KO = ("팀장", "대리", "과장", None, None)
+INDUSTRIES = ("Retail", "Logistics", "Software", "Manufacturing", "Food & Beverage", "Finance")
+ACCOUNT_TIERS = ("Basic", "Premium", "Enterprise")
+HEALTH_SCORES = ("Happy", "Doing okay", "At risk")
+ROLES = (("Account Administrator", "Has complete control over the help desk and the account, billing included."),
+         ("Administrator", "Can configure the help desk and every agent's access."),
+         ("Supervisor", "Can run reports and manage the tickets of their groups."),
+         ("Agent", "Can log, view, reply, update and resolve tickets."))
+# (English, Korean) notes an agent leaves on a time entry
+TIME_NOTES = (("Reproduced the problem on a test account.", "테스트 계정에서 문제 재현."),
+              ("Call with the customer to walk through the fix.", "고객과 통화하며 해결 절차 안내."),
+              ("Read the logs the customer sent.", "고객이 보낸 로그 확인."),
+              ("Checked the account's settings.", "계정 설정 확인."))
+# (rating, English, Korean) answers to the satisfaction survey's default question; None: no comment left
+SURVEY_FEEDBACK = ((103, "Fixed in minutes, thanks!", "빠르게 해결해 주셔서 감사합니다!"),
+                   (102, "Clear steps, it works again.", "안내가 명확했습니다."),
+                   (101, None, None),
+                   (100, "It works, but it took a while.", "해결은 됐지만 시간이 걸렸어요."),
+                   (-101, "I had to write three times.", "여러 번 문의해야 했습니다."),
+                   (-103, "Still not fixed for me.", "아직 해결되지 않았습니다."))
 
 # -- the fixed wording of mails and articles: (English, Korean) str.format templates; a tuple is lines ---
 

@@ -17,7 +17,17 @@ from datetime import UTC, datetime, timedelta
 from html import escape, unescape
 
 from . import generator as gen
-from .rows import AgentRow, ArticleRow, CategoryRow, ConversationRow, FolderRow, TicketRow
+from .rows import (
+    AgentRow,
+    ArticleRow,
+    CategoryRow,
+    ContactRow,
+    ConversationRow,
+    FolderRow,
+    RatingRow,
+    TicketRow,
+    TimeEntryRow,
+)
 
 VIEWS = ("live", "deleted", "spam")
 _TAG = re.compile(r"<[^>]+>")
@@ -105,11 +115,15 @@ class Desk:
         self.lock = threading.RLock()
         self.version = 0
         now_ts = clock.timestamp()
+        self.created_ts = now_ts  # the account's fixed records (groups, roles, fields...) date from here
         rng = random.Random(seed)
         rows = gen.generate_tickets(rng, tickets, now_ts, span_hours, deleted_share, spam_share)
         self.tickets: dict[int, TicketRow] = {t.id: t for t in rows}
         self._next_ticket_id = gen.TICKET_ID_START + tickets
         self._conversations: dict[int, list[ConversationRow]] = {}
+        self._work: dict[int, tuple[list[TimeEntryRow], RatingRow | None]] = {}
+        self._contacts: tuple[int, dict[int, ContactRow]] = (-1, {})
+        self._all_work: tuple[int, list[TimeEntryRow], list[RatingRow]] = (-1, [], [])
         self._index: dict[str, dict[str, list[tuple[int, int]]]] = {
             v: {"updated_at": [], "created_at": []} for v in VIEWS}
         for t in rows:
@@ -141,6 +155,43 @@ class Desk:
                 convs = gen.generate_conversations(self.seed, self.tickets[tid])
                 self._conversations[tid] = convs
             return convs
+
+    def work(self, tid: int) -> tuple[list[TimeEntryRow], RatingRow | None]:
+        """The ticket's time entries and satisfaction rating (generated on first use, then stored)."""
+        with self.lock:
+            work = self._work.get(tid)
+            if work is None:
+                t = self.tickets[tid]
+                work = (gen.generate_time_entries(self.seed, t), gen.generate_rating(self.seed, t, self.created_ts))
+                self._work[tid] = work
+            return work
+
+    def all_work(self) -> tuple[list[TimeEntryRow], list[RatingRow]]:
+        """Every time entry and rating of tickets neither deleted nor spam, by id; rebuilt after a change."""
+        with self.lock:
+            version, entries, ratings = self._all_work
+            if version != self.version:
+                entries, ratings = [], []
+                for tid in sorted(i for _, i in self._index["live"]["created_at"]):
+                    te, rating = self.work(tid)
+                    entries.extend(te)
+                    if rating is not None:
+                        ratings.append(rating)
+                self._all_work = (self.version, entries, ratings)
+            return entries, ratings
+
+    def contacts(self) -> dict[int, ContactRow]:
+        """Every requester of a ticket (deleted and spam ones too) as a contact, by id."""
+        with self.lock:
+            version, contacts = self._contacts
+            if version != self.version:
+                span: dict[int, tuple[int, int]] = {}
+                for t in self.tickets.values():
+                    lo, hi = span.get(t.requester_id, (t.created_at, t.created_at))
+                    span[t.requester_id] = (min(lo, t.created_at), max(hi, t.created_at))
+                contacts = {rid: gen.contact_row(rid, lo, hi) for rid, (lo, hi) in sorted(span.items())}
+                self._contacts = (self.version, contacts)
+            return contacts
 
     def list_ticket_ids(self, *, view: str, updated_since: int | None, created_since: int | None,
                         order_by: str, order_type: str, offset: int, limit: int) -> tuple[list[int], int]:
@@ -221,6 +272,7 @@ class Desk:
         with self.lock:
             t = self._get(tid)
             self.conversations(tid)  # materialise from the ticket as generated, before it changes
+            self.work(tid)
             self._unindex(t)
             change(t)
             t.updated_at = self.clock.timestamp()
@@ -250,6 +302,7 @@ class Desk:
             )
             self.tickets[tid] = t
             self._conversations[tid] = []
+            self._work[tid] = ([], None)
             self._reindex(t)
             return tid
 

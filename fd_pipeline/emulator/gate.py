@@ -3,8 +3,9 @@
 
 `ApiGate` is the outermost ASGI callable, so it holds uvicorn's own `send` and can drop a
 connection for real (it aborts the transport; see `_drop`). For each API request it matches
-the Starlette route, then applies, in order: injected faults, Basic auth, the credit budget,
-the handler, and the `X-RateLimit-*` headers every Freshdesk response carries.
+the Starlette route, then applies, in order: the configured latency (latency.py), injected
+faults, Basic auth, the credit budget, the handler, and the `X-RateLimit-*` headers every
+Freshdesk response carries.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ def _rate_limited(retry_after_s: int) -> JsonResponse:
          "errors": [{"code": "rate_limit_exceeded", "message": "Retry after the time in Retry-After."}]},
         status_code=429, headers={"Retry-After": str(retry_after_s)})
 
+
+# The list calls with a per-minute budget of their own besides the account's (ratelimit.SUB_LIMITED).
+_SUB_LIMITED = {"GET /api/v2/tickets": "tickets", "GET /api/v2/contacts": "contacts"}
 
 _INTERNAL_ERROR = ApiError(500, "Internal Server Error", [
     {"code": "internal_error", "message": "We're sorry, but something went wrong."}])
@@ -127,6 +131,17 @@ class ApiGate:
         emu = self.emu
         route, child, wrong_method = self._match(self.api_routes, scope)
         endpoint = f"{scope['method']} {route.path_format if route is not None else scope['path']}"
+        emu.stats.started(endpoint)
+        try:
+            delay = emu.latency.draw()
+            if delay:
+                await asyncio.sleep(delay)  # on the event loop: other requests go on meanwhile
+            await self._answer(scope, receive, send, route, child, wrong_method, endpoint)
+        finally:
+            emu.stats.finished(endpoint)
+
+    async def _answer(self, scope, receive, send, route, child, wrong_method: bool, endpoint: str) -> None:
+        emu = self.emu
         request = Request(scope, receive)
         try:
             page = int(request.query_params.get("page", "1"))
@@ -150,8 +165,8 @@ class ApiGate:
 
         auth_error = self._auth(scope)
         cost = 1 if auth_error or route is None or wrong_method else 1 + include_credits(scope)
-        is_list = endpoint == "GET /api/v2/tickets"
-        allowed, remaining = limiter.charge(cost, is_list=is_list)
+        sub_limit = _SUB_LIMITED.get(endpoint)
+        allowed, remaining = limiter.charge(cost, sub_limit=sub_limit)
         if not allowed:
             response = _rate_limited(limiter.retry_after())
             await self._send(response, scope, receive, send, endpoint, 0, remaining)

@@ -17,6 +17,7 @@ field values come from corpus.py; this module decides which, in what order, and 
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from .corpus import (
     AREAS,
     CATEGORY_DESCRIPTION,
     COMPANIES,
+    CONTACT_TIME_ZONES_EN,
     CUSTOMER_PLANS,
     DRAFT_TITLE,
     ENV_NO_PRODUCT_EN,
@@ -41,6 +43,8 @@ from .corpus import (
     GREETINGS_EN,
     GREETINGS_KO,
     ISSUES,
+    JOB_TITLES_EN,
+    JOB_TITLES_KO,
     LONG_CHECKS_EN,
     LONG_CHECKS_KO,
     LONG_DETAIL_EN,
@@ -58,6 +62,8 @@ from .corpus import (
     SPAM_LINE,
     SPAM_SUBJECTS,
     STATUSES,
+    SURVEY_FEEDBACK,
+    TIME_NOTES,
     TRIED_EN,
     TRIED_KO,
     TROUBLESHOOTING_FOLDER,
@@ -73,9 +79,12 @@ from .rows import (
     ArticleRow,
     ArticleTranslation,
     CategoryRow,
+    ContactRow,
     ConversationRow,
     FolderRow,
+    RatingRow,
     TicketRow,
+    TimeEntryRow,
 )
 
 TICKET_ID_START = 1000
@@ -87,6 +96,11 @@ AGENT_ID_START = 4_000_000_001
 COMPANY_ID_START = 5_000_001
 GROUP_ID_START = 6_000_001
 PRODUCT_ID_START = 7_000_001
+ROLE_ID_START = 8_000_001
+SURVEY_ID = 9_000_001
+TICKET_FIELD_ID_START = 10_000_001
+TIME_ENTRY_ID_START = 11_000_000_000
+RATING_ID_START = 12_000_000_000
 # Generated conversation ids are tid * 1000 + n: stable without generating every ticket.
 CONVERSATION_ID_FACTOR = 1000
 
@@ -140,6 +154,41 @@ def requester_json(rid: int) -> dict:
     return {"id": rid, "name": name, "email": email, "mobile": None, "phone": None}
 
 
+_KO_COMPANIES = tuple(i for i, c in enumerate(COMPANIES) if not c.isascii())
+_EN_COMPANIES = tuple(i for i, c in enumerate(COMPANIES) if c.isascii())
+
+
+def requester_company_id(rid: int) -> int | None:
+    """The company a requester belongs to (about 70% have one; Korean speakers work at Korean
+    firms), a pure function of the id so a contact and each of its tickets agree."""
+    n = rid - REQUESTER_ID_START
+    h = (n * 2_654_435_761) % 1000
+    if h >= 700:
+        return None
+    pool = _KO_COMPANIES if n % 2 else _EN_COMPANIES
+    return COMPANY_ID_START + pool[(n // 2 + h) % len(pool)]
+
+
+def agent_groups(agent_id: int) -> tuple[int, ...]:
+    """The groups an agent works in: one product's queue each, the account admin in all."""
+    n = agent_id - AGENT_ID_START
+    if n == 0:
+        return tuple(GROUP_ID_START + p for p in range(len(PRODUCTS)))
+    return (GROUP_ID_START + n % len(PRODUCTS),)
+
+
+@functools.cache
+def group_agents(group_id: int) -> tuple[int, ...]:
+    return tuple(AGENT_ID_START + n for n in range(len(AGENTS)) if group_id in agent_groups(AGENT_ID_START + n))
+
+
+def agent_role_id(agent_id: int, ticket_scope: int) -> int:
+    """Role ids of ROLES: the admin is the account administrator, the rest follow their ticket scope."""
+    if agent_id == AGENT_ID_START:
+        return ROLE_ID_START
+    return ROLE_ID_START + ticket_scope
+
+
 def agent_name(agent_id: int) -> str:
     return AGENTS[(agent_id - AGENT_ID_START) % len(AGENTS)]
 
@@ -157,8 +206,54 @@ def generate_agents(now_ts: int) -> list[AgentRow]:
             id=AGENT_ID_START + n, name=name, email=f"{name.lower().replace(' ', '.')}@support.example.com",
             occasional=n == len(AGENTS) - 2, available=n % 3 != 2, ticket_scope=1 if n == 0 else 1 + n % 3,
             time_zone=AGENT_TIME_ZONES[n % len(AGENT_TIME_ZONES)], created_at=created, updated_at=created + 7 * DAY,
-            last_login_at=now_ts - (n + 1) * 3600))
+            last_login_at=now_ts - (n + 1) * 3600, agent_level_id=1 + (7 * n + 3) % 6))
     return out
+
+
+def contact_row(rid: int, first_ticket_at: int, last_ticket_at: int) -> ContactRow:
+    """A requester as a contact: created before their first ticket, updated when they last wrote in."""
+    name, email = _requester(rid)
+    n = rid - REQUESTER_ID_START
+    ko = n % 2 == 1
+    h = (n * 40_503) % 997
+    created = first_ticket_at - (1 + h % 200) * DAY
+    titles = JOB_TITLES_KO if ko else JOB_TITLES_EN
+    return ContactRow(id=rid, name=name, email=email, company_id=requester_company_id(rid),
+                      language="ko" if ko else "en",
+                      time_zone="Seoul" if ko else CONTACT_TIME_ZONES_EN[h % len(CONTACT_TIME_ZONES_EN)],
+                      job_title=titles[h % len(titles)], created_at=created, updated_at=max(created, last_ticket_at))
+
+
+def generate_time_entries(seed: int, t: TicketRow) -> list[TimeEntryRow]:
+    """The time an agent logged on a ticket they worked (a pure function of seed and the ticket as generated)."""
+    rng = random.Random(seed * 7_000_003 + t.id)
+    if t.topic is None or t.responder_id is None or t.status == 2 or rng.random() >= 0.45:
+        return []
+    ko = t.language == "ko"
+    out = []
+    span = max(60, t.updated_at - t.created_at)
+    for n in range(1 if rng.random() < 0.7 else 2):
+        executed = t.created_at + rng.randrange(span)
+        minutes = rng.choice((5, 10, 15, 20, 30, 45, 60, 90))
+        logged = max(executed, min(executed + minutes * 60, t.updated_at))
+        note = rng.choice(TIME_NOTES)[1 if ko else 0]
+        out.append(TimeEntryRow(id=TIME_ENTRY_ID_START + t.id * 10 + n, ticket_id=t.id, agent_id=t.responder_id,
+                                company_id=t.company_id, billable=rng.random() < 0.6, note=note, minutes=minutes,
+                                executed_at=executed, created_at=logged, updated_at=logged))
+    return out
+
+
+def generate_rating(seed: int, t: TicketRow, now_ts: int) -> RatingRow | None:
+    """The requester's survey answer on a resolved ticket (about a third answer), or None."""
+    rng = random.Random(seed * 9_000_011 + t.id)
+    if t.topic is None or t.status not in (4, 5) or rng.random() >= 0.35:
+        return None
+    rating, en, ko = rng.choices(SURVEY_FEEDBACK, weights=(30, 25, 20, 10, 10, 5))[0]
+    # answered within two days of the resolution, and never after the desk's now
+    at = min(now_ts, t.status_updated_at + int(rng.random() * max(60, min(2 * DAY, now_ts - t.status_updated_at))))
+    return RatingRow(id=RATING_ID_START + t.id, ticket_id=t.id, user_id=t.requester_id, agent_id=t.responder_id,
+                     group_id=t.group_id, rating=rating, feedback=ko if t.language == "ko" else en,
+                     created_at=at, updated_at=at)
 
 
 def _say(key: str, ko: bool, **fields):
@@ -275,8 +370,10 @@ def generate_tickets(rng: random.Random, n: int, now_ts: int, span_hours: float,
         r = randrange(n_requesters) * 2 + (1 if ko else 0)
         rid = REQUESTER_ID_START + r
         name = _requester(rid)[0]
-        company_ix = randrange(len(COMPANIES)) if rand() < 0.7 else None
-        company = COMPANIES[company_ix] if company_ix is not None else None
+        if rand() < 0.7:
+            randrange(len(COMPANIES))  # still drawn, so the seeded stream (and every later value) is unchanged
+        company_id = requester_company_id(rid)
+        company = COMPANIES[company_id - COMPANY_ID_START] if company_id is not None else None
         if is_spam:
             subject = choice(SPAM_SUBJECTS)
             html = f"<div>{escape(subject)}</div><div>{SPAM_LINE}</div>"
@@ -309,7 +406,7 @@ def generate_tickets(rng: random.Random, n: int, now_ts: int, span_hours: float,
             },
             requester_id=rid, responder_id=responder,
             group_id=(GROUP_ID_START + pix) if pix is not None and rand() < 0.9 else None,
-            company_id=(COMPANY_ID_START + company_ix) if company_ix is not None else None,
+            company_id=company_id,
             product_id=(PRODUCT_ID_START + pix) if pix is not None and rand() < 0.9 else None,
             created_at=created, updated_at=updated,
             due_by=created + 3 * DAY, fr_due_by=created + DAY,
@@ -318,6 +415,10 @@ def generate_tickets(rng: random.Random, n: int, now_ts: int, span_hours: float,
             spam=is_spam, deleted=(not is_spam) and rand() < deleted_share,
             language="ko" if ko else "en", topic=topic, status_updated_at=updated,
         )
+        if responder is not None and row.group_id is not None:
+            # The same draw, mapped onto the agents of the ticket's group: responders work its queue.
+            members = group_agents(row.group_id)
+            row.responder_id = members[(responder - AGENT_ID_START) % len(members)]
         rows.append(row)
     return rows
 

@@ -1,5 +1,7 @@
-"""The Freshdesk API v2 endpoints the emulator serves (tickets, conversations, agents, solutions),
-with Freshdesk's parameter validation, paging and `link` headers. Auth, credits, faults and the
+"""The Freshdesk API v2 endpoints the emulator serves (tickets, conversations, agents, solutions,
+and the account's contacts, companies, groups, roles, products, ticket fields, time entries,
+satisfaction ratings, surveys and helpdesk settings), with Freshdesk's parameter validation,
+paging and `link` headers. Auth, credits, faults and the
 rate-limit headers are the gate's (gate.py)."""
 
 from __future__ import annotations
@@ -11,14 +13,28 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import account
 from .responses import ApiError, JsonResponse, invalid, not_found
-from .shapes import agent_json, article_json, category_json, conversation_json, folder_json, ticket_json
+from .shapes import (
+    agent_json,
+    article_json,
+    category_json,
+    contact_json,
+    conversation_json,
+    folder_json,
+    rating_json,
+    ticket_json,
+    time_entry_json,
+)
 
 if TYPE_CHECKING:
     from .server import Emulator
 
 MAX_PAGES = 300
-LANGUAGES = ("en", "ko")
+PRIMARY_LANGUAGE = "en"
+# The KB's translations are generated in these; /settings/helpdesk names them so a client can discover them.
+SUPPORTED_LANGUAGES = ("ko",)
+LANGUAGES = (PRIMARY_LANGUAGE, *SUPPORTED_LANGUAGES)
 PAGE_301_BODY = {
     "description": "Validation failed",
     "errors": [{"field": "page",
@@ -31,6 +47,8 @@ _ORDER_BY = ("created_at", "due_by", "updated_at", "status")
 _ORDER_TYPES = ("asc", "desc")
 _FILTERS = ("new_and_my_open", "watching", "spam", "deleted")
 _AGENT_STATES = ("fulltime", "occasional")
+_CONTACT_STATES = ("blocked", "deleted", "unverified", "verified")
+_BOOLEANS = ("true", "false")
 
 
 def _not_one_of(name: str, allowed: tuple[str, ...]) -> ApiError:
@@ -67,7 +85,7 @@ def _includes(request: Request, allowed: tuple[str, ...]) -> list[str]:
     return values
 
 
-def parse_since(raw: str) -> int:
+def parse_since(raw: str, field: str = "updated_since") -> int:
     text = raw.strip().replace(" ", "+")  # a '+' offset arrives as a space when not escaped
     try:
         if len(text) == 10:
@@ -75,7 +93,7 @@ def parse_since(raw: str) -> int:
         else:
             dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise invalid("updated_since", "It should be in the 'valid date time' format", "invalid_date") from None
+        raise invalid(field, "It should be in the 'valid date time' format", "invalid_date") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)  # Freshdesk reads a zone-less date as UTC
     return int(dt.timestamp())
@@ -93,6 +111,33 @@ def _one_page(request: Request, items: list) -> tuple[list, dict[str, str]]:
     page, per_page = _paging(request)
     offset = (page - 1) * per_page
     return items[offset: offset + per_page], _link(request, page, offset + per_page < len(items))
+
+
+def _since(request: Request, field: str) -> int | None:
+    raw = request.query_params.get(field)
+    return None if raw is None else parse_since(raw, field)
+
+
+def _id_param(request: Request, field: str) -> int | None:
+    raw = request.query_params.get(field)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise invalid(field, "It should be a Positive Integer", "datatype_mismatch")
+    return value
+
+
+def _by_id(rows: list[dict], request: Request, param: str) -> dict:
+    """The one of a fixed list of records the path names, or Freshdesk's 404."""
+    wanted = request.path_params[param]
+    for row in rows:
+        if row["id"] == wanted:
+            return row
+    raise not_found()
 
 
 def _language(request: Request) -> str:
@@ -286,9 +331,161 @@ class Handlers:
                 raise not_found()
             return JsonResponse(article_json(a, lang, self._chain(a.folder_id, lang)))
 
+    # --- contacts, companies, groups, roles, products, ticket fields ------------------------------------
+    async def contacts_list(self, request: Request) -> Response:
+        q = request.query_params
+        _paging(request)
+        state = q.get("state")
+        if state is not None and state not in _CONTACT_STATES:
+            raise _not_one_of("state", _CONTACT_STATES)
+        since = _since(request, "_updated_since")
+        company_id = _id_param(request, "company_id")
+        with self.desk.lock:
+            contacts = list(self.desk.contacts().values())
+        if state in ("blocked", "deleted", "unverified"):
+            contacts = []  # every generated contact is active and verified
+        if since is not None:
+            contacts = [c for c in contacts if c.updated_at >= since]
+        if company_id is not None:
+            contacts = [c for c in contacts if c.company_id == company_id]
+        if "email" in q:
+            contacts = [c for c in contacts if c.email.lower() == q["email"].strip().lower()]
+        if "phone" in q or "mobile" in q:
+            contacts = []  # no generated contact has a phone or mobile number
+        page, link = _one_page(request, contacts)
+        return JsonResponse([contact_json(c) for c in page], headers=link)
+
+    async def contact_show(self, request: Request) -> Response:
+        with self.desk.lock:
+            return JsonResponse(contact_json(_found(self.desk.contacts(), request, "contact_id")))
+
+    def _fixed_list(self, request: Request, rows: list[dict]) -> Response:
+        _paging(request)
+        page, link = _one_page(request, rows)
+        return JsonResponse(page, headers=link)
+
+    async def companies_list(self, request: Request) -> Response:
+        return self._fixed_list(request, account.companies(self.desk.created_ts))
+
+    async def company_show(self, request: Request) -> Response:
+        return JsonResponse(_by_id(account.companies(self.desk.created_ts), request, "company_id"))
+
+    async def groups_list(self, request: Request) -> Response:
+        return self._fixed_list(request, account.groups(self.desk.created_ts))
+
+    async def group_show(self, request: Request) -> Response:
+        return JsonResponse(_by_id(account.groups(self.desk.created_ts), request, "group_id"))
+
+    async def roles_list(self, request: Request) -> Response:
+        return self._fixed_list(request, account.roles(self.desk.created_ts))
+
+    async def role_show(self, request: Request) -> Response:
+        return JsonResponse(_by_id(account.roles(self.desk.created_ts), request, "role_id"))
+
+    async def products_list(self, request: Request) -> Response:
+        return self._fixed_list(request, account.products(self.desk.created_ts))
+
+    async def product_show(self, request: Request) -> Response:
+        return JsonResponse(_by_id(account.products(self.desk.created_ts), request, "product_id"))
+
+    def _ticket_fields(self) -> list[dict]:
+        with self.desk.lock:
+            names = {a.id: a.name for a in self.desk.agents.values()}
+        return account.ticket_fields(self.desk.created_ts, names)
+
+    async def ticket_fields(self, request: Request) -> Response:
+        # Not paginated on Freshdesk: the whole form in one answer, optionally one field type.
+        fields = self._ticket_fields()
+        ftype = request.query_params.get("type")
+        if ftype is not None:
+            allowed = tuple(sorted({f["type"] for f in fields}))
+            if ftype not in allowed:
+                raise _not_one_of("type", allowed)
+            fields = [f for f in fields if f["type"] == ftype]
+        return JsonResponse(fields)
+
+    async def ticket_field_show(self, request: Request) -> Response:
+        return JsonResponse(_by_id(self._ticket_fields(), request, "field_id"))
+
+    # --- time entries and satisfaction ratings ----------------------------------------------------------
+    async def ticket_time_entries(self, request: Request) -> Response:
+        _paging(request)
+        with self.desk.lock:
+            entries = self.desk.work(self._ticket(request).id)[0]
+        page, link = _one_page(request, entries)
+        return JsonResponse([time_entry_json(e) for e in page], headers=link)
+
+    async def time_entries(self, request: Request) -> Response:
+        q = request.query_params
+        _paging(request)
+        company_id, agent_id = _id_param(request, "company_id"), _id_param(request, "agent_id")
+        after, before = _since(request, "executed_after"), _since(request, "executed_before")
+        billable = q.get("billable")
+        if billable is not None and billable not in _BOOLEANS:
+            raise invalid("billable", "It should be a/an Boolean", "datatype_mismatch")
+        with self.desk.lock:
+            entries = self.desk.all_work()[0]
+        entries = [e for e in entries
+                   if (company_id is None or e.company_id == company_id)
+                   and (agent_id is None or e.agent_id == agent_id)
+                   and (after is None or e.executed_at >= after)
+                   and (before is None or e.executed_at <= before)
+                   and (billable is None or e.billable == (billable == "true"))]
+        page, link = _one_page(request, entries)
+        return JsonResponse([time_entry_json(e) for e in page], headers=link)
+
+    async def ticket_ratings(self, request: Request) -> Response:
+        _paging(request)
+        with self.desk.lock:
+            rating = self.desk.work(self._ticket(request).id)[1]
+        page, link = _one_page(request, [rating] if rating else [])
+        return JsonResponse([rating_json(r) for r in page], headers=link)
+
+    async def ratings(self, request: Request) -> Response:
+        _paging(request)
+        since = _since(request, "created_since")
+        if since is None:
+            # Like the tickets list, Freshdesk answers only the last 30 days unless told otherwise.
+            since = int((self.emu.clock.now() - timedelta(days=30)).timestamp())
+        user_id = _id_param(request, "user_id")
+        with self.desk.lock:
+            ratings = self.desk.all_work()[1]
+        ratings = [r for r in ratings if r.created_at >= since and (user_id is None or r.user_id == user_id)]
+        page, link = _one_page(request, ratings)
+        return JsonResponse([rating_json(r) for r in page], headers=link)
+
+    async def surveys(self, request: Request) -> Response:
+        return self._fixed_list(request, [account.survey(self.desk.created_ts)])
+
+    # --- settings -------------------------------------------------------------------------------
+    async def helpdesk_settings(self, request: Request) -> Response:
+        # Freshdesk lists the additional languages (not the primary) in supported_languages, and in
+        # portal_languages those of them the customer portal shows.
+        return JsonResponse({"primary_language": PRIMARY_LANGUAGE,
+                             "supported_languages": list(SUPPORTED_LANGUAGES),
+                             "portal_languages": list(SUPPORTED_LANGUAGES)})
+
     def routes(self) -> list[Route]:
         s = "/api/v2/solutions"
         pairs = [
+            ("/api/v2/settings/helpdesk", self.helpdesk_settings),
+            ("/api/v2/contacts", self.contacts_list),
+            ("/api/v2/contacts/{contact_id:int}", self.contact_show),
+            ("/api/v2/companies", self.companies_list),
+            ("/api/v2/companies/{company_id:int}", self.company_show),
+            ("/api/v2/groups", self.groups_list),
+            ("/api/v2/groups/{group_id:int}", self.group_show),
+            ("/api/v2/roles", self.roles_list),
+            ("/api/v2/roles/{role_id:int}", self.role_show),
+            ("/api/v2/products", self.products_list),
+            ("/api/v2/products/{product_id:int}", self.product_show),
+            ("/api/v2/ticket_fields", self.ticket_fields),
+            ("/api/v2/ticket_fields/{field_id:int}", self.ticket_field_show),
+            ("/api/v2/time_entries", self.time_entries),
+            ("/api/v2/tickets/{ticket_id:int}/time_entries", self.ticket_time_entries),
+            ("/api/v2/surveys", self.surveys),
+            ("/api/v2/surveys/satisfaction_ratings", self.ratings),
+            ("/api/v2/tickets/{ticket_id:int}/satisfaction_ratings", self.ticket_ratings),
             ("/api/v2/tickets", self.tickets_list),
             ("/api/v2/tickets/{ticket_id:int}", self.ticket_show),
             ("/api/v2/tickets/{ticket_id:int}/conversations", self.conversations_list),

@@ -74,6 +74,51 @@ class AgentRow:
     created_at: int
     updated_at: int
     last_login_at: int
+    agent_level_id: int = 1           # the gamification level (1 beginner .. 6 guru)
+
+
+@dataclass(slots=True)
+class ContactRow:
+    """A requester as the account's contact; `updated_at` moves when they last wrote in."""
+
+    id: int
+    name: str
+    email: str
+    company_id: int | None
+    language: str
+    time_zone: str
+    job_title: str | None
+    created_at: int
+    updated_at: int
+
+
+@dataclass(slots=True)
+class TimeEntryRow:
+    id: int
+    ticket_id: int
+    agent_id: int
+    company_id: int | None
+    billable: bool
+    note: str
+    minutes: int
+    executed_at: int
+    created_at: int
+    updated_at: int
+
+
+@dataclass(slots=True)
+class RatingRow:
+    """A requester's answer to the satisfaction survey sent when the ticket was resolved."""
+
+    id: int
+    ticket_id: int
+    user_id: int
+    agent_id: int | None
+    group_id: int | None
+    rating: int
+    feedback: str | None
+    created_at: int
+    updated_at: int
 
 
 @dataclass(slots=True, kw_only=True)

@@ -19,6 +19,7 @@ import uvicorn
 from .gate import ApiGate
 from .desk import Clock, Desk
 from .faults import FaultConfig, FaultInjector
+from .latency import Latency
 from .ratelimit import RateLimiter
 from .stats import Stats
 
@@ -135,7 +136,8 @@ class Emulator:
                  api_key: str = "emu-key", faults: FaultConfig | None = None, tls: bool = False, port: int = 0,
                  *, host: str = "127.0.0.1", cert_dir: str | Path | None = None,
                  restricted_api_key: str | None = "emu-restricted-key", clock_running: bool = False,
-                 deleted_share: float = 0.03, spam_share: float = 0.02, tls_hostnames: Iterable[str] = ()) -> None:
+                 deleted_share: float = 0.03, spam_share: float = 0.02, tls_hostnames: Iterable[str] = (),
+                 latency_ms: float = 0.0, jitter_ms: float = 0.0) -> None:
         self.seed, self.host, self.port, self.tls = seed, host, port, tls
         self.tls_hostnames = tuple(tls_hostnames)
         _sans(host, self.tls_hostnames)  # a name no certificate can carry fails here, not at start()
@@ -148,6 +150,7 @@ class Emulator:
         self.rate_limiter = RateLimiter(plan, rate_window_s)
         self.fault_config = faults or FaultConfig()
         self.injector = FaultInjector(self.fault_config)
+        self.latency = Latency(latency_ms, jitter_ms, seed=seed)
         self._cert_dir = Path(cert_dir) if cert_dir else None
         self._own_cert_dir: str | None = None
         self.ca_file: str | None = None
@@ -225,6 +228,10 @@ class Emulator:
         """Replace the fault plan; its request counter and random stream start afresh."""
         self.fault_config = faults or FaultConfig()
         self.injector = FaultInjector(self.fault_config)
+
+    def set_latency(self, latency_ms: float, jitter_ms: float = 0.0) -> None:
+        """Delay every API answer by `latency_ms` ± `jitter_ms` (uniform); 0 and 0 turn it off."""
+        self.latency.set(latency_ms, jitter_ms)
 
     @property
     def ground_truth(self) -> dict[int, int]:

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from .corpus import COMPANIES
-from .generator import COMPANY_ID_START, requester_json
-from .rows import AgentRow, ArticleRow, CategoryRow, ConversationRow, FolderRow, TicketRow, iso
+from .generator import COMPANY_ID_START, SURVEY_ID, agent_groups, agent_role_id, requester_json
+from .rows import (
+    AgentRow,
+    ArticleRow,
+    CategoryRow,
+    ContactRow,
+    ConversationRow,
+    FolderRow,
+    RatingRow,
+    TicketRow,
+    TimeEntryRow,
+    iso,
+)
 
 LONE_SURROGATE = "\ud800"
 
@@ -108,7 +119,15 @@ def conversation_json(c: ConversationRow) -> dict:
         "automation_type_id": None,
         "auto_response": False,
         "source_additional_info": None,
+        "category": conversation_category(c),
     }
+
+
+def conversation_category(c: ConversationRow) -> int:
+    """Freshdesk's note category: 1 the customer's reply, 2 an agent's private note, 3 an agent's reply."""
+    if c.incoming:
+        return 1
+    return 2 if c.private else 3
 
 
 def agent_json(a: AgentRow) -> dict:
@@ -118,8 +137,8 @@ def agent_json(a: AgentRow) -> dict:
         "id": a.id,
         "ticket_scope": a.ticket_scope,
         "signature": f"<div dir=\"ltr\"><p>{a.name}<br>Customer Support</p></div>",
-        "group_ids": [],
-        "role_ids": [1] if a.ticket_scope == 1 else [2],
+        "group_ids": list(agent_groups(a.id)),
+        "role_ids": [agent_role_id(a.id, a.ticket_scope)],
         "skill_ids": [],
         "available_since": None,
         "contact": {
@@ -140,6 +159,73 @@ def agent_json(a: AgentRow) -> dict:
         "last_active_at": iso(a.last_login_at),
         "type": "support_agent",
         "focus_mode": True,
+        "deactivated": False,
+        "agent_level_id": a.agent_level_id,
+        "freshcaller_agent": False,
+        "freshchat_agent": False,
+    }
+
+
+def contact_json(c: ContactRow) -> dict:
+    return {
+        "active": True,
+        "address": None,
+        "avatar": None,
+        "company_id": c.company_id,
+        "view_all_tickets": False,
+        "custom_fields": {},
+        "deleted": False,
+        "description": None,
+        "email": c.email,
+        "id": c.id,
+        "job_title": c.job_title,
+        "language": c.language,
+        "mobile": None,
+        "name": c.name,
+        "other_emails": [],
+        "other_companies": [],
+        "phone": None,
+        "tags": [],
+        "time_zone": c.time_zone,
+        "twitter_id": None,
+        "facebook_id": None,
+        "unique_external_id": None,
+        "csat_rating": None,
+        "preferred_source": "email",
+        "created_at": iso(c.created_at),
+        "updated_at": iso(c.updated_at),
+    }
+
+
+def time_entry_json(e: TimeEntryRow) -> dict:
+    return {
+        "billable": e.billable,
+        "note": e.note,
+        "id": e.id,
+        "timer_running": False,
+        "agent_id": e.agent_id,
+        "ticket_id": e.ticket_id,
+        "company_id": e.company_id,
+        "time_spent": f"{e.minutes // 60:02d}:{e.minutes % 60:02d}",
+        "executed_at": iso(e.executed_at),
+        "start_time": iso(e.executed_at),
+        "created_at": iso(e.created_at),
+        "updated_at": iso(e.updated_at),
+    }
+
+
+def rating_json(r: RatingRow) -> dict:
+    return {
+        "id": r.id,
+        "survey_id": SURVEY_ID,
+        "user_id": r.user_id,
+        "agent_id": r.agent_id,
+        "feedback": r.feedback,
+        "group_id": r.group_id,
+        "ticket_id": r.ticket_id,
+        "created_at": iso(r.created_at),
+        "updated_at": iso(r.updated_at),
+        "ratings": {"default_question": r.rating},
     }
 
 

@@ -11,6 +11,9 @@ class Stats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        # What is in flight now survives a reset (those requests still finish); the maxima start afresh.
+        self.in_flight = 0
+        self._in_flight_by_endpoint: Counter[str] = Counter()
         self.reset()
 
     def reset(self) -> None:
@@ -23,6 +26,23 @@ class Stats:
             self.faults: Counter[str] = Counter()   # fault kind -> times injected
             self.conversation_calls: Counter[int] = Counter()  # ticket id -> conversation reads
             self.ticket_list_pages = 0
+            self.max_in_flight = 0                  # the most API requests being answered at once
+            self.max_in_flight_by_endpoint: Counter[str] = Counter()
+
+    def started(self, endpoint: str) -> None:
+        """A request is being answered (paired with `finished`): shows whether a client overlaps calls."""
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._in_flight_by_endpoint[endpoint] += 1
+            n = self._in_flight_by_endpoint[endpoint]
+            if n > self.max_in_flight_by_endpoint[endpoint]:
+                self.max_in_flight_by_endpoint[endpoint] = n
+
+    def finished(self, endpoint: str) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            self._in_flight_by_endpoint[endpoint] -= 1
 
     def record(self, endpoint: str, status: int, credits: int) -> None:
         with self._lock:
@@ -50,6 +70,8 @@ class Stats:
                 "credits": self.credits,
                 "throttled": self.throttled,
                 "ticket_list_pages": self.ticket_list_pages,
+                "max_in_flight": self.max_in_flight,
+                "max_in_flight_by_endpoint": dict(self.max_in_flight_by_endpoint),
                 "by_endpoint": dict(self.by_endpoint),
                 "by_status": {str(k): v for k, v in self.by_status.items()},
                 "faults": dict(self.faults),
