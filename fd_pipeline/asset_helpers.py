@@ -18,7 +18,7 @@ import dagster as dg
 from fd_pipeline.freshdesk import ApiStats
 from fd_pipeline import partitions
 from fd_pipeline.partitions import Chain, check_range, hour_key
-from fd_pipeline.pools import writer_pool
+from fd_pipeline.pools import embed_pool, fetch_pool, writer_pool
 from fd_pipeline.resources import EmbedderResource, QdrantResource, SyncLogResource, SyncSettingsResource
 from fd_pipeline.sync.documents import Document
 from fd_pipeline.sync.engine import (
@@ -49,33 +49,12 @@ class Scope:
 
 
 def scope_of(context: dg.AssetExecutionContext) -> Scope:
-    """The run's partition range, after checking it and that no other run writes the same stores."""
+    """The run's partition range, after checking it."""
     keys = context.partition_key_range
     check_range(keys.start, keys.end)
-    check_sole_writer(context)
     window = context.partition_time_window
     label = keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"
     return Scope(window.start, window.end, label, keys.start, keys.end)
-
-
-def check_sole_writer(context: dg.AssetExecutionContext) -> None:
-    """Fail at once when another run of this asset's pool is in progress.
-
-    The run queue keeps runs of a pool apart, but `dagster asset materialize` executes without
-    the queue; without this it would find the embedded Qdrant folder locked halfway through, or
-    race the other run's writes.
-    """
-    pool = context.op_execution_context.op_def.pool
-    if not pool:
-        return
-    busy = context.instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]), limit=50)
-    for run in busy:
-        if run.run_id != context.run_id and run.run_op_concurrency and pool in (run.run_op_concurrency.all_pools or ()):
-            raise dg.Failure(
-                description=f"run {run.run_id} ({run.job_name}) is writing the stores of pool {pool!r}; this run did not go "
-                "through the run queue (e.g. `dagster asset materialize`): launch it from the UI or with "
-                "`dagster job launch` so it waits its turn, or retry when that run has ended"
-            )
 
 
 @contextmanager
@@ -187,16 +166,19 @@ BuildDocuments = Callable[[SyncLog, Scope, SyncSettingsResource, str, list[ItemR
 KeptDocuments = Callable[[SyncLog, Scope, str], Iterable[Document]]
 
 
-def _hourly_asset(name: str, group: str, collection: str, kinds: set[str], after: str | None = None, description: str | None = None):
+def _hourly_asset(name: str, group: str, pool: str, kinds: set[str], after: str | None = None, description: str | None = None,
+                  whole: bool = False):
     """The decorator every asset of a chain shares: hourly partitions, one run per range, the pool
-    of the collection the chain feeds, the asset before it in the chain."""
-    return dg.asset(name=name, group_name=group, **partitions.HOURLY_ASSET, pool=writer_pool(collection),
+    of the resource its stage uses (`fd_pipeline/pools.py`), the asset before it in the chain.
+    `whole` chains (the KB, read whole by every run) gain nothing from ranges: one run per backfill."""
+    hourly = {**partitions.HOURLY_ASSET, "backfill_policy": dg.BackfillPolicy.single_run()} if whole else partitions.HOURLY_ASSET
+    return dg.asset(name=name, group_name=group, **hourly, pool=pool,
                     deps=[after] if after else None, kinds=kinds, description=description and inspect.cleandoc(description))
 
 
-def raw_asset(chain: Chain, *, group: str) -> Callable[[Callable], dg.AssetsDefinition]:
+def raw_asset(chain: Chain, *, group: str, whole: bool = False) -> Callable[[Callable], dg.AssetsDefinition]:
     """The decorator of a domain's raw asset, the first of its chain."""
-    return _hourly_asset(chain.raw, group, chain.collection, {"freshdesk", "sql"})
+    return _hourly_asset(chain.raw, group, fetch_pool(), {"freshdesk", "sql"}, whole=whole)
 
 
 def stage_assets(
@@ -208,12 +190,12 @@ def stage_assets(
     `whole`: the documents are the whole collection (see the steps)."""
     steps = {"spec": spec, "item_type": item_type, "whole": whole}
 
-    @_hourly_asset(chain.embeddings, group, chain.collection, {"pytorch", "sql"}, chain.raw, descriptions[0])
+    @_hourly_asset(chain.embeddings, group, embed_pool(), {"pytorch", "sql"}, chain.raw, descriptions[0], whole)
     def embeddings(context: dg.AssetExecutionContext, embedder: EmbedderResource, sync_log: SyncLogResource,
                    sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
         return embedding_step(context, documents=built, embedder=embedder, sync_log=sync_log, sync_settings=sync_settings, **steps)
 
-    @_hourly_asset(chain.collection, group, chain.collection, {"qdrant", "sql"}, chain.embeddings, descriptions[1])
+    @_hourly_asset(chain.collection, group, writer_pool(chain.collection), {"qdrant", "sql"}, chain.embeddings, descriptions[1], whole)
     def collection(context: dg.AssetExecutionContext, embedder: EmbedderResource, qdrant: QdrantResource,
                    sync_log: SyncLogResource, sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
         return collection_step(context, documents=kept, qdrant=qdrant, embedder=embedder, sync_log=sync_log,
