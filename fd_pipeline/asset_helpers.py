@@ -166,19 +166,18 @@ BuildDocuments = Callable[[SyncLog, Scope, SyncSettingsResource, str, list[ItemR
 KeptDocuments = Callable[[SyncLog, Scope, str], Iterable[Document]]
 
 
-def _hourly_asset(name: str, group: str, pool: str, kinds: set[str], after: str | None = None, description: str | None = None,
-                  whole: bool = False):
-    """The decorator every asset of a chain shares: hourly partitions, one run per range, the pool
-    of the resource its stage uses (`fd_pipeline/pools.py`), the asset before it in the chain.
-    `whole` chains (the KB, read whole by every run) gain nothing from ranges: one run per backfill."""
-    hourly = {**partitions.HOURLY_ASSET, "backfill_policy": dg.BackfillPolicy.single_run()} if whole else partitions.HOURLY_ASSET
-    return dg.asset(name=name, group_name=group, **hourly, pool=pool,
+def _hourly_asset(name: str, group: str, pool: str, kinds: set[str], after: str | None = None, description: str | None = None):
+    """The decorator every asset of a chain shares: hourly partitions, a backfill cut into runs of
+    ranges, the pool of the resource its stage uses (`fd_pipeline/pools.py`), the asset before it
+    in the chain. One backfill policy for all six assets: a job over both chains (`sync_all_job`)
+    takes one."""
+    return dg.asset(name=name, group_name=group, **partitions.HOURLY_ASSET, pool=pool,
                     deps=[after] if after else None, kinds=kinds, description=description and inspect.cleandoc(description))
 
 
-def raw_asset(chain: Chain, *, group: str, whole: bool = False) -> Callable[[Callable], dg.AssetsDefinition]:
+def raw_asset(chain: Chain, *, group: str) -> Callable[[Callable], dg.AssetsDefinition]:
     """The decorator of a domain's raw asset, the first of its chain."""
-    return _hourly_asset(chain.raw, group, fetch_pool(), {"freshdesk", "sql"}, whole=whole)
+    return _hourly_asset(chain.raw, group, fetch_pool(), {"freshdesk", "sql"})
 
 
 def stage_assets(
@@ -190,12 +189,12 @@ def stage_assets(
     `whole`: the documents are the whole collection (see the steps)."""
     steps = {"spec": spec, "item_type": item_type, "whole": whole}
 
-    @_hourly_asset(chain.embeddings, group, embed_pool(), {"pytorch", "sql"}, chain.raw, descriptions[0], whole)
+    @_hourly_asset(chain.embeddings, group, embed_pool(), {"pytorch", "sql"}, chain.raw, descriptions[0])
     def embeddings(context: dg.AssetExecutionContext, embedder: EmbedderResource, sync_log: SyncLogResource,
                    sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
         return embedding_step(context, documents=built, embedder=embedder, sync_log=sync_log, sync_settings=sync_settings, **steps)
 
-    @_hourly_asset(chain.collection, group, writer_pool(chain.collection), {"qdrant", "sql"}, chain.embeddings, descriptions[1], whole)
+    @_hourly_asset(chain.collection, group, writer_pool(chain.collection), {"qdrant", "sql"}, chain.embeddings, descriptions[1])
     def collection(context: dg.AssetExecutionContext, embedder: EmbedderResource, qdrant: QdrantResource,
                    sync_log: SyncLogResource, sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
         return collection_step(context, documents=kept, qdrant=qdrant, embedder=embedder, sync_log=sync_log,

@@ -23,7 +23,7 @@ from fd_pipeline import checks, pools, sensors
 from fd_pipeline.definitions import defs
 from fd_pipeline.freshness import Rule
 from fd_pipeline.jobs import COLLECTION_JOBS
-from fd_pipeline.partitions import ASSETS, CHAINS, KB_ASSETS, PARTITION_TAG, TICKET_ASSETS, hour_key
+from fd_pipeline.partitions import ASSETS, CHAINS, PARTITION_TAG, TICKET_ASSETS, hour_key
 from fd_pipeline.resources import FreshdeskResource, SyncLogResource, project_resources
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -276,11 +276,10 @@ def test_every_asset_and_check_names_the_pool_of_its_resource(monkeypatch):
     assert pools.writer_pool("support_tickets") == "fd_stores"
 
 
-def test_ticket_backfills_are_cut_into_ranges_and_the_kb_is_one_run(monkeypatch):
+def test_backfills_are_cut_into_ranges_of_a_week(monkeypatch):
     graph = defs.resolve_asset_graph()
-    policies = {k.path[-1]: graph.get(k).backfill_policy for k in graph.get_all_asset_keys()}
-    assert {policies[a] for a in TICKET_ASSETS} == {dg.BackfillPolicy.multi_run(max_partitions_per_run=168)}
-    assert {policies[a] for a in KB_ASSETS} == {dg.BackfillPolicy.single_run()}
+    policies = {graph.get(k).backfill_policy for k in graph.get_all_asset_keys()}
+    assert policies == {dg.BackfillPolicy.multi_run(max_partitions_per_run=168)}
     from fd_pipeline.partitions import backfill_policy
 
     monkeypatch.setenv("FD_BACKFILL_HOURS_PER_RUN", "0")

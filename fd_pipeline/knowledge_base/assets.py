@@ -15,7 +15,7 @@ from .scope import article_documents
 GROUP = "knowledge_base"
 
 
-@raw_asset(KB_ASSETS, group=GROUP, whole=True)
+@raw_asset(KB_ASSETS, group=GROUP)
 def raw_articles(
     context: dg.AssetExecutionContext, freshdesk: FreshdeskResource, sync_log: SyncLogResource, sync_settings: SyncSettingsResource
 ) -> dg.MaterializeResult:
