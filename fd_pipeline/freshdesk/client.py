@@ -6,7 +6,6 @@ and accounting live there and nowhere else.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import math
@@ -32,6 +31,7 @@ from fd_pipeline.freshdesk.errors import (
 )
 from fd_pipeline.freshdesk.ratelimit import ACCOUNT, TICKETS_LIST, ApiStats, RatePacer, header_int
 from fd_pipeline.freshdesk.records import Article, Conversation, MalformedItem, Ticket, parse_timestamp
+from fd_pipeline.tls import plain_http_to_remote
 
 __all__ = ["FreshdeskClient", "resolve_origin"]
 
@@ -42,17 +42,6 @@ MAX_LIST_PAGES = 300
 # A Retry-After beyond this is waited only this long: a retry that is refused again costs one call,
 # a run stuck for hours on a bogus header costs the run.
 MAX_RETRY_AFTER_S = 600.0
-
-
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def resolve_origin(domain: str | None, base_url: str | None) -> str:
@@ -74,7 +63,7 @@ def resolve_origin(domain: str | None, base_url: str | None) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FreshdeskConfigError(f"Freshdesk URL must be https://host[/...], got scheme {parts.scheme!r}")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if plain_http_to_remote(url):
         raise FreshdeskConfigError(
             f"Refusing plain http:// to {parts.hostname}: Freshdesk requires HTTPS and the API key "
             "would travel in clear. Use https:// (http:// is accepted only for loopback emulators)."
