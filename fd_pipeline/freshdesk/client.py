@@ -27,9 +27,10 @@ from fd_pipeline.freshdesk.errors import (
     FreshdeskMalformedResponse,
     FreshdeskNotFound,
     FreshdeskPaginationError,
+    FreshdeskRateLimited,
     FreshdeskUnavailable,
 )
-from fd_pipeline.freshdesk.ratelimit import ACCOUNT, TICKETS_LIST, ApiStats, RatePacer, header_int
+from fd_pipeline.freshdesk.ratelimit import ACCOUNT, TICKETS_LIST, ApiStats, RatePacer, WaitBudget, header_int
 from fd_pipeline.freshdesk.records import Article, Conversation, MalformedItem, Ticket, parse_timestamp
 from fd_pipeline.tls import plain_http_to_remote
 
@@ -39,9 +40,11 @@ log = logging.getLogger("fd_pipeline.freshdesk")
 
 # Freshdesk refuses page 301 of a ticket listing whatever per_page is.
 MAX_LIST_PAGES = 300
-# A Retry-After beyond this is waited only this long: a retry that is refused again costs one call,
-# a run stuck for hours on a bogus header costs the run.
-MAX_RETRY_AFTER_S = 600.0
+# The setting that sizes a run's WaitBudget, named in the error when a storm outlasts it.
+BUDGET_SETTING = "FRESHDESK_RATE_LIMIT_BUDGET_MINUTES"
+# A 429 that asks for no wait (or none at all) is still waited this long at least: a server
+# refusing again at once must not spin the client, nor leave the budget unspent forever.
+MIN_THROTTLE_WAIT_S = 1.0
 
 
 def resolve_origin(domain: str | None, base_url: str | None) -> str:
@@ -136,11 +139,12 @@ def _error_detail(response: httpx.Response) -> tuple[str, str | None]:
 class _Retry(Exception):
     """Internal: the attempt failed in a way another attempt may fix."""
 
-    def __init__(self, reason: str, wait: float | None = None, malformed: bool = False) -> None:
+    def __init__(self, reason: str, wait: float | None = None, malformed: bool = False, throttled: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.wait = wait
         self.malformed = malformed
+        self.throttled = throttled
 
 
 class FreshdeskClient:
@@ -160,6 +164,8 @@ class FreshdeskClient:
         backoff_cap: float = 60.0,
         progress: Callable[[str], None] | None = None,
         progress_every_s: float = 10.0,
+        rate_limit_budget_s: float = 900.0,
+        budget: WaitBudget | None = None,
     ) -> None:
         if not api_key:
             raise FreshdeskConfigError("FRESHDESK_API_KEY is empty: set it to an agent's API key (Profile settings).")
@@ -174,6 +180,9 @@ class FreshdeskClient:
         self.backoff_cap = backoff_cap
         self.pacer = RatePacer()
         self.stats = ApiStats()
+        # 429s are waited out for as long as the server asks, until this budget (shared by a run's
+        # clients) is spent; `max_retries` bounds every other failure of one request.
+        self.budget = budget if budget is not None else WaitBudget(rate_limit_budget_s)
         # The plan's credits per window, as the latest response's X-RateLimit-Total said.
         self.rate_limit_total: int | None = None
         # A long listing on a tight rate limit can run for minutes: say where it is every so often.
@@ -275,7 +284,8 @@ class FreshdeskClient:
         buckets = (ACCOUNT, TICKETS_LIST) if endpoint == "tickets" else (ACCOUNT,)
         where = f"GET {urlsplit(url).path}" + (f" page {page}" if page else "")
         last: _Retry | None = None
-        for attempt in range(self.max_retries + 1):
+        failures = throttles = 0  # per request: failures count against max_retries, 429s against the budget
+        while True:
             self.report_progress()
             delay = self.pacer.delay_before(buckets, cost)
             if delay > 0:
@@ -283,21 +293,30 @@ class FreshdeskClient:
                 self._wait(delay, pacing=True, why=f"before {where} to stay under the rate limit")
                 self.pacer.note_paced(buckets)
             try:
-                result = self._attempt(url, params, endpoint, buckets, cost, what, expect, where, not_found_ok)
+                return self._attempt(url, params, endpoint, buckets, cost, what, expect, where, not_found_ok)
             except _Retry as retry:
                 last = retry
-                if attempt >= self.max_retries:
-                    break
+                if retry.throttled:
+                    wait = max(retry.wait if retry.wait is not None else self._backoff(throttles), MIN_THROTTLE_WAIT_S)
+                    throttles += 1
+                    if self.budget.charge(wait) is None:
+                        raise FreshdeskRateLimited(
+                            f"Freshdesk at {self.host} kept rate-limiting {where} ({what}): {throttles} 429s for this request, "
+                            f"and waiting the {wait:g}s it asks would pass this run's {self.budget.seconds / 60:g} min of "
+                            f"rate-limit waits ({BUDGET_SETTING}; {self.budget.spent_s:.0f}s spent)"
+                        ) from None
+                    count = f"429 #{throttles}, {self.budget.spent_s:.0f}s of {self.budget.seconds:.0f}s budget spent"
+                else:
+                    if failures >= self.max_retries:
+                        break
+                    wait = retry.wait if retry.wait is not None else self._backoff(failures)
+                    failures += 1
+                    count = f"retry {failures}/{self.max_retries}"
                 self.stats.bump("retries")
-                wait = retry.wait if retry.wait is not None else self._backoff(attempt)
-                log.warning(
-                    "%s: %s; retry %d/%d in %.2fs", where, retry.reason, attempt + 1, self.max_retries, wait
-                )
+                log.warning("%s: %s; %s, again in %.2fs", where, retry.reason, count, wait)
                 self._wait(wait, pacing=False, why=f"to retry {where} ({retry.reason})")
-                continue
-            return result
         assert last is not None
-        tries = self.max_retries + 1
+        tries = failures + throttles + 1
         if last.malformed:
             raise FreshdeskMalformedResponse(
                 f"Freshdesk at {self.host} sent a malformed body for {where} ({what}) {tries} times: {last.reason}"
@@ -339,11 +358,12 @@ class FreshdeskClient:
             self.stats.bump("throttled")
             retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
             if retry_after is not None:
-                retry_after = min(retry_after, MAX_RETRY_AFTER_S)
                 # Budget left on the account means the call hit a sub-limit no header shows.
                 blocked = buckets[1:] if len(buckets) > 1 and (remaining or 0) >= 2 * cost else buckets
-                self.pacer.throttled(blocked, retry_after)
-            raise _Retry("429 rate limited" + (f" (Retry-After {retry_after:g}s)" if retry_after is not None else ""), retry_after)
+                # Held no longer than the budget: a wait past it ends the run instead (see _get).
+                self.pacer.throttled(blocked, min(retry_after, self.budget.seconds))
+            raise _Retry("429 rate limited" + (f" (Retry-After {retry_after:g}s)" if retry_after is not None else ""),
+                         retry_after, throttled=True)
         if status >= 500:
             detail, _ = _error_detail(response)
             raise _Retry(f"{status} {detail}")
