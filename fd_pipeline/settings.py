@@ -87,6 +87,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FD_FRESHNESS_LOOKBACK_HOURS", None, None, int, 6),
     Setting("FD_FRESHNESS_GRACE_MINUTES", None, None, int, 20),
     Setting("FD_FAILED_MAX_AGE_HOURS", None, None, float, 24.0),
+    Setting("FD_ALERT_SMTP_HOST", None, None, str, ""),
+    Setting("FD_ALERT_SMTP_PORT", None, None, int, 0),
+    Setting("FD_ALERT_SMTP_SECURITY", None, None, str, "starttls"),
+    Setting("FD_ALERT_SMTP_USER", None, None, str, ""),
+    Setting("FD_ALERT_SMTP_PASSWORD", None, None, str, secret=True),
+    Setting("FD_ALERT_EMAIL_FROM", None, None, str, ""),
+    Setting("FD_ALERT_EMAIL_TO", None, None, list, ()),
+    Setting("FD_ALERT_WEBSERVER_URL", None, None, str, ""),
     Setting("DAGSTER_HOME", None, None, str),
 )
 
