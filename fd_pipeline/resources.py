@@ -46,8 +46,9 @@ class FreshdeskResource(_fields("freshdesk")):
     """Freshdesk API v2: `domain` (or `base_url`) and the agent's `api_key`."""
 
     @contextmanager
-    def open(self, run_id: str | None = None) -> Iterator[FreshdeskClient]:
-        """The client; every client opened with the same `run_id` shares that run's 429 wait budget."""
+    def open(self, run_id: str | None = None, *, budget_s: float | None = None) -> Iterator[FreshdeskClient]:
+        """The client; every client opened with the same `run_id` shares that run's 429 wait budget
+        (`rate_limit_budget_minutes`); `budget_s` gives this client its own, shorter one instead."""
         if not self.domain and not self.base_url:
             resolve_origin(None, None)  # raises the message that says what to set
         if not self.api_key:
@@ -59,7 +60,7 @@ class FreshdeskResource(_fields("freshdesk")):
             api_key=self.api_key, domain=self.domain or None, base_url=self.base_url or None,
             timeout=self.timeout, max_retries=self.max_retries, per_page=self.per_page,
             verify=self.ca_bundle or True,
-            budget=WaitBudget.for_run(run_id, self.rate_limit_budget_minutes * 60),
+            budget=WaitBudget(budget_s) if budget_s is not None else WaitBudget.for_run(run_id, self.rate_limit_budget_minutes * 60),
         ) as client:
             yield client
 
