@@ -19,6 +19,8 @@ real HTTP on loopback.
 from __future__ import annotations
 
 import logging
+import socket
+import threading
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -372,6 +374,51 @@ def test_a_429_storm_is_waited_out_and_other_failures_keep_their_bound(make_emul
     emu.set_faults(FaultConfig(schedule={1: "503", 2: "503"}))
     with _client(emu, max_retries=1) as client, pytest.raises(FreshdeskUnavailable, match="failed 2 times.*503"):
         client.get_ticket(tid)
+
+
+def test_a_stalled_response_costs_its_timeout_once_not_per_read():
+    """A server that sends the headers, then one byte of the body every 0.2 s: each read comes well
+    within the 1 s timeout, so httpx alone would wait out the whole body (60 bytes, 12 s) on every
+    attempt. The client cuts each attempt at its timeout and counts it as a retryable failure."""
+    body = b'{"id": 1, "subject": "' + b"x" * 36 + b'"}'
+    sent: list[int] = []
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n" % len(body))
+                count = 0
+                try:
+                    for i in range(len(body)):
+                        if stop.wait(0.2):
+                            break
+                        conn.sendall(body[i:i + 1])
+                        count += 1
+                except OSError:  # the client hung up
+                    pass
+                sent.append(count)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        client = FreshdeskClient(api_key=KEY, base_url=f"http://127.0.0.1:{listener.getsockname()[1]}", timeout=1.0,
+                                 max_retries=1, backoff_base=0.01, backoff_cap=0.05)
+        with client, pytest.raises(FreshdeskUnavailable, match="failed 2 times; last: stalled: the response was not complete 1s after"):
+            client.get_ticket(1)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+        listener.close()
+    assert len(sent) == 2 and all(n < len(body) for n in sent), sent  # both attempts cut mid-body
 
 
 def test_wait_budget_counts_overlapping_waits_once_and_is_shared_per_run():

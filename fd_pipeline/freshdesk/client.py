@@ -6,11 +6,14 @@ and accounting live there and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import random
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -176,6 +179,7 @@ class FreshdeskClient:
         self._api_root = f"{self.origin}/api/v2"
         self.per_page = per_page
         self.max_retries = max(int(max_retries), 0)
+        self.timeout = timeout
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.pacer = RatePacer()
@@ -325,6 +329,41 @@ class FreshdeskClient:
             f"Freshdesk at {self.host} is unavailable: {where} ({what}) failed {tries} times; last: {last.reason}"
         )
 
+    def _fetch(self, url: str, params: dict[str, Any] | None) -> httpx.Response:
+        """One GET, whole within `timeout` from the moment it is sent.
+
+        httpx's read timeout applies to each read, so a server (or proxy) that stalls mid-body,
+        sending a byte now and then, could hold a request for ever, and a worker with it. Past
+        the deadline the connection's socket is shut, which ends the read in progress at once.
+        """
+        started = time.monotonic()
+        with self._http.stream("GET", url, params=params) as streamed:
+            network = streamed.extensions.get("network_stream")
+            sock = network.get_extra_info("socket") if network is not None else None
+            stalled = threading.Event()
+
+            def cut() -> None:
+                stalled.set()
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's: wakes a blocked read
+
+            timer = threading.Timer(max(self.timeout - (time.monotonic() - started), 0.0), cut) if sock is not None else None
+            if timer is not None:
+                timer.daemon = True
+                timer.start()
+            try:
+                raw = b"".join(streamed.iter_raw())
+            except httpx.TransportError:
+                if stalled.is_set():
+                    raise _Retry(f"stalled: the response was not complete {self.timeout:g}s after it was sent") from None
+                raise
+            finally:
+                if timer is not None:
+                    timer.cancel()
+        # Rebuilt from the raw bytes, so it decodes them as the streamed response would have.
+        return httpx.Response(streamed.status_code, headers=streamed.headers, content=raw,
+                              request=streamed.request, extensions=streamed.extensions)
+
     def _attempt(
         self,
         url: str,
@@ -339,7 +378,7 @@ class FreshdeskClient:
     ) -> tuple[Any, httpx.Response] | None:
         sent_at = self.pacer.now()
         try:
-            response = self._http.get(url, params=params)
+            response = self._fetch(url, params)
         except httpx.TransportError as exc:
             # Connection refused/reset, timeouts and bodies cut short (RemoteProtocolError).
             raise _Retry(f"{type(exc).__name__}: {exc}") from None
