@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from fd_pipeline import checks, freshness, jobs, schedules, sensors, settings
+from fd_pipeline import alerts, checks, freshness, jobs, schedules, sensors, settings
 from fd_pipeline.knowledge_base import assets as kb_assets
 from fd_pipeline.resources import project_resources
 from fd_pipeline.tickets import assets as ticket_assets
@@ -21,6 +21,10 @@ rule = freshness.Rule(
     lookback_hours=settings.value("FD_FRESHNESS_LOOKBACK_HOURS"),
     grace=timedelta(minutes=settings.value("FD_FRESHNESS_GRACE_MINUTES")),
 )
+
+# Alerts are off unless FD_ALERT_SMTP_HOST is set; the password stays in its variable (dg.EnvVar).
+alert_mail = alerts.mail_from({name: settings.value(name) for name in alerts.VARIABLES},
+                              password_set=settings.raw(settings.BY_ENV[alerts.PASSWORD_VAR]) is not None)
 
 defs = dg.Definitions(
     assets=[
@@ -38,7 +42,8 @@ defs = dg.Definitions(
     ],
     jobs=[jobs.tickets_job, jobs.kb_job, jobs.sync_all_job],
     schedules=schedules.build_schedules(running),
-    sensors=[sensors.build_freshness_sensor(rule, running), sensors.build_realtime_sensor(running)],
+    sensors=[sensors.build_freshness_sensor(rule, running), sensors.build_realtime_sensor(running),
+             *alerts.build_alert_sensors(alert_mail, rule)],
     resources=project_resources(),
     # Steps of a run share one process: the model loads once, and the embedded Qdrant folder
     # (one process at a time) is never opened by two steps at once.

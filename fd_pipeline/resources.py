@@ -18,7 +18,7 @@ from pydantic import Field
 
 from fd_pipeline import settings
 from fd_pipeline.embedding import Embedder, EmbedderConfig, ModelIdentity, model_identity
-from fd_pipeline.freshdesk import FreshdeskClient
+from fd_pipeline.freshdesk import FreshdeskClient, WaitBudget
 from fd_pipeline.freshdesk.client import FreshdeskConfigError, resolve_origin
 from fd_pipeline.sync_log import SyncLog
 from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
@@ -46,7 +46,9 @@ class FreshdeskResource(_fields("freshdesk")):
     """Freshdesk API v2: `domain` (or `base_url`) and the agent's `api_key`."""
 
     @contextmanager
-    def open(self) -> Iterator[FreshdeskClient]:
+    def open(self, run_id: str | None = None, *, budget_s: float | None = None) -> Iterator[FreshdeskClient]:
+        """The client; every client opened with the same `run_id` shares that run's 429 wait budget
+        (`rate_limit_budget_minutes`); `budget_s` gives this client its own, shorter one instead."""
         if not self.domain and not self.base_url:
             resolve_origin(None, None)  # raises the message that says what to set
         if not self.api_key:
@@ -58,6 +60,7 @@ class FreshdeskResource(_fields("freshdesk")):
             api_key=self.api_key, domain=self.domain or None, base_url=self.base_url or None,
             timeout=self.timeout, max_retries=self.max_retries, per_page=self.per_page,
             verify=self.ca_bundle or True,
+            budget=WaitBudget(budget_s) if budget_s is not None else WaitBudget.for_run(run_id, self.rate_limit_budget_minutes * 60),
         ) as client:
             yield client
 

@@ -16,6 +16,8 @@ Clock = Callable[[], datetime]
 
 REASON_TAG = "fd_pipeline/reason"
 REALTIME_INTERVAL_S = 120
+# A tick must end within Dagster's sensor timeout (60 s); a longer 429 storm is the next tick's to see out.
+REALTIME_RATE_LIMIT_BUDGET_S = 30.0
 
 
 def _utcnow() -> datetime:
@@ -104,7 +106,7 @@ def build_realtime_sensor(
         cursor = datetime.fromisoformat(context.cursor) if context.cursor else None
         # Never before the first partition: a change there has no partition to sync it into.
         since = max(cursor or now - timedelta(hours=1), HOURLY.start)
-        with freshdesk.open() as client:
+        with freshdesk.open(budget_s=REALTIME_RATE_LIMIT_BUDGET_S) as client:
             newest = client.latest_ticket_update(since=since)
         if newest is None or (cursor is not None and newest <= cursor):
             return dg.SkipReason(f"no ticket updated since {since.isoformat()} (1 API call)")

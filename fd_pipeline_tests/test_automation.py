@@ -221,6 +221,28 @@ def test_realtime_sensor_one_call_per_tick_and_one_run_per_change(make_emulator,
         assert result.cursor == (emulator_now + timedelta(minutes=59)).isoformat()
 
 
+def test_realtime_sensor_waits_out_a_short_storm_and_leaves_a_long_one_to_the_next_tick(make_emulator, emulator_now):
+    """A tick waits out 429s (Retry-After 1) within its own 30 s budget, not the run's 15 min: it must
+    end within Dagster's sensor timeout. A longer storm fails the tick naming the budget; the next
+    tick, once the storm is over, requests the hour."""
+    from fd_pipeline.emulator import FaultConfig
+
+    emu = make_emulator(tickets=30, articles=2)
+    freshdesk = FreshdeskResource(base_url=emu.base_url, api_key=emu.api_key, max_retries=1)
+    sensor = sensors.build_realtime_sensor(False, clock=lambda: emulator_now + timedelta(minutes=2))
+    with dg.DagsterInstance.ephemeral() as instance:
+        emu.set_faults(FaultConfig(storm_429={"/api/v2/tickets": 3}, retry_after_s=1))
+        result, _ = _tick(sensor, instance, freshdesk=freshdesk)
+        assert len(result.run_requests) == 1
+        emu.set_faults(FaultConfig(storm_429={"/api/v2/tickets": 40}, retry_after_s=1))
+        with pytest.raises(Exception, match="0.5 min of rate-limit waits"):
+            _tick(sensor, instance, freshdesk=freshdesk)
+        assert emu.stats.snapshot()["faults"]["429"] == 3 + 31
+        emu.set_faults(None)
+        result, _ = _tick(sensor, instance, freshdesk=freshdesk)
+        assert len(result.run_requests) == 1
+
+
 def _some_ticket(emu) -> int:
     return min(emu.desk.tickets)
 

@@ -25,7 +25,7 @@ def raw_articles(
     drafts, deleted articles and articles moved out of the synced categories are stored as removed.
     """
     scope = scope_of(context)
-    with sync_log.open() as store, freshdesk.open() as client:
+    with sync_log.open() as store, freshdesk.open(context.run_id) as client:
         report = fetch_articles(
             client,
             store,

@@ -25,7 +25,7 @@ def raw_tickets(
     are read again. Conversations are fetched only for tickets that changed since the stored copy.
     """
     scope = scope_of(context)
-    with sync_log.open() as store, freshdesk.open() as client:
+    with sync_log.open() as store, freshdesk.open(context.run_id) as client:
         # The retry queue: every failed ticket is read again from Freshdesk, whatever its partition.
         retry = [s.item_id for s in store.failed_items(TICKETS.name, limit=sync_settings.retry_limit) if s.item_id.isdigit()]
         report = fetch_tickets(

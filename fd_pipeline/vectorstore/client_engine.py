@@ -14,6 +14,7 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from fd_pipeline.tls import plain_http_to_remote
 from fd_pipeline.vectorstore.config import MEMORY, VectorStoreConfig
 from fd_pipeline.vectorstore.engine import Layout, RawPoint, Record, Sparse, Vectors, translated
 from fd_pipeline.vectorstore.errors import VectorStoreError, VectorStoreUnavailable
@@ -47,8 +48,15 @@ class ClientEngine:
         cfg = self.config
         url = cfg.server_url
         if url is not None:
+            clear = plain_http_to_remote(url) if cfg.api_key else None
+            if clear:
+                fix = "use https:// in QDRANT_URL" if cfg.url else f"set QDRANT_URL=https://{clear}:{cfg.port or 6333} instead of QDRANT_HOST"
+                raise VectorStoreError(
+                    f"Refusing to send QDRANT_API_KEY over plain http:// to {clear}: the key would travel in clear; "
+                    f"{fix} (http:// is accepted only for a loopback server)."
+                )
             with warnings.catch_warnings():
-                # qdrant-client warns when a key travels over plain http; a loopback server is legitimate.
+                # qdrant-client warns whenever a key travels over plain http; only a loopback server gets here.
                 warnings.filterwarnings("ignore", message=".*insecure connection.*")
                 # The version probe would cost a second round trip (and a warning) before our own check.
                 client = QdrantClient(
