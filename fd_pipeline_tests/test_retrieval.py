@@ -148,3 +148,16 @@ def test_search_quality_stays_above_the_measured_floor(tmp_path):
     for system in ("search dense", "search hybrid"):
         assert fix[system]["all"] >= SAME_FIX_FLOOR, (system, fix, FLOORS_PATH)
         assert fix[system]["all"] > 2 * fix["chance (expected)"]["all"], (system, fix)
+
+
+def test_symptom_texts_carry_no_thank_you_lines(desk):
+    # Requesters end about half the resolved threads with the generator's "thanks" message (in
+    # 28% of symptom texts before issue 22); it says the ticket is over, not what was wrong.
+    from fd_pipeline.emulator.corpus import PHRASES
+
+    lines = {line for text in PHRASES["thanks"] for line in re.split(r"(?<=[.!])\s+", text)}
+    labelled = [t for t in desk.tickets.values() if t.topic is not None and not t.spam and not t.deleted]
+    thanked = [t for t in labelled if any(c.incoming and any(line in (c.body_text or "") for line in lines)
+                                          for c in desk.conversations(t.id))]
+    assert len(thanked) > 50  # the desk has them, so the check below means something
+    assert not [t.id for t in thanked if any(line in _texts(desk, t).get("symptom", "") for line in lines)]
