@@ -18,7 +18,10 @@ if TYPE_CHECKING:
     from .server import Emulator
 
 MAX_PAGES = 300
-LANGUAGES = ("en", "ko")
+PRIMARY_LANGUAGE = "en"
+# The KB's translations are generated in these; /settings/helpdesk names them so a client can discover them.
+SUPPORTED_LANGUAGES = ("ko",)
+LANGUAGES = (PRIMARY_LANGUAGE, *SUPPORTED_LANGUAGES)
 PAGE_301_BODY = {
     "description": "Validation failed",
     "errors": [{"field": "page",
@@ -286,9 +289,18 @@ class Handlers:
                 raise not_found()
             return JsonResponse(article_json(a, lang, self._chain(a.folder_id, lang)))
 
+    # --- settings -------------------------------------------------------------------------------
+    async def helpdesk_settings(self, request: Request) -> Response:
+        # Freshdesk lists the additional languages (not the primary) in supported_languages, and in
+        # portal_languages those of them the customer portal shows.
+        return JsonResponse({"primary_language": PRIMARY_LANGUAGE,
+                             "supported_languages": list(SUPPORTED_LANGUAGES),
+                             "portal_languages": list(SUPPORTED_LANGUAGES)})
+
     def routes(self) -> list[Route]:
         s = "/api/v2/solutions"
         pairs = [
+            ("/api/v2/settings/helpdesk", self.helpdesk_settings),
             ("/api/v2/tickets", self.tickets_list),
             ("/api/v2/tickets/{ticket_id:int}", self.ticket_show),
             ("/api/v2/tickets/{ticket_id:int}/conversations", self.conversations_list),
