@@ -95,6 +95,20 @@ def test_search_returns_ranked_items_with_titles(synced, capsys):
     assert cli.main(["search", "x", "--kb", "--aspect", "symptom"]) == 1  # not a KB aspect: one clear line
 
 
+def test_search_json_keeps_hangul_as_text(synced, capsys):
+    # The KB's Korean translations are synced without FD_KB_LANGUAGES (every language the desk has).
+    translated = {a.id: a.translations["ko"].title for a in synced.emulator.desk.articles.values()
+                  if a.status == 2 and "ko" in a.translations and a.translations["ko"].status == 2}
+    assert translated, "the test desk should have a published Korean translation"
+    capsys.readouterr()
+    assert cli.main(["search", "비밀번호를 바꾼 뒤 로그인이 안 됩니다", "--kb", "--limit", "10", "--json"]) == 0
+    out = capsys.readouterr().out
+    hits = json.loads(out)
+    korean = [h for h in hits if h["id"] in translated]
+    assert korean and all(h["language"] == "ko" and h["title"] == translated[h["id"]] for h in korean)
+    assert all(h["title"] in out for h in korean) and "\\u" not in out
+
+
 @pytest.mark.slow
 def test_demo_syncs_the_closed_hours_in_one_run(make_emulator, tiny_model_dir, tmp_path, monkeypatch, capsys):
     keys = ("FRESHDESK_BASE_URL", "FRESHDESK_API_KEY", "FD_EMBED_MODEL", "FD_DATA_DIR", "FD_DATABASE_URL", "DAGSTER_HOME",
