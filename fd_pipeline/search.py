@@ -142,7 +142,8 @@ def search(
         hits = nearest(count, primary or None, ran)
     leads = nearest(count, {**primary, "section": 0}, ran) if aspect == "procedure" and primary else None
     best, similarity = _article_scores(hits, leads)
-    solved = _solved_by_neighbours(query, vectors, aspect, primary, exclude_tickets, neighbours) if aspect == "procedure" else {}
+    solved = (_solved_by_neighbours(query, vectors, aspect, primary, exclude_tickets, neighbours)
+              if aspect == "procedure" else {})
     if len(similarity) > 1 and solved:
         relevance = _standardised(similarity)
         votes = _standardised({a: solved.get(a, min(solved.values())) for a in similarity})
