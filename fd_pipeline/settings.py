@@ -78,7 +78,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FD_CONVERSATION_WORKERS", "sync_settings", "conversation_workers", int, 4, help="conversations read concurrently"),
     Setting("FD_SYNC_BATCH", "sync_settings", "sync_batch", int, 512, help="documents per embedding/write batch"),
     Setting("FD_CAUSE_FIELD", "sync_settings", "cause_field", str, "", help="a ticket custom field holding the cause"),
-    Setting("FD_KB_LANGUAGES", "sync_settings", "kb_languages", list, (), help="translations to sync too"),
+    Setting("FD_KB_LANGUAGES", "sync_settings", "kb_languages", list, (), help="translations to sync: empty or all: every language the desk has; none; or e.g. ko,ja"),
     Setting("FD_KB_CATEGORIES", "sync_settings", "kb_categories", list, (), item=int, help="KB category ids to sync; empty: all"),
     Setting("FD_KB_INCLUDE_DRAFTS", "sync_settings", "kb_include_drafts", bool, False, help="also sync unpublished articles"),
     Setting("FD_DATA_DIR", None, None, str, "data"),

@@ -612,6 +612,50 @@ class FreshdeskClient:
         """All conversations of a ticket; malformed ones are logged, counted in stats and left out."""
         return [c for c in self.iter_conversations(ticket_id) if isinstance(c, Conversation)]
 
+    # -- help desk settings ----------------------------------------------------------------
+
+    def helpdesk_languages(self) -> tuple[str | None, tuple[str, ...]] | None:
+        """(primary language, the other languages articles may be translated into) from
+        `GET /settings/helpdesk`; None where the desk does not serve it (404) or the key's agent or
+        plan may not read it (403), so the caller finds the languages another way."""
+        try:
+            got = self._get("/settings/helpdesk", {}, endpoint="settings", what="help desk settings", expect=dict,
+                            not_found_ok=True)
+        except FreshdeskAuthError as exc:
+            if exc.status == 403:
+                return None
+            raise
+        if got is None:
+            return None
+        body, _ = got
+        primary = body.get("primary_language")
+        primary = primary if isinstance(primary, str) and primary else None
+        listed = body.get("supported_languages")
+        codes = [c for c in listed if isinstance(c, str) and c] if isinstance(listed, list) else []
+        return primary, tuple(dict.fromkeys(c for c in codes if c != primary))
+
+    def kb_translated_into(self, languages: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+        """Those of `languages` the KB's first category has a translation in: for desks whose plan
+        or key cannot read `/settings/helpdesk`. A language the desk does not have answers 400, one
+        it has but this category lacks 404; one call per language."""
+        first = next((c for _, cats in self._pages("/solutions/categories", {}, endpoint="solutions/categories",
+                                                   what="KB categories")
+                      for c in cats if isinstance(c, dict) and isinstance(c.get("id"), int)), None)
+        if first is None:
+            return ()
+        found = []
+        for language in languages:
+            try:
+                got = self._get(f"/solutions/categories/{first['id']}/{language}", {}, endpoint="solutions/categories",
+                                what=f"KB category {first['id']} in {language}", expect=dict, not_found_ok=True)
+            except FreshdeskError as exc:
+                if exc.status == 400:
+                    continue
+                raise
+            if got is not None:
+                found.append(language)
+        return tuple(found)
+
     # -- knowledge base --------------------------------------------------------------------
 
     def iter_kb_articles(

@@ -10,6 +10,7 @@ from fd_pipeline.sync.engine import ArticleFetchReport
 from fd_pipeline.vectorstore import KB
 
 from .fetch import fetch_articles
+from .languages import kb_languages
 from .scope import article_documents
 
 GROUP = "knowledge_base"
@@ -23,13 +24,14 @@ def raw_articles(
 
     Articles have no `updated_since`, so each run lists the tree and compares it with the store:
     drafts, deleted articles and articles moved out of the synced categories are stored as removed.
+    Translations: every language the help desk has, unless FD_KB_LANGUAGES narrows it.
     """
     scope = scope_of(context)
     with sync_log.open() as store, freshdesk.open(context.run_id) as client:
         report = fetch_articles(
             client,
             store,
-            languages=tuple(sync_settings.kb_languages),
+            languages=kb_languages(client, sync_settings.kb_languages, store),
             category_ids=tuple(sync_settings.kb_categories) or None,
             include_drafts=sync_settings.kb_include_drafts,
             run_id=context.run_id,

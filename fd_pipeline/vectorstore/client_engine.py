@@ -188,6 +188,16 @@ class ClientEngine:
             records = self.client.retrieve(name, ids=ids, with_payload=True, with_vectors=False)
         return {r.id: dict(r.payload or {}) for r in records}
 
+    def dense_vectors(self, name: str, ids: list[PointId], using: str) -> dict[PointId, np.ndarray]:
+        with self._calling(f"retrieving vectors from {name}"):
+            records = self.client.retrieve(name, ids=ids, with_payload=False, with_vectors=[using])
+        out = {}
+        for r in records:
+            vector = r.vector.get(using) if isinstance(r.vector, Mapping) else None
+            if isinstance(vector, list):
+                out[r.id] = np.asarray(vector, dtype=np.float32)
+        return out
+
     def count(self, name: str) -> int:
         with self._calling(f"counting {name}"):
             return self.client.count(name, exact=True).count
