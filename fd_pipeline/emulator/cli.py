@@ -6,6 +6,8 @@ import argparse
 import time
 from datetime import UTC, datetime
 
+from fd_pipeline.signals import stop_signals_raise
+
 from .ratelimit import PLANS
 
 DEV_API_KEY = "emu-key"  # the built-in development key: printed as is, any other key masked
@@ -72,9 +74,11 @@ def run(args: argparse.Namespace) -> int:
               + (f" --cacert {emu.ca_file}" if emu.ca_file else ""))
         print(f"  admin: {emu.base_url}/_emulator/stats | /ground_truth | POST /clock /mutate /faults")
         print("Ctrl-C stops.", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("stopping")
+        # Its own handlers: a SIGINT or SIGTERM ignored by whoever started it must still stop it.
+        with stop_signals_raise():
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt as exc:
+                print(f"stopping ({exc or 'SIGINT'})", flush=True)
     return 0
