@@ -264,7 +264,7 @@ def test_every_asset_and_check_names_the_writer_pool(monkeypatch):
     assert pools.writer_pool("support_tickets") == "fd_stores"
 
 
-def _wait_finished(instance, run_id: str, timeout: float = 120) -> None:
+def _wait_finished(instance, run_id: str, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while not instance.get_run_by_id(run_id).is_finished and time.monotonic() < deadline:
         time.sleep(0.5)

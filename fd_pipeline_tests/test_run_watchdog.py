@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -100,15 +101,16 @@ def test_a_run_killed_with_its_daemon_is_failed_and_the_next_run_syncs_its_hours
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def launch(run_id: str) -> None:
-        subprocess.run([str(BIN / "dagster"), "job", "launch", "-m", LOCATION, "-j", "tickets_job",
-                        "--run-id", run_id, "--tags", json.dumps(range_tags(first, last))],
-                       cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
+        done = subprocess.run([str(BIN / "dagster"), "job", "launch", "-m", LOCATION, "-j", "tickets_job",
+                               "--run-id", run_id, "--tags", json.dumps(range_tags(first, last))],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
 
     with dg.DagsterInstance.get() as instance:
         from fd_pipeline.pools import ensure_pool_limits
 
         ensure_pool_limits(instance)
-    dead_id, next_id = "0000dead-0000-4000-8000-000000000001", "0000next-0000-4000-8000-000000000002"
+    dead_id, next_id = str(uuid.uuid4()), str(uuid.uuid4())
     # Every Freshdesk answer takes 2 s, so the first run is still fetching when it is killed.
     emu.set_faults(FaultConfig(rate_slow=1.0, slow_s=2.0))
     first_daemon = daemon()
