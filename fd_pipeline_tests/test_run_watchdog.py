@@ -25,6 +25,7 @@ import psutil
 import pytest
 
 from fd_pipeline import watchdog
+from fd_pipeline.commands.instance import prepare_instance
 from fd_pipeline.definitions import defs
 from fd_pipeline.emulator.faults import FaultConfig
 from fd_pipeline.partitions import range_tags
@@ -106,10 +107,7 @@ def test_a_run_killed_with_its_daemon_is_failed_and_the_next_run_syncs_its_hours
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stdout + done.stderr
 
-    with dg.DagsterInstance.get() as instance:
-        from fd_pipeline.pools import ensure_pool_limits
-
-        ensure_pool_limits(instance)
+    prepare_instance(dagster_home)  # storages and pools exist before the daemon and the launches open them
     dead_id, next_id = str(uuid.uuid4()), str(uuid.uuid4())
     # Every Freshdesk answer takes 2 s, so the first run is still fetching when it is killed.
     emu.set_faults(FaultConfig(rate_slow=1.0, slow_s=2.0))
