@@ -1,9 +1,11 @@
 """Stop signals that always stop.
 
 A signal ignored by a parent stays ignored across fork and exec, and Python then installs no
-KeyboardInterrupt handler for SIGINT. Dagster's processes map SIGTERM to whatever SIGINT does
-(`setup_interrupt_handlers`), so a `dagster dev` or daemon started with SIGINT ignored ignores
-SIGTERM as well, and so does every code server and run worker it starts. So each long-running
+KeyboardInterrupt handler for SIGINT. Dagster maps SIGTERM to whatever SIGINT does
+(`setup_interrupt_handlers`: at the start of `dagster dev`, the daemon, a code server, and each
+time an in-process run restores its interrupt handlers), so a process started with SIGINT ignored
+(a background job of a non-interactive shell) ignores SIGTERM as well once Dagster has run in it,
+and so does every process it starts from then on. So each long-running
 command installs its own handlers (`stop_signals_raise`), a process it starts begins with the
 default dispositions (`default_dispositions`, a `preexec_fn`), and a run worker puts back a
 SIGINT handler it was denied (`restore_stop_signals`).

@@ -7,9 +7,18 @@ import uuid
 import psutil
 import pytest
 
+from fd_pipeline.signals import restore_stop_signals
+
 # The definitions need a partitions start when they load (there is no default); the tests' clocks
 # sit in 2025.
 os.environ.setdefault("FD_PARTITIONS_START", "2025-01-01")
+
+# Started with SIGINT ignored (a background job of a non-interactive shell), this process would
+# also come to ignore SIGTERM after its first in-process Dagster run: Dagster's interrupt handling
+# (`raise_interrupts_as`) sets SIGTERM to whatever SIGINT does when it restores them. Every process
+# the suite starts afterwards would inherit both ignored, and an emulator or `dagster dev` started
+# by a test would then not stop on either. So the suite takes its SIGINT handler back first.
+restore_stop_signals()
 
 # Every process the suite starts inherits this mark (not FD_-prefixed, so tests that drop the
 # project's settings from a child's environment keep it); at the end any process still carrying it

@@ -53,3 +53,34 @@ def test_a_run_worker_takes_its_interrupt_handler_back():
                          preexec_fn=_ignore_stop_signals)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "True"]
+
+
+RUN_IN_PROCESS = r"""
+import signal, sys
+import dagster as dg
+if sys.argv[1] == "restore":
+    from fd_pipeline.signals import restore_stop_signals
+    restore_stop_signals()
+
+@dg.asset
+def one():
+    return 1
+
+assert dg.materialize([one]).success
+print(signal.getsignal(signal.SIGTERM) == signal.SIG_IGN)
+"""
+
+
+def test_an_in_process_run_hands_sigterm_the_ignored_sigint_unless_it_was_restored():
+    """What left the suite's emulators unstoppable: in a process started with SIGINT ignored, one
+    in-process Dagster run leaves SIGTERM ignored too (Dagster sets SIGTERM to SIGINT's handler when
+    it restores them), and every child started afterwards inherits both. conftest restores first."""
+    import dagster as dg
+
+    seen = {}
+    for mode in ("as-inherited", "restore"):
+        out = subprocess.run([sys.executable, "-c", RUN_IN_PROCESS, mode], capture_output=True, text=True,
+                             timeout=600, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        assert out.returncode == 0, out.stderr[-2000:]
+        seen[mode] = out.stdout.split()[-1]
+    assert seen == {"as-inherited": "True", "restore": "False"}, f"dagster {dg.__version__}: {seen}"
