@@ -211,3 +211,32 @@ def test_a_materialisation_registers_its_worker_and_releases_its_claim(pipeline_
         assert worker["pid"] == os.getpid() and worker["machine"] == this_machine()
         # Its claim went with its resources: the next run takes the pool without asking who held it.
         assert store.claim_pool("fd_stores", "next", is_over=lambda run_id: pytest.fail(f"asked about {run_id}")) is None
+
+
+def test_a_run_that_never_registered_a_worker_is_ended_after_the_startup_grace(sqlite_url):
+    """A run that died before its resources were set up (seconds after it was launched) has no
+    worker to judge: it is ended once it has been starting for the startup grace, and only when it
+    was launched from this code location."""
+    from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+    from dagster._core.test_utils import create_run_for_test
+
+    def launched_from(location: str) -> dg.DagsterRun:
+        origin = RemoteJobOrigin(RemoteRepositoryOrigin(RegisteredCodeLocationOrigin(location), "__repository__"), "tickets_job")
+        return create_run_for_test(instance, job_name="tickets_job", status=dg.DagsterRunStatus.STARTING,
+                                   remote_job_origin=origin)
+
+    with dg.DagsterInstance.ephemeral() as instance, SyncLog(sqlite_url) as store:
+        ours, theirs = launched_from("fd_pipeline.definitions"), launched_from("another_location")
+        now = datetime.now(UTC)
+
+        def judged(at: datetime) -> dict[str, str]:
+            return {run.run_id: why for run, why in watchdog.dead_runs(
+                instance, store, stale_after_s=20, location="fd_pipeline.definitions", startup_grace_s=120, now=at)}
+
+        assert judged(now + timedelta(seconds=60)) == {}  # still within the grace: it may be loading its code
+        late = judged(now + timedelta(seconds=180))
+        assert set(late) == {ours.run_id} and "no run worker registered" in late[ours.run_id] and "launched" in late[ours.run_id]
+        # Once its worker registers, the worker decides.
+        store.register_worker(ours.run_id)
+        assert judged(now + timedelta(seconds=180)) == {}
+        assert theirs.run_id not in late
