@@ -134,22 +134,12 @@ class SyncLogResource(_fields("sync_log")):
         if run is None:  # a sensor's or a command's resource: no run to stand for
             return
         signals.restore_stop_signals()  # Dagster's Terminate reaches a run worker as SIGINT
-        store = self._open()
-        try:
-            self._worker = WorkerHeartbeat(store, run.run_id, worker_heartbeat_s(self.worker_stale_seconds))
-        except Exception:
-            store.close()
-            raise
+        self._worker = WorkerHeartbeat(self._open, run.run_id, worker_heartbeat_s(self.worker_stale_seconds))
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         worker, self._worker = self._worker, None
         if worker is not None:
             worker.stop()
-            try:
-                worker.store.release_claims(worker.run_id)
-            except Exception as exc:  # noqa: BLE001 - a claim of an ended run is taken over anyway
-                context.log.warning(f"could not release this run's pool claims: {exc}")
-            worker.store.close()
 
 
 def worker_heartbeat_s(stale_after_s: float) -> float:

@@ -68,17 +68,17 @@ def worker_gone(worker: dict[str, Any], *, now: datetime, stale_after_s: float, 
 
 class WorkerLog(Database):
     def register_worker(self, run_id: str) -> None:
-        """Record this process as the worker of `run_id` (replacing an earlier attempt's)."""
+        """Record this process as the worker of `run_id` (replacing an earlier attempt's), beating now."""
         now = utcnow()
         me = psutil.Process()
         row = {"run_id": run_id, "host": socket.gethostname(), "machine": this_machine(), "pid": me.pid,
                "process_started": me.create_time(), "started_at": now, "heartbeat_at": now}
         with self._tx() as conn:
-            self._upsert(conn, run_workers, [row])
+            self._upsert(conn, run_workers, [row], update=lambda new: {c: new[c] for c in row if c not in ("run_id", "started_at")})
 
-    def beat_worker(self, run_id: str) -> None:
-        with self._tx() as conn:
-            conn.execute(run_workers.update().where(run_workers.c.run_id == run_id).values(heartbeat_at=utcnow()))
+    # A beat writes the whole row: a worker whose registration met a database down is registered by
+    # its first beat once the database is back.
+    beat_worker = register_worker
 
     def workers(self, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         return {row.run_id: dict(row._mapping) for row in self._rows_in(sa.select(run_workers), run_workers.c.run_id, run_ids)}
@@ -126,23 +126,39 @@ class WorkerLog(Database):
 
 class WorkerHeartbeat:
     """Registers this process as `run_id`'s worker and refreshes its heartbeat every `every_s`
-    from a thread, until `stop()`; the row stays (the watchdog prunes it once the run is over), so
-    the moment between the resources' teardown and the run's end never looks like a dead worker."""
+    from a thread, until `stop()`. `open_store` opens the sync log; a database that cannot be
+    reached yet is tried again at each beat, so a worker is registered as soon as it can be. The
+    row stays after `stop()` (the watchdog prunes it once the run is over), so the moment between
+    the resources' teardown and the run's end never looks like a dead worker."""
 
-    def __init__(self, store: WorkerLog, run_id: str, every_s: float):
-        self.store, self.run_id, self.every_s = store, run_id, every_s
+    def __init__(self, open_store: Callable[[], WorkerLog], run_id: str, every_s: float):
+        self.run_id, self.every_s = run_id, every_s
+        self._open_store = open_store
+        self.store: WorkerLog | None = None
         self._stop = threading.Event()
-        store.register_worker(run_id)
+        self._beat_once()
         self._thread = threading.Thread(target=self._beat, name="run-worker-heartbeat", daemon=True)
         self._thread.start()
 
+    def _beat_once(self) -> None:
+        try:
+            if self.store is None:
+                self.store = self._open_store()
+            self.store.beat_worker(self.run_id)
+        except Exception as exc:  # noqa: BLE001 - the run's steps report a dead database in their own words
+            log.warning("run-worker heartbeat not written: %s", exc)
+
     def _beat(self) -> None:
         while not self._stop.wait(self.every_s):
-            try:
-                self.store.beat_worker(self.run_id)
-            except Exception as exc:  # noqa: BLE001 - the run itself reports a dead database
-                log.warning("run-worker heartbeat not written: %s", exc)
+            self._beat_once()
 
     def stop(self) -> None:
+        """Stop beating; then release the run's pool claims and close the store."""
         self._stop.set()
         self._thread.join(timeout=10)
+        if self.store is not None:
+            try:
+                self.store.release_claims(self.run_id)
+            except Exception as exc:  # noqa: BLE001 - a claim of an ended run is taken over anyway
+                log.warning("could not release the pool claims of run %s: %s", self.run_id, exc)
+            self.store.close()
