@@ -19,6 +19,7 @@ from .instance import DAGSTER_DEFAULTS, dagster_home, prepare_instance
 
 __all__ = ["dagster_dev_command", "run_dagster_dev", "start_dagster_dev", "stop"]
 
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("ui", help="open the Dagster UI on 127.0.0.1", description=__doc__)
     p.add_argument("--port", type=int, default=3000)
