@@ -240,3 +240,22 @@ def test_a_run_that_never_registered_a_worker_is_ended_after_the_startup_grace(s
         store.register_worker(ours.run_id)
         assert judged(now + timedelta(seconds=180)) == {}
         assert theirs.run_id not in late
+
+
+def test_the_watchdog_runs_whatever_fd_automation_says_and_ticks_by_its_threshold(monkeypatch):
+    import importlib
+
+    import fd_pipeline.definitions as definitions
+
+    try:
+        with monkeypatch.context() as env:
+            env.setenv("FD_AUTOMATION", "stopped")
+            env.setenv("FD_WORKER_STALE_SECONDS", "40")
+            loaded = importlib.reload(definitions)
+            sensor = next(s for s in loaded.defs.sensors if s.name == "run_watchdog_sensor")
+            assert sensor.default_status == dg.DefaultSensorStatus.RUNNING and sensor.minimum_interval_seconds == 10
+            assert {s.default_status for s in loaded.defs.sensors if s is not sensor} == {dg.DefaultSensorStatus.STOPPED}
+    finally:
+        importlib.reload(definitions)
+    sensor = next(s for s in definitions.defs.sensors if s.name == "run_watchdog_sensor")
+    assert sensor.minimum_interval_seconds == 60  # FD_WORKER_STALE_SECONDS' default, 300 s, looked at every 60 s
