@@ -59,23 +59,32 @@ def scope_of(context: dg.AssetExecutionContext) -> Scope:
 
 
 def check_sole_writer(context: dg.AssetExecutionContext) -> None:
-    """Fail at once when another run of this asset's pool is in progress.
+    """Fail at once when another run holds this asset's pool.
 
     The run queue keeps runs of a pool apart, but `dagster asset materialize` executes without
     the queue; without this it would find the embedded Qdrant folder locked halfway through, or
-    race the other run's writes.
+    race the other run's writes. The pool is claimed in the sync log (`claim_pool`: an insert or a
+    compare-and-set), so of two runs starting together exactly one proceeds; a claim whose run is
+    over (finished, or failed by the run watchdog) passes to the next run.
     """
     pool = context.op_execution_context.op_def.pool
     if not pool:
         return
-    busy = context.instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]), limit=50)
-    for run in busy:
-        if run.run_id != context.run_id and run.run_op_concurrency and pool in (run.run_op_concurrency.all_pools or ()):
-            raise dg.Failure(
-                description=f"run {run.run_id} ({run.job_name}) is writing the stores of pool {pool!r}; this run did not go "
-                "through the run queue (e.g. `dagster asset materialize`): launch it from the UI or with "
-                "`dagster job launch` so it waits its turn, or retry when that run has ended"
-            )
+    instance = context.instance
+
+    def is_over(run_id: str) -> bool:
+        run = instance.get_run_by_id(run_id)
+        return run is None or run.is_finished
+
+    with context.resources.sync_log.open() as store:
+        holder = store.claim_pool(pool, context.run_id, is_over=is_over)
+    if holder is not None:
+        run = instance.get_run_by_id(holder)
+        raise dg.Failure(
+            description=f"run {holder} ({run.job_name if run else 'unknown job'}) is writing the stores of pool {pool!r}; "
+            "this run did not go through the run queue (e.g. `dagster asset materialize`): launch it from the UI or with "
+            "`dagster job launch` so it waits its turn, or retry when that run has ended"
+        )
 
 
 @contextmanager

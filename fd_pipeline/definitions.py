@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from fd_pipeline import alerts, checks, freshness, jobs, schedules, sensors, settings
+from fd_pipeline import alerts, checks, freshness, jobs, schedules, sensors, settings, watchdog
 from fd_pipeline.knowledge_base import assets as kb_assets
 from fd_pipeline.resources import project_resources
 from fd_pipeline.tickets import assets as ticket_assets
@@ -42,8 +42,11 @@ defs = dg.Definitions(
     ],
     jobs=[jobs.tickets_job, jobs.kb_job, jobs.sync_all_job],
     schedules=schedules.build_schedules(running),
-    sensors=[sensors.build_freshness_sensor(rule, running), sensors.build_realtime_sensor(running),
-             *alerts.build_alert_sensors(alert_mail, rule)],
+    sensors=[
+        sensors.build_freshness_sensor(rule, running), sensors.build_realtime_sensor(running),
+        watchdog.build_run_watchdog(settings.value("FD_WORKER_STALE_SECONDS")),
+        *alerts.build_alert_sensors(alert_mail, rule),
+    ],
     resources=project_resources(),
     # Steps of a run share one process: the model loads once, and the embedded Qdrant folder
     # (one process at a time) is never opened by two steps at once.

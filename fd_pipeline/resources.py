@@ -14,13 +14,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
-from fd_pipeline import settings
+from fd_pipeline import settings, signals
 from fd_pipeline.embedding import Embedder, EmbedderConfig, ModelIdentity, model_identity
 from fd_pipeline.freshdesk import FreshdeskClient, WaitBudget
 from fd_pipeline.freshdesk.client import FreshdeskConfigError, resolve_origin
 from fd_pipeline.sync_log import SyncLog
+from fd_pipeline.sync_log.workers import WorkerHeartbeat
 from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
 
 
@@ -113,14 +114,40 @@ class QdrantResource(_fields("qdrant")):
 
 
 class SyncLogResource(_fields("sync_log")):
-    """The sync log: a Postgres or SQLite database URL (FD_DATABASE_URL)."""
+    """The sync log: a Postgres or SQLite database URL (FD_DATABASE_URL).
+
+    In a run it also records the run's worker process, with a heartbeat, for as long as the run's
+    resources live: what the run watchdog (`fd_pipeline/watchdog.py`) judges a dead worker by.
+    """
+
+    _worker: Any = PrivateAttr(default=None)
 
     @contextmanager
     def open(self) -> Iterator[SyncLog]:
+        with self._open() as store:
+            yield store
+
+    def _open(self) -> SyncLog:
         # Messages name the variable the URL came from (FD_DATABASE_URL or DATABASE_URL), never the URL.
         setting = settings.source("FD_DATABASE_URL", self.database_url) or "the sync-log database URL"
-        with SyncLog(self.database_url, setting=setting) as store:
-            yield store
+        return SyncLog(self.database_url, setting=setting)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        run = context.dagster_run
+        if run is None:  # a sensor's or a command's resource: no run to stand for
+            return
+        signals.restore_stop_signals()  # Dagster's Terminate reaches a run worker as SIGINT
+        self._worker = WorkerHeartbeat(self._open, run.run_id, worker_heartbeat_s(self.worker_stale_seconds))
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop()
+
+
+def worker_heartbeat_s(stale_after_s: float) -> float:
+    """How often a run worker beats: five beats within the staleness threshold, at most once a minute."""
+    return max(1.0, min(60.0, stale_after_s / 5))
 
 
 class SyncSettingsResource(_fields("sync_settings")):

@@ -73,6 +73,8 @@ SETTINGS: tuple[Setting, ...] = (
     # A Postgres URL holds the password: once set, it is wired as the variable, never as its value.
     Setting("FD_DATABASE_URL", "sync_log", "database_url", str, secret=True, fallback="DATABASE_URL",
             in_data_dir="sync_state.db", help="postgresql://... or sqlite:///... (DATABASE_URL when unset)"),
+    Setting("FD_WORKER_STALE_SECONDS", "sync_log", "worker_stale_seconds", float, 300.0,
+            help="a run whose worker on another machine sent no heartbeat this long is ended as failed"),
     Setting("FD_MAX_FAILURE_RATIO", "sync_settings", "max_failure_ratio", float, 0.2, help="share of a stage's items that may fail"),
     Setting("FD_RETRY_LIMIT", "sync_settings", "retry_limit", int, 500, help="failed tickets re-read per run"),
     Setting("FD_CONVERSATION_WORKERS", "sync_settings", "conversation_workers", int, 4, help="conversations read concurrently"),

@@ -180,8 +180,14 @@ def test_two_processes_prepare_one_fresh_home_at_once(tmp_path, monkeypatch):
         home.mkdir()
         shutil.copy(ROOT / "dagster.yaml", home)
         procs = [subprocess.Popen([sys.executable, "-c", code, str(home)], stderr=subprocess.PIPE) for _ in range(2)]
-        for proc in procs:
-            assert proc.wait(300) == 0, proc.stderr.read().decode()[-2000:]
+        try:
+            for proc in procs:
+                assert proc.wait(600) == 0, proc.stderr.read().decode()[-2000:]
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
         for db in ("history/runs.db", "schedules/schedules.db"):
             with sqlite3.connect(home / db) as conn:
                 assert len(conn.execute("select version_num from alembic_version").fetchall()) == 1, (trial, db)

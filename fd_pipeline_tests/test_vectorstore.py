@@ -228,7 +228,7 @@ def test_embedded_folder_held_by_another_process_says_so(tmp_path):
                 raise SystemExit(3)
             """
         )
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
         assert result.returncode == 3, result.stderr[-2000:]
         assert "already opened by another process" in result.stdout and "QDRANT_URL" in result.stdout
     finally:

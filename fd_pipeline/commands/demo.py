@@ -23,6 +23,7 @@ from typing import Callable
 
 from fd_pipeline.partitions import hour_key, range_tags
 from fd_pipeline.settings import data_dir
+from fd_pipeline.signals import stop_signals_raise
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     for noisy in ("alembic", "httpx", "fd_pipeline.freshdesk", "fd_pipeline.sync"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     emu = start_emulator(tickets=args.tickets, articles=args.articles, hours=args.hours)
-    with emu:
+    # Its own handlers: SIGINT or SIGTERM stops the demo even when whoever started it ignores them.
+    with emu, stop_signals_raise():
         result = run_demo(emu, hours=args.hours)
         print(f"\ndone in {result.seconds:.0f} s; data in {result.folder}")
         if not args.ui:
