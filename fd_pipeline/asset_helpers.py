@@ -8,6 +8,7 @@ size, first errors) appear once, on the range's last hour, as `run_*` and friend
 """
 
 import inspect
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ from fd_pipeline.sync.engine import (
 )
 from fd_pipeline.sync_log import ItemResult, SyncLog
 from fd_pipeline.vectorstore import CollectionSpec
+
+# Shown as each asset's owner in the UI (Dagster accepts team:NAME or an e-mail address).
+OWNERS = ("team:support-data",)
 
 
 @dataclass(frozen=True)
@@ -187,11 +191,21 @@ BuildDocuments = Callable[[SyncLog, Scope, SyncSettingsResource, str, list[ItemR
 KeptDocuments = Callable[[SyncLog, Scope, str], Iterable[Document]]
 
 
-def _hourly_asset(name: str, group: str, collection: str, kinds: set[str], after: str | None = None, description: str | None = None):
+def _hourly_asset(name: str, group: str, collection: str, kinds: set[str], after: str | None = None, description: str | None = None,
+                  **more) -> Callable[[Callable], dg.AssetsDefinition]:
     """The decorator every asset of a chain shares: hourly partitions, one run per range, the pool
-    of the collection the chain feeds, the asset before it in the chain."""
-    return dg.asset(name=name, group_name=group, **partitions.HOURLY_ASSET, pool=writer_pool(collection),
-                    deps=[after] if after else None, kinds=kinds, description=description and inspect.cleandoc(description))
+    of the collection the chain feeds, the asset before it in the chain, the team that owns it."""
+
+    def decorate(fn: Callable) -> dg.AssetsDefinition:
+        # `backfill_policy` is marked beta in Dagster 1.13 (a BetaWarning per asset at every load):
+        # single-run backfills are what this project is built on, and the warning tells a user nothing.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            return dg.asset(name=name, group_name=group, **partitions.HOURLY_ASSET, pool=writer_pool(collection),
+                            deps=[after] if after else None, kinds=kinds, owners=list(OWNERS),
+                            description=description and inspect.cleandoc(description), **more)(fn)
+
+    return decorate
 
 
 def raw_asset(chain: Chain, *, group: str) -> Callable[[Callable], dg.AssetsDefinition]:
