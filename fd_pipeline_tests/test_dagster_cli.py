@@ -23,6 +23,7 @@ from fd_pipeline.partitions import ASSETS
 from fd_pipeline_tests.webui import ASSETS_QUERY, ROOT, clean_env, free_port, gql, stop_group, wait_until_serving
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")
+DG = str(Path(sys.executable).parent / "dg")
 LAYOUT = ("dagster.yaml", "workspace.yaml", "pyproject.toml")
 
 
@@ -39,24 +40,28 @@ def _env(**extra) -> dict:
     return env
 
 
-@pytest.mark.parametrize("target", [["-w", "workspace.yaml"], ["-m", "fd_pipeline.definitions"]])
-def test_definitions_validate_on_dagsters_temporary_home(tmp_path, target):
+@pytest.mark.parametrize("command, says", [
+    ([DAGSTER, "definitions", "validate", "-w", "workspace.yaml"], "Validation successful"),
+    ([DAGSTER, "definitions", "validate", "-m", "fd_pipeline.definitions"], "Validation successful"),
+    ([DG, "check", "defs"], "All definitions loaded successfully"),  # pyproject.toml's [tool.dg]
+])
+def test_definitions_validate_on_dagsters_temporary_home(tmp_path, command, says):
     folder = _layout(tmp_path)
-    done = subprocess.run([DAGSTER, "definitions", "validate", *target], cwd=folder, env=_env(),
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, cwd=folder, env=_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Validation successful" in done.stdout + done.stderr
+    assert says in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert not list(folder.glob(".tmp_dagster_home_*"))  # Dagster removed its temporary home
 
 
 @pytest.mark.slow
-def test_dagster_dev_serves_the_six_assets_with_dagster_home_unset(tmp_path):
+@pytest.mark.parametrize("dev", [[DAGSTER, "dev", "-h", "127.0.0.1"], [DG, "dev", "--host", "127.0.0.1"]])
+def test_dagster_dev_serves_the_six_assets_with_dagster_home_unset(tmp_path, dev):
     folder = _layout(tmp_path)
     port = free_port()
     log_path = tmp_path / "dev.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([DAGSTER, "dev", "-h", "127.0.0.1", "-p", str(port)], cwd=folder, env=_env(),
+        proc = subprocess.Popen([*dev, "-p", str(port)], cwd=folder, env=_env(),
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
     try:
