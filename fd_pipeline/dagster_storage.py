@@ -45,6 +45,10 @@ from dagster._serdes import ConfigurableClassData
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
+# The Dagster versions whose internals this module was verified on: `InstanceRef.config_defaults`,
+# `SqlEventLogStorage._update_asset_check_evaluation` and the asset check executions table.
+# fd_pipeline_tests/test_dagster_storage.py fails, naming the version, on any other.
+VERIFIED_VERSIONS = ("1.13.27",)
 # Run shards are touched by one run each; a long-lived daemon or webserver reads many.
 _MAX_ENGINES = 32
 # In the storage's folder: held while the files are created or migrated. Not the lock the
