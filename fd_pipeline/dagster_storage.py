@@ -208,11 +208,11 @@ class SqliteStorage(DagsterSqliteStorage):
 
     @classmethod
     def from_config_value(cls, inst_data: Any, config_value: Any) -> SqliteStorage:
-        base_dir = config_value.get("base_dir") or os.environ.get("DAGSTER_HOME")
+        base_dir = config_value.get("base_dir")
         if not base_dir:
             raise dg.DagsterInvariantViolationError(
                 "fd_pipeline.dagster_storage.SqliteStorage needs a base_dir: name fd_pipeline.dagster_storage.Instance as "
-                "the instance_class in dagster.yaml (it passes the instance's folder), or set DAGSTER_HOME")
+                "the instance_class in dagster.yaml (it passes the instance's folder) instead of a storage block")
         return cls.from_local(inst_data=inst_data, base_dir=base_dir)
 
 
