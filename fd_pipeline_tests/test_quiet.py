@@ -52,3 +52,12 @@ def test_a_failing_status_is_one_line_and_nothing_else(tmp_path):
     assert done.stdout == ""
     (line,) = done.stderr.splitlines()
     assert line.startswith("fd-pipeline status: error: ")
+
+
+def test_status_on_a_new_data_folder_migrates_quietly(tmp_path):
+    # The SQLite sync log is created and migrated by Alembic, which logs each step at INFO.
+    done = _run("status", cwd=tmp_path, FD_DATA_DIR=tmp_path / "data", FD_PARTITIONS_START="2025-01-01")
+    assert done.returncode == 0 and "last sync   never" in done.stdout, done.stdout + done.stderr
+    assert not _noise(done), _noise(done)
+    loud = _run("-v", "status", cwd=tmp_path, FD_DATA_DIR=tmp_path / "data2", FD_PARTITIONS_START="2025-01-01")
+    assert "alembic" in loud.stderr.lower(), loud.stderr
