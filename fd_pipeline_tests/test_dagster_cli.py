@@ -1,8 +1,9 @@
 """The standard Dagster doors, from a copy of the repository's layout (dagster.yaml, workspace.yaml,
-pyproject.toml) with nothing set but FD_PARTITIONS_START:
+pyproject.toml, the package) with nothing set but FD_PARTITIONS_START:
 - `dagster definitions validate -w workspace.yaml` and `-m fd_pipeline.definitions` exit 0 on
   Dagster's temporary home (DAGSTER_HOME unset);
-- `dagster dev` serves the UI with the six assets, its runs stored through the project's storage;
+- `dagster dev`, `dg dev` and `dagster-webserver` serve the UI with the six assets, the instance
+  stored through the project's storage in Dagster's temporary home;
 - two plain `dagster asset materialize` started at once on a never-used DAGSTER_HOME leave a
   working instance (10 of 10 tries), as the storage creates its files under a lock.
 """
@@ -30,6 +31,8 @@ LAYOUT = ("dagster.yaml", "workspace.yaml", "pyproject.toml")
 def _layout(folder: Path) -> Path:
     for name in LAYOUT:
         shutil.copy(ROOT / name, folder / name)
+    # dg looks for the project's root module inside the project folder, as in a clone.
+    (folder / "fd_pipeline").symlink_to(ROOT / "fd_pipeline", target_is_directory=True)
     return folder
 
 
@@ -55,7 +58,11 @@ def test_definitions_validate_on_dagsters_temporary_home(tmp_path, command, says
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dev", [[DAGSTER, "dev", "-h", "127.0.0.1"], [DG, "dev", "--host", "127.0.0.1"]])
+@pytest.mark.parametrize("dev", [
+    [DAGSTER, "dev", "-h", "127.0.0.1"],
+    [DG, "dev", "--host", "127.0.0.1"],
+    [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1"],
+])
 def test_dagster_dev_serves_the_six_assets_with_dagster_home_unset(tmp_path, dev):
     folder = _layout(tmp_path)
     port = free_port()
