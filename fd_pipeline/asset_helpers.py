@@ -8,6 +8,7 @@ size, first errors) appear once, on the range's last hour, as `run_*` and friend
 """
 
 import inspect
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from datetime import datetime
 
 import dagster as dg
 
+from fd_pipeline import catalog
 from fd_pipeline.freshdesk import ApiStats
 from fd_pipeline import partitions
 from fd_pipeline.partitions import Chain, check_range, hour_key
@@ -26,6 +28,9 @@ from fd_pipeline.sync.engine import (
 )
 from fd_pipeline.sync_log import ItemResult, SyncLog
 from fd_pipeline.vectorstore import CollectionSpec
+
+# Shown as each asset's owner in the UI (Dagster accepts team:NAME or an e-mail address).
+OWNERS = ("team:support-data",)
 
 
 @dataclass(frozen=True)
@@ -144,11 +149,16 @@ def _add_hourly_metadata(context: dg.AssetExecutionContext, by_hour: dict[str, d
     step._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=entries)
 
 
+# The fewest texts a run embeds for its `run_texts_per_second` to be shown.
+MIN_TEXTS_FOR_SPEED = 256
+
+
 def run_figures(scope: Scope, report: StepReport, *, api: ApiStats | None = None, **extra) -> dict:
     """What belongs to the run as a whole: hours covered, seconds per stage, API use, first errors."""
     md: dict = {"run_hours": dg.MetadataValue.int(round((scope.end - scope.start).total_seconds() / 3600))}
     md.update({f"run_seconds_{k}": dg.MetadataValue.float(round(report.seconds.get(k, 0.0), 3)) for k in report.SECONDS})
-    if isinstance(report, EmbedReport):
+    if isinstance(report, EmbedReport) and report.counts["embedded"] >= MIN_TEXTS_FOR_SPEED:
+        # Below that, a run's embedding time is mostly loading and batching overhead: no speed.
         embed_s = report.seconds.get("embed", 0.0)
         md["run_texts_per_second"] = dg.MetadataValue.float(round(report.counts["embedded"] / embed_s, 2) if embed_s else 0.0)
     if api is not None:
@@ -196,11 +206,21 @@ BuildDocuments = Callable[[SyncLog, Scope, SyncSettingsResource, str, list[ItemR
 KeptDocuments = Callable[[SyncLog, Scope, str], Iterable[Document]]
 
 
-def _hourly_asset(name: str, group: str, collection: str, kinds: set[str], after: str | None = None, description: str | None = None):
+def _hourly_asset(name: str, group: str, collection: str, kinds: set[str], after: str | None = None, description: str | None = None,
+                  **more) -> Callable[[Callable], dg.AssetsDefinition]:
     """The decorator every asset of a chain shares: hourly partitions, one run per range, the pool
-    of the collection the chain feeds, the asset before it in the chain."""
-    return dg.asset(name=name, group_name=group, **partitions.HOURLY_ASSET, pool=writer_pool(collection),
-                    deps=[after] if after else None, kinds=kinds, description=description and inspect.cleandoc(description))
+    of the collection the chain feeds, the asset before it in the chain, the team that owns it."""
+
+    def decorate(fn: Callable) -> dg.AssetsDefinition:
+        # `backfill_policy` is marked beta in Dagster 1.13 (a BetaWarning per asset at every load):
+        # single-run backfills are what this project is built on, and the warning tells a user nothing.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            return dg.asset(name=name, group_name=group, **partitions.HOURLY_ASSET, pool=writer_pool(collection),
+                            deps=[after] if after else None, kinds=kinds, owners=list(OWNERS),
+                            description=description and inspect.cleandoc(description), **more)(fn)
+
+    return decorate
 
 
 def raw_asset(chain: Chain, *, group: str) -> Callable[[Callable], dg.AssetsDefinition]:
@@ -210,10 +230,11 @@ def raw_asset(chain: Chain, *, group: str) -> Callable[[Callable], dg.AssetsDefi
 
 def stage_assets(
     chain: Chain, *, group: str, spec: CollectionSpec, item_type: str, built: BuildDocuments, kept: KeptDocuments,
-    descriptions: tuple[str, str], whole: bool = False,
+    descriptions: tuple[str, str], payload: tuple[tuple[str, str, str], ...], whole: bool = False,
 ) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
     """A domain's embeddings asset (`embedding_step` over the documents `built` from raw records)
-    and collection asset (`collection_step` over the documents it `kept`), with their descriptions.
+    and collection asset (`collection_step` over the documents it `kept`), with their descriptions;
+    `payload`: the columns of a point's payload (`catalog`), shown as the collection's schema.
     `whole`: the documents are the whole collection (see the steps)."""
     steps = {"spec": spec, "item_type": item_type, "whole": whole}
 
@@ -222,7 +243,8 @@ def stage_assets(
                    sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
         return embedding_step(context, documents=built, embedder=embedder, sync_log=sync_log, sync_settings=sync_settings, **steps)
 
-    @_hourly_asset(chain.collection, group, chain.collection, {"qdrant", "sql"}, chain.embeddings, descriptions[1])
+    @_hourly_asset(chain.collection, group, chain.collection, {"qdrant", "sql"}, chain.embeddings, descriptions[1],
+                   metadata=catalog.payload_metadata(payload))
     def collection(context: dg.AssetExecutionContext, embedder: EmbedderResource, qdrant: QdrantResource,
                    sync_log: SyncLogResource, sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
         return collection_step(context, documents=kept, qdrant=qdrant, embedder=embedder, sync_log=sync_log,
@@ -260,7 +282,8 @@ def embedding_step(
             report.add("documents", at=failure.source_updated_at)
         store.drop_documents(spec.name, [f.item_id for f in failures])
         record_failures(store, spec.name, item_type, failures, report, **run)
-    return finish(context, scope, report, sync_settings.max_failure_ratio, model=model.identity.key)
+    return finish(context, scope, report, sync_settings.max_failure_ratio, model=model.identity.key,
+                  **catalog.model_metadata(spec, model.identity))
 
 
 def collection_step(
@@ -311,6 +334,7 @@ def collection_step(
             check_failure_ratio(report, sync_settings.max_failure_ratio)
     return publish(context, scope, report, run_figures(
         scope, report, points=dg.MetadataValue.int(points), model=identity.key, alias_moved=promoted,
+        **{"dagster/row_count": dg.MetadataValue.int(points)}, **catalog.model_metadata(spec, identity),
     ))
 
 

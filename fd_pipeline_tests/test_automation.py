@@ -383,3 +383,21 @@ def test_a_run_outside_the_queue_refuses_to_write_beside_another(tmp_path, monke
         instance.report_run_failed(other)
         (failure,) = materialize().get_step_failure_events()
         assert "is writing the stores" not in failure.step_failure_data.error.message
+
+
+def test_realtime_sensor_skips_a_change_that_a_later_run_already_synced(make_emulator, emulator_now):
+    """E.g. the first tick after `fd-pipeline demo`: the demo's run read the hour after its last change."""
+    emu = make_emulator(tickets=60, articles=5)
+    freshdesk = FreshdeskResource(base_url=emu.base_url, api_key=emu.api_key, max_retries=1)
+    sensor = sensors.build_realtime_sensor(False, clock=lambda: emulator_now + timedelta(minutes=2))
+
+    @dg.asset(name=TICKET_ASSETS.collection, partitions_def=dg.HourlyPartitionsDefinition(start_date="2020-01-01-00:00"))
+    def synced_collection() -> None:
+        return None
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        (request,) = _tick(sensor, instance, freshdesk=freshdesk)[0].run_requests
+        # The emulator's changes are in its past (EMULATOR_NOW); this run starts now, after them.
+        assert dg.materialize([synced_collection], instance=instance, partition_key=request.partition_key).success
+        result, _ = _tick(sensor, instance, freshdesk=freshdesk)  # a first start again: no cursor
+        assert result.run_requests == [] and "already synced it" in result.skip_message

@@ -76,7 +76,7 @@ def test_two_uis_at_once_on_a_fresh_home_then_sigterm_and_sigint_stop_every_chil
             started = [descendants(p.pid) for p in procs]
             for kids in started:
                 lines = [" ".join(k.cmdline()) for k in kids]
-                for part in ("dagster dev", "dagster_webserver", "dagster._daemon", "code-server"):
+                for part in ("fd_pipeline.commands.dagster_dev", "dagster_webserver", "dagster._daemon", "code-server"):
                     assert any(part in line for line in lines), (part, lines)
 
             procs[0].send_signal(signal.SIGTERM)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -36,8 +35,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def dagster_dev_command(port: int) -> list[str]:
-    exe = shutil.which("dagster", path=str(Path(sys.executable).parent)) or shutil.which("dagster") or "dagster"
-    return [exe, "dev", "-h", "127.0.0.1", "-p", str(port), "-m", "fd_pipeline.definitions"]
+    # `dagster dev` without the two notices that do not apply here (commands/dagster_dev.py).
+    return [sys.executable, "-m", "fd_pipeline.commands.dagster_dev", "-h", "127.0.0.1", "-p", str(port),
+            "-m", "fd_pipeline.definitions"]
 
 
 def start_dagster_dev(port: int, env: dict, **popen) -> subprocess.Popen:

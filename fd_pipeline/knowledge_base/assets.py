@@ -4,6 +4,7 @@
 import dagster as dg
 
 from fd_pipeline.asset_helpers import finish, raw_asset, scope_of, stage_assets
+from fd_pipeline.catalog import KB_PAYLOAD
 from fd_pipeline.partitions import KB_ASSETS
 from fd_pipeline.resources import FreshdeskResource, SyncLogResource, SyncSettingsResource
 from fd_pipeline.sync.engine import ArticleFetchReport
@@ -54,9 +55,11 @@ def _kept(store, _scope, _model_key):
 
 article_embeddings, kb_procedures = stage_assets(
     KB_ASSETS, group=GROUP, spec=KB, item_type="kb_article", built=_built, kept=_kept, whole=True,
+    payload=KB_PAYLOAD,
     descriptions=(
-        """bge-m3 dense and sparse vectors of each published article's intent (title, tags, keywords)
-        and procedure (body sections); only texts whose content hash is new are embedded. The documents
+        """Vectors of each published article's intent (title, tags, keywords) and procedure (body
+        sections) from the configured model: dense, plus sparse where the model has them (bge-m3's
+        own; lexical with FD_EMBED_LEXICAL=on). Only texts whose content hash is new are embedded. The documents
         of the whole KB are kept for kb_procedures.""",
         """The Qdrant collection of KB procedures: intent and procedure vectors per published article.
 
