@@ -17,7 +17,9 @@ same words, and the agents' replies repeat the fix of the article that solved it
 also asks the tickets collection for the resolved tickets nearest the question and scores each
 article by how well it matches their resolutions (`_solved_by_neighbours`). The two scores are
 put on one scale per question (standard deviations above the mean over the candidate articles)
-and added; that sum is the result's `score`. Measured in docs/benchmarks.md (issue 22).
+and added, the text's two parts (best and lead section) each put on that scale before they are
+added (`_text_relevance`); that sum is the result's `score`. Measured in docs/benchmarks.md
+(issue 22).
 """
 
 from __future__ import annotations
@@ -141,11 +143,11 @@ def search(
         ran = "dense"
         hits = nearest(count, primary or None, ran)
     leads = nearest(count, {**primary, "section": 0}, ran) if aspect == "procedure" and primary else None
-    best, similarity = _article_scores(hits, leads)
+    best, similarity, parts = _article_scores(hits, leads)
     solved = (_solved_by_neighbours(query, vectors, aspect, primary, exclude_tickets, neighbours)
               if aspect == "procedure" else {})
     if len(similarity) > 1 and solved:
-        relevance = _standardised(similarity)
+        relevance = _text_relevance(parts)
         votes = _standardised({a: solved.get(a, min(solved.values())) for a in similarity})
         scores = {a: relevance[a] + NEIGHBOUR_WEIGHT * votes[a] for a in similarity}
         kind = "relevance"
@@ -158,20 +160,22 @@ def search(
     return _with_margins(results, limit)
 
 
-def _article_scores(hits, leads) -> tuple[dict[Any, Any], dict[Any, float]]:
-    """Each article's best hit and its similarity: its best section's score, or with `leads` (the
-    procedure aspect) the mean of that and its lead section's."""
+def _article_scores(hits, leads) -> tuple[dict[Any, Any], dict[Any, float], list[dict[Any, float]]]:
+    """Each article's best hit, its similarity (its best section's score, or with `leads`, the
+    procedure aspect, the mean of that and its lead section's) and the parts that similarity is
+    made of (best section, lead section), each over every article."""
     best = _best_per_article(hits)
     scores = {a: hit.score for a, hit in best.items()}
-    if leads is not None:
-        lead_best = _best_per_article(leads)
-        lead = {a: hit.score for a, hit in lead_best.items()}
-        # An article missing from a list scores at most that list's last score.
-        floor_best, floor_lead = min(scores.values(), default=0.0), min(lead.values(), default=0.0)
-        for a, hit in lead_best.items():
-            best.setdefault(a, hit)
-        scores = {a: (scores.get(a, floor_best) + lead.get(a, floor_lead)) / 2 for a in best}
-    return best, scores
+    if leads is None:
+        return best, scores, [scores]
+    lead_best = _best_per_article(leads)
+    lead = {a: hit.score for a, hit in lead_best.items()}
+    # An article missing from a list scores at most that list's last score.
+    floor_best, floor_lead = min(scores.values(), default=0.0), min(lead.values(), default=0.0)
+    for a, hit in lead_best.items():
+        best.setdefault(a, hit)
+    parts = [{a: scores.get(a, floor_best) for a in best}, {a: lead.get(a, floor_lead) for a in best}]
+    return best, {a: (parts[0][a] + parts[1][a]) / 2 for a in best}, parts
 
 
 def _solved_by_neighbours(query: Embedding, vectors: VectorStore, aspect: str, primary: dict[str, Any],
@@ -201,6 +205,19 @@ def _solved_by_neighbours(query: Embedding, vectors: VectorStore, aspect: str, p
     # An article missing from a ticket's list scores at most that list's last score.
     floors = [min(m.values(), default=0.0) for m in per_ticket]
     return {a: float(sum(w * m.get(a, f) for w, m, f in zip(weights, per_ticket, floors))) for a in articles}
+
+
+def _text_relevance(parts: list[dict[Any, float]]) -> dict[Any, float]:
+    """The text similarity on the standard-score scale, each of its parts (best section, lead
+    section) standardised before they are added: the mean of the raw cosines lets the part with the
+    wider spread over the articles, the best section, outvote the lead, which is what carries a
+    Korean question (alone, the best section puts the right article first for 0.46 of them, the
+    lead for 0.55; docs/benchmarks.md, issue 22)."""
+    total: dict[Any, float] = {}
+    for part in parts:
+        for a, v in _standardised(part).items():
+            total[a] = total.get(a, 0.0) + v
+    return _standardised(total)
 
 
 def _standardised(scores: dict[Any, float]) -> dict[Any, float]:

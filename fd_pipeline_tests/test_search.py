@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from fd_pipeline.embedding import Embedder, EmbedderConfig
@@ -225,3 +226,20 @@ def test_resolved_tickets_like_the_question_steer_the_kb_ranking(tmp_path, where
     assert [r.id for r in alone] == [r.id for r in before]  # the open ticket 2 casts no vote
     assert [r.id for r in search(question, embedder=dense, vectors=vectors, kb=True, limit=4, neighbours=0)] \
         == [r.id for r in before]
+
+
+def test_text_relevance_weighs_best_and_lead_section_on_one_scale() -> None:
+    """The best section's cosines spread wider over the articles than the lead's; added raw, the
+    best section decides. On the standard-score scale the article that leads on the lead section by
+    its whole spread beats the one that leads on the best section by a fraction of its spread."""
+    from fd_pipeline.search import _text_relevance
+
+    best = {"A": 0.95, "B": 0.90, "C": 0.75, "D": 0.70}
+    lead = {"A": 0.800, "B": 0.820, "C": 0.805, "D": 0.800}
+    assert max(best, key=lambda a: best[a] + lead[a]) == "A"
+    relevance = _text_relevance([best, lead])
+    assert sorted(relevance, key=lambda a: -relevance[a])[:2] == ["B", "A"]
+    assert sum(relevance.values()) == pytest.approx(0.0, abs=1e-9)  # standard scores: mean 0, spread 1
+    assert np.std(list(relevance.values())) == pytest.approx(1.0)
+    alone = _text_relevance([best])
+    assert sorted(alone, key=lambda a: -alone[a]) == ["A", "B", "C", "D"]
