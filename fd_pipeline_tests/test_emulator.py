@@ -501,6 +501,16 @@ def _stopped_by(proc: subprocess.Popen, signum: int) -> int:
             proc.wait()
 
 
+def _banner(proc: subprocess.Popen) -> list[str]:
+    """The lines the CLI prints before it serves, up to its "Ctrl-C stops." line."""
+    banner: list[str] = []
+    while not banner or "Ctrl-C stops." not in banner[-1]:
+        line = proc.stdout.readline()
+        assert line, "".join(banner)
+        banner.append(line)
+    return banner
+
+
 def test_cli_serves_until_interrupted(tmp_path):
     proc = _emulator_cli(tmp_path, "--tickets", "50", "--articles", "10")
     stopped = False
@@ -530,11 +540,7 @@ def test_cli_stops_on_a_signal_its_parent_ignored(tmp_path, signum):
     proc = _emulator_cli(tmp_path, "--tickets", "10", "--articles", "2", preexec_fn=_ignore_stop_signals)
     stopped = False
     try:
-        banner = []
-        while not banner or "Ctrl-C stops." not in banner[-1]:
-            line = proc.stdout.readline()
-            assert line, "".join(banner)
-            banner.append(line)
+        _banner(proc)  # serving, its handlers installed
         ignored = int(re.search(r"SigIgn:\s*([0-9a-f]+)", Path(f"/proc/{proc.pid}/status").read_text()).group(1), 16)
         assert not ignored & (1 << (signum - 1))  # it is handled now, not ignored
         stopped = True
@@ -725,12 +731,7 @@ def test_cli_masks_a_real_api_key_and_names_extra_tls_hosts(tmp_path):
                          "--tls-hostname", "acme.freshdesk.com", "--cert-dir", str(tmp_path / "tls"))
     stopped = False
     try:
-        banner = []
-        while not banner or "Ctrl-C stops." not in banner[-1]:
-            line = proc.stdout.readline()
-            assert line, "".join(banner)
-            banner.append(line)
-        text = "".join(banner)
+        text = "".join(_banner(proc))
         assert key not in text and "****9f2a" in text, text
         assert "acme.freshdesk.com" in text and "--cacert" in text
         port = int(re.search(r"https://127\.0\.0\.1:(\d+)", text).group(1))
