@@ -75,8 +75,9 @@ def instance_for(kind: str, home: Path, postgres_url: str | None, variant: str =
     if kind == "memory":
         return None
     home.mkdir(parents=True, exist_ok=True)
-    # The project's dagster.yaml names fd_pipeline.dagster_storage; the variants pick the storage.
-    text = re.sub(r"^storage:\n(?:[ #].*\n|\n)*", "", (ROOT / "dagster.yaml").read_text(), flags=re.M)
+    # The project's dagster.yaml names fd_pipeline.dagster_storage (as its instance class's default
+    # storage); the variants pick the storage.
+    text = re.sub(r"^(?:storage|instance_class):\n(?:[ #].*\n|\n)*", "", (ROOT / "dagster.yaml").read_text(), flags=re.M)
     if kind == "postgres":
         if not postgres_url:
             raise SystemExit("--instances postgres needs --postgres-url")

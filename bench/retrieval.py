@@ -56,6 +56,7 @@ class RankStats:
     """Recall@k and MRR over queries, from the rank (1-based, None = not in the hits) of the answer."""
 
     ranks: list[int | None] = field(default_factory=list)
+    hubs: list[dict] = field(default_factory=list)  # see hub_table
 
     def add(self, rank: int | None) -> None:
         self.ranks.append(rank)
@@ -172,9 +173,11 @@ class QueryCache:
         return self._embedder.embed(texts, query=query)
 
 
-def sync(emu, embedder, store, workdir: Path, *, kb_languages: tuple[str, ...], tickets: bool = True) -> Synced:
+def sync(emu, embedder, store, workdir: Path, *, kb_languages: tuple[str, ...], tickets: bool = True,
+         fetch_tickets_too: bool = True) -> Synced:
     """Fetch into `store` (shared between syncs, so its embedding cache spares re-embedding the
-    same texts) and write a fresh embedded Qdrant in `workdir`."""
+    same texts) and write a fresh embedded Qdrant in `workdir`; `fetch_tickets_too=False` writes
+    the tickets the store already holds (the KB search learns from resolved tickets)."""
     from fd_pipeline.freshdesk import FreshdeskClient
     from fd_pipeline.knowledge_base.fetch import fetch_articles
     from fd_pipeline.knowledge_base.scope import article_documents
@@ -191,7 +194,7 @@ def sync(emu, embedder, store, workdir: Path, *, kb_languages: tuple[str, ...], 
     start = end - timedelta(days=400)
     texts: dict[int, dict[str, str]] = {}
     with FreshdeskClient(emu.api_key, base_url=emu.base_url) as client:
-        if tickets:
+        if tickets and fetch_tickets_too:
             fetch_tickets(client, store, start=start, end=end)
         fetch_articles(client, store, languages=kb_languages)
     jobs = [(KB, "kb_article", list(article_documents(store)))]
@@ -246,7 +249,8 @@ def article_queries(emu, synced: Synced) -> list[tuple[int, str, str, int]]:
     return out
 
 
-def eval_articles(emu, synced: Synced, modes: Sequence[str], *, seed: int = 0) -> dict[str, dict[str, RankStats]]:
+def eval_articles(emu, synced: Synced, modes: Sequence[str], *, seed: int = 0,
+                  text_only: bool = False) -> dict[str, dict[str, RankStats]]:
     """System -> language -> ranks of the right article among the KB hits."""
     from fd_pipeline.search import search
 
@@ -255,23 +259,56 @@ def eval_articles(emu, synced: Synced, modes: Sequence[str], *, seed: int = 0) -
     bm25 = BM25([(a, text) for a, _, text in synced.articles])
     candidates = sorted({a for a, _, _ in synced.articles})
     rng = random.Random(seed)
-    systems: dict[str, Callable[[str], list[int]]] = {
-        **{f"search {m}": (lambda q, m=m: _ids(search(q, embedder=embedder, vectors=synced.vectors, kb=True,
-                                                        limit=MRR_DEPTH, mode=m), _article_id, m)) for m in modes},
-        "BM25": lambda q: bm25.search(q, MRR_DEPTH),
-        "random": lambda _q: rng.sample(candidates, min(MRR_DEPTH, len(candidates))),
+    # The ticket being answered is left out of the resolved tickets a KB search learns from: its
+    # own resolution would give the answer away, which a new ticket's never does.
+    systems: dict[str, Callable[[str, int], list[int]]] = {
+        **{f"search {m}": (lambda q, tid, m=m: _ids(search(q, embedder=embedder, vectors=synced.vectors, kb=True,
+                                                             limit=MRR_DEPTH, mode=m, exclude_tickets=(tid,)),
+                                                      _article_id, m)) for m in modes},
+        **({"search dense, text only": lambda q, _tid: _ids(search(q, embedder=embedder, vectors=synced.vectors,
+                                                                    kb=True, limit=MRR_DEPTH, mode="dense",
+                                                                    neighbours=0), _article_id, "dense")}
+           if text_only else {}),
+        "BM25": lambda q, _tid: bm25.search(q, MRR_DEPTH),
+        "random": lambda _q, _tid: rng.sample(candidates, min(MRR_DEPTH, len(candidates))),
     }
     translated = {a for a, lang, _ in synced.articles if lang == "ko"}
+    answers = Counter(aid for _, _, _, aid in queries)
     out: dict[str, dict[str, RankStats]] = {}
     for name, run in systems.items():
         per = out.setdefault(name, {"en": RankStats(), "ko": RankStats(), "all": RankStats(), "ko untranslated": RankStats()})
-        for _tid, lang, text, aid in queries:
-            rank = first_rank(run(text), aid)
+        firsts: Counter = Counter()
+        for tid, lang, text, aid in queries:
+            hits = run(text, tid)
+            rank = first_rank(hits, aid)
             per[lang].add(rank)
             per["all"].add(rank)
             if lang == "ko" and aid not in translated:
                 per["ko untranslated"].add(rank)  # the case translations used to crowd out
+            if hits:
+                firsts[hits[0]] += 1
+        per["all"].hubs = hub_table(emu, firsts, answers)
     return out
+
+
+def hub_table(emu, firsts: Counter, answers: Counter) -> list[dict]:
+    """Articles by how often they come first against how many queries they answer: a hub comes
+    first for far more tickets than it solves (issue 22: the "Data does not sync" articles)."""
+    rows = [{"article": aid, "title": emu.desk.articles[aid].title, "top1": n, "answers": answers.get(aid, 0),
+             "ratio": round(n / answers[aid], 2) if answers.get(aid) else None}
+            for aid, n in ((a, firsts.get(a, 0)) for a in set(firsts) | set(answers))]
+    return sorted(rows, key=lambda r: (-r["top1"], r["article"]))
+
+
+def hub_summary(hubs: list[dict]) -> tuple[str, str]:
+    """"first for N, answers M" of the article most often first, and of the "Data does not sync
+    between devices" articles together (one per product: the issue's hub, first for 122 of 478
+    tickets of which it answers 51 before issue 22)."""
+    def say(first: int, answers: int) -> str:
+        return f"{first} for {answers}" + (f" ({first / answers:.2f}x)" if answers else "")
+    sync = [r for r in hubs if r["title"].endswith(": Data does not sync between devices")]
+    return (say(hubs[0]["top1"], hubs[0]["answers"]) if hubs else "-",
+            say(sum(r["top1"] for r in sync), sum(r["answers"] for r in sync)) if sync else "-")
 
 
 def eval_same_fix(emu, synced: Synced, modes: Sequence[str], *, seed: int = 0) -> dict[str, dict[str, float]]:
@@ -319,12 +356,16 @@ def article_rows(results: dict[str, dict[str, RankStats]], kb: str) -> list[dict
                 row[f"R@{k} {lang}"] = round(per[lang].recall(k), 3)
             row[f"MRR@10 {lang}"] = round(per[lang].mrr(), 3)
         row["R@5 ko, article untranslated"] = round(per["ko untranslated"].recall(5), 3)
+        hubs = per["all"].hubs
+        row["most often first"], row["sync hub first"] = hub_summary(hubs)
+        row["hubs"] = hubs
         rows.append(row)
     return rows
 
 
 def run(*, model: str = "demo", seed: int = 7, tickets: int = 500, articles: int = 60, modes: Sequence[str] = ("dense", "hybrid"),
-        threads: int | None = None, workdir: Path | None = None, say: Callable[[str], None] = print) -> dict:
+        threads: int | None = None, workdir: Path | None = None, say: Callable[[str], None] = print,
+        text_only: bool = False) -> dict:
     """Both KB variants and the same-fix eval; returns the tables' rows and the raw figures."""
     MODES_RAN.clear()
     own = workdir is None
@@ -341,7 +382,7 @@ def run(*, model: str = "demo", seed: int = 7, tickets: int = 500, articles: int
         with make_emulator(seed=seed, tickets=tickets, articles=articles) as emu:
             for label, langs in (("primary only", ()), ("+ ko translations", ("ko",))):
                 synced = sync(emu, embedder, store, base / f"kb-{'-'.join(langs) or 'primary'}", kb_languages=langs,
-                              tickets=not langs)
+                              fetch_tickets_too=not langs)
                 if not langs:
                     ticket_sync = synced
                 else:
@@ -349,7 +390,7 @@ def run(*, model: str = "demo", seed: int = 7, tickets: int = 500, articles: int
                 say(f"synced ({label}): {len(synced.articles)} published articles and translations as "
                     f"{synced.points} KB points, in {synced.seconds:.1f} s")
                 started = time.perf_counter()
-                rows = article_rows(eval_articles(emu, synced, modes, seed=seed), label)
+                rows = article_rows(eval_articles(emu, synced, modes, seed=seed, text_only=text_only), label)
                 say(f"article queries ({label}) in {time.perf_counter() - started:.1f} s")
                 result["article_rows"] += rows
                 if not langs:
@@ -371,7 +412,7 @@ def render(result: dict) -> str:
     from bench.common import table
 
     cols = ["KB", "system", "queries"] + [f"{m} {lang}" for lang in ("en", "ko") for m in ("R@1", "R@5", "MRR@10")] \
-        + ["R@5 ko, article untranslated"]
+        + ["R@5 ko, article untranslated", "most often first", "sync hub first"]
     ran = ", ".join(f"{k} ran as {'/'.join(v)}" for k, v in result.get("modes_ran", {}).items())
     lines = [table(result["article_rows"], cols, f"ticket -> article ({result['model']}: {result.get('identity')}, "
                                                  f"seed {result['seed']}, {result['tickets']} tickets, "
@@ -391,10 +432,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", default="dense,hybrid", help="search modes to measure (comma-separated)")
     p.add_argument("--threads", type=int, default=None, help="torch threads for the embedder")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    p.add_argument("--text-only", action="store_true",
+                   help="also measure KB search on text similarity alone (no resolved-ticket neighbours)")
     args = p.parse_args(argv)
     result = run(model=args.model, seed=args.seed, tickets=args.tickets, articles=args.articles,
                  modes=[m for m in args.modes.split(",") if m], threads=args.threads,
-                 say=lambda line: print(line, file=sys.stderr))
+                 say=lambda line: print(line, file=sys.stderr), text_only=args.text_only)
     print(render(result))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

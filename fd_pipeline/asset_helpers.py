@@ -8,6 +8,7 @@ size, first errors) appear once, on the range's last hour, as `run_*` and friend
 """
 
 import inspect
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,10 +16,13 @@ from datetime import datetime
 
 import dagster as dg
 
+from fd_pipeline import catalog
 from fd_pipeline.freshdesk import ApiStats
 from fd_pipeline import partitions
 from fd_pipeline.partitions import Chain, check_range, hour_key
 from fd_pipeline.pools import embed_pool, fetch_pool, writer_pool
+from fd_pipeline.sync_log.schema import utcnow
+from fd_pipeline.sync_log.workers import this_machine, worker_gone
 from fd_pipeline.resources import EmbedderResource, QdrantResource, SyncLogResource, SyncSettingsResource
 from fd_pipeline.sync.documents import Document
 from fd_pipeline.sync.engine import (
@@ -26,6 +30,9 @@ from fd_pipeline.sync.engine import (
 )
 from fd_pipeline.sync_log import ItemResult, SyncLog
 from fd_pipeline.vectorstore import CollectionSpec
+
+# Shown as each asset's owner in the UI (Dagster accepts team:NAME or an e-mail address).
+OWNERS = ("team:support-data",)
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,55 @@ def scope_of(context: dg.AssetExecutionContext) -> Scope:
     window = context.partition_time_window
     label = keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"
     return Scope(window.start, window.end, label, keys.start, keys.end)
+
+
+@contextmanager
+def sole_holder(context: dg.AssetExecutionContext) -> Iterator[None]:
+    """Hold this step's pool in the sync log for the step's duration; fail at once when another run
+    holds it.
+
+    Dagster's slots (`granularity: op`) keep the steps of a pool apart for runs of one instance,
+    `dagster asset materialize` included. Runs of two instances (two DAGSTER_HOMEs, or the
+    throwaway instance `dagster asset materialize` uses without one) share no slots but do share
+    the stores, so the pool is also claimed in the sync log (`claim_pool`: an insert or a
+    compare-and-set): of two steps starting together exactly one proceeds. A claim whose run is
+    over (finished, failed by the run watchdog, or, for a run this instance does not know, whose
+    worker is gone) passes to the next step. The embedding pool admits FD_EMBED_WORKERS steps at
+    once and is not claimed.
+    """
+    pool = context.op_execution_context.op_def.pool
+    if not pool or pool == embed_pool():
+        yield
+        return
+    instance = context.instance
+    resource = context.resources.sync_log
+
+    with resource.open() as store:
+        def is_over(run_id: str) -> bool:
+            run = instance.get_run_by_id(run_id)
+            if run is not None:
+                return run.is_finished
+            worker = store.workers([run_id]).get(run_id)
+            return worker is None or worker_gone(
+                worker, now=utcnow(), stale_after_s=resource.worker_stale_seconds, machine=this_machine()
+            ) is not None
+
+        holder = store.claim_pool(pool, context.run_id, is_over=is_over)
+    if holder is not None:
+        run = instance.get_run_by_id(holder)
+        raise dg.Failure(
+            description=f"run {holder} ({run.job_name if run else 'another Dagster instance'}) holds pool {pool!r}; "
+            "this run did not wait for the pool's slot (e.g. `dagster asset materialize` on another DAGSTER_HOME): "
+            "launch it from the UI or with `dagster job launch` so it waits its turn, or retry when that run has ended"
+        )
+    try:
+        yield
+    finally:
+        try:
+            with resource.open() as store:
+                store.release_claim(pool, context.run_id)
+        except Exception as exc:  # noqa: BLE001 - the run's end releases it too, and a claim of an ended run passes on
+            context.log.warning(f"could not release pool {pool!r}: {exc}")
 
 
 @contextmanager
@@ -114,11 +170,16 @@ def _add_hourly_metadata(context: dg.AssetExecutionContext, by_hour: dict[str, d
     step._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=entries)
 
 
+# The fewest texts a run embeds for its `run_texts_per_second` to be shown.
+MIN_TEXTS_FOR_SPEED = 256
+
+
 def run_figures(scope: Scope, report: StepReport, *, api: ApiStats | None = None, **extra) -> dict:
     """What belongs to the run as a whole: hours covered, seconds per stage, API use, first errors."""
     md: dict = {"run_hours": dg.MetadataValue.int(round((scope.end - scope.start).total_seconds() / 3600))}
     md.update({f"run_seconds_{k}": dg.MetadataValue.float(round(report.seconds.get(k, 0.0), 3)) for k in report.SECONDS})
-    if isinstance(report, EmbedReport):
+    if isinstance(report, EmbedReport) and report.counts["embedded"] >= MIN_TEXTS_FOR_SPEED:
+        # Below that, a run's embedding time is mostly loading and batching overhead: no speed.
         embed_s = report.seconds.get("embed", 0.0)
         md["run_texts_per_second"] = dg.MetadataValue.float(round(report.counts["embedded"] / embed_s, 2) if embed_s else 0.0)
     if api is not None:
@@ -166,13 +227,23 @@ BuildDocuments = Callable[[SyncLog, Scope, SyncSettingsResource, str, list[ItemR
 KeptDocuments = Callable[[SyncLog, Scope, str], Iterable[Document]]
 
 
-def _hourly_asset(name: str, group: str, pool: str, kinds: set[str], after: str | None = None, description: str | None = None):
+def _hourly_asset(name: str, group: str, pool: str, kinds: set[str], after: str | None = None, description: str | None = None,
+                  **more) -> Callable[[Callable], dg.AssetsDefinition]:
     """The decorator every asset of a chain shares: hourly partitions, a backfill cut into runs of
     ranges, the pool of the resource its stage uses (`fd_pipeline/pools.py`), the asset before it
-    in the chain. One backfill policy for all six assets: a job over both chains (`sync_all_job`)
-    takes one."""
-    return dg.asset(name=name, group_name=group, **partitions.HOURLY_ASSET, pool=pool,
-                    deps=[after] if after else None, kinds=kinds, description=description and inspect.cleandoc(description))
+    in the chain, the team that owns it. One backfill policy for all six assets: a job over both
+    chains (`sync_all_job`) takes one."""
+
+    def decorate(fn: Callable) -> dg.AssetsDefinition:
+        # `backfill_policy` is marked beta in Dagster 1.13 (a BetaWarning per asset at every load):
+        # the ranges of a first sync are built on it, and the warning tells a user nothing.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            return dg.asset(name=name, group_name=group, **partitions.HOURLY_ASSET, pool=pool,
+                            deps=[after] if after else None, kinds=kinds, owners=list(OWNERS),
+                            description=description and inspect.cleandoc(description), **more)(fn)
+
+    return decorate
 
 
 def raw_asset(chain: Chain, *, group: str) -> Callable[[Callable], dg.AssetsDefinition]:
@@ -182,10 +253,11 @@ def raw_asset(chain: Chain, *, group: str) -> Callable[[Callable], dg.AssetsDefi
 
 def stage_assets(
     chain: Chain, *, group: str, spec: CollectionSpec, item_type: str, built: BuildDocuments, kept: KeptDocuments,
-    descriptions: tuple[str, str], whole: bool = False,
+    descriptions: tuple[str, str], payload: tuple[tuple[str, str, str], ...], whole: bool = False,
 ) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
     """A domain's embeddings asset (`embedding_step` over the documents `built` from raw records)
-    and collection asset (`collection_step` over the documents it `kept`), with their descriptions.
+    and collection asset (`collection_step` over the documents it `kept`), with their descriptions;
+    `payload`: the columns of a point's payload (`catalog`), shown as the collection's schema.
     `whole`: the documents are the whole collection (see the steps)."""
     steps = {"spec": spec, "item_type": item_type, "whole": whole}
 
@@ -194,7 +266,8 @@ def stage_assets(
                    sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
         return embedding_step(context, documents=built, embedder=embedder, sync_log=sync_log, sync_settings=sync_settings, **steps)
 
-    @_hourly_asset(chain.collection, group, writer_pool(chain.collection), {"qdrant", "sql"}, chain.embeddings, descriptions[1])
+    @_hourly_asset(chain.collection, group, writer_pool(chain.collection), {"qdrant", "sql"}, chain.embeddings, descriptions[1],
+                   metadata=catalog.payload_metadata(payload))
     def collection(context: dg.AssetExecutionContext, embedder: EmbedderResource, qdrant: QdrantResource,
                    sync_log: SyncLogResource, sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
         return collection_step(context, documents=kept, qdrant=qdrant, embedder=embedder, sync_log=sync_log,
@@ -232,7 +305,8 @@ def embedding_step(
             report.add("documents", at=failure.source_updated_at)
         store.drop_documents(spec.name, [f.item_id for f in failures])
         record_failures(store, spec.name, item_type, failures, report, **run)
-    return finish(context, scope, report, sync_settings.max_failure_ratio, model=model.identity.key)
+    return finish(context, scope, report, sync_settings.max_failure_ratio, model=model.identity.key,
+                  **catalog.model_metadata(spec, model.identity))
 
 
 def collection_step(
@@ -255,7 +329,7 @@ def collection_step(
     """
     scope = scope_of(context)
     identity = embedder.identity()
-    with sync_log.open() as store, qdrant.open() as vectors:
+    with sole_holder(context), sync_log.open() as store, qdrant.open() as vectors:
         with tracked_run(store, spec.name, context, scope) as run:
             vectors.ensure_collection(spec, identity)
             live: set = set()
@@ -283,6 +357,7 @@ def collection_step(
             check_failure_ratio(report, sync_settings.max_failure_ratio)
     return publish(context, scope, report, run_figures(
         scope, report, points=dg.MetadataValue.int(points), model=identity.key, alias_moved=promoted,
+        **{"dagster/row_count": dg.MetadataValue.int(points)}, **catalog.model_metadata(spec, identity),
     ))
 
 

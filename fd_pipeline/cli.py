@@ -32,10 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Quiet by default: warnings and errors, plus the commands' own progress (rebuild-vectors logs
+    # it); model loading, schema migrations and HTTP clients log at INFO, which -v brings back.
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        logging.getLogger("fd_pipeline.commands").setLevel(logging.INFO)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

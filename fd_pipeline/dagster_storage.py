@@ -9,35 +9,57 @@ of the cost per partition (docs/benchmarks.md, issue 14 section). Keeping the en
 (NullPool still: every use opens and closes its own connection, as before, so several processes
 sharing the files behave as they did) keeps the statement cache. Same files, same schema: an
 existing `DAGSTER_HOME` is used as it is, and removing the setting goes back to Dagster's class.
-The project's `dagster.yaml` names it:
+The project's `dagster.yaml` names `Instance` below as its `instance_class`: its default storage
+is `SqliteStorage` in the instance's own folder, whatever that folder is (DAGSTER_HOME, or the
+temporary home `dagster dev` makes when DAGSTER_HOME is unset). A `storage:` block in dagster.yaml
+(Postgres in production) replaces that default as it would Dagster's.
 
-    storage:
-      custom:
-        module: fd_pipeline.dagster_storage
-        class: SqliteStorage
-        config:
-          base_dir: {env: DAGSTER_HOME}
+Dagster creates the SQLite files lazily and without a lock: two processes opening a never-used
+home at once can both stamp `alembic_version`, leaving two heads that break every later open.
+`SqliteStorage` creates the files, and brings an existing home's schema up to the installed
+Dagster, under a file lock in the home, so whichever Dagster process comes first (the webserver,
+the daemon, a run worker, `dagster asset materialize`) the others find a finished instance.
 """
 
 from __future__ import annotations
 
+import fcntl
+import io
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from typing import Any
 
+import dagster as dg
+import yaml
+from dagster._config import Field, StringSource
 from dagster._core.events import DagsterEventType
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+from dagster._serdes import ConfigurableClassData
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
+# The Dagster versions whose internals this module was verified on: `InstanceRef.config_defaults`,
+# `SqlEventLogStorage._update_asset_check_evaluation` and the asset check executions table.
+# fd_pipeline_tests/test_dagster_storage.py fails, naming the version, on any other.
+VERIFIED_VERSIONS = ("1.13.27",)
 # Run shards are touched by one run each; a long-lived daemon or webserver reads many.
 _MAX_ENGINES = 32
+# In the storage's folder: held while the files are created or migrated. Not the lock the
+# fd-pipeline commands hold around opening the instance (commands/instance.py), which they hold
+# while this one is taken: one file for both would deadlock (flock locks per open file).
+LOCK_NAME = ".fd_pipeline_storage.lock"
+# The Dagster version the files were last created or migrated by.
+STAMP_NAME = ".fd_pipeline_storage_version"
+# The Events tab of an asset merges the events of one run that share a millisecond into one row:
+# the events of one batch are written with timestamps at least this far apart.
+_EVENT_SPACING_S = 0.001
 
 
 class EngineCachingSqliteEventLogStorage(SqliteEventLogStorage):
@@ -45,6 +67,7 @@ class EngineCachingSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str, inst_data: Any = None) -> None:
         self._engines: OrderedDict[str, Any] = OrderedDict()
+        self._last_stamp: OrderedDict[tuple, float] = OrderedDict()
         self._engines_lock = threading.Lock()
         super().__init__(base_dir, inst_data)
 
@@ -84,6 +107,7 @@ class EngineCachingSqliteEventLogStorage(SqliteEventLogStorage):
         if not _one_asset_batch(events):
             super().store_event_batch(events)
             return
+        events = self._spaced(events)
         # The same rows go to both files: each event is serialised once.
         insert = self.prepare_insert_event_batch(events)
         with self.run_connection(events[0].run_id) as conn:
@@ -94,6 +118,45 @@ class EngineCachingSqliteEventLogStorage(SqliteEventLogStorage):
             event_ids = sorted(row[0] for row in inserted)
             self._store_asset_event_tags(conn, events, event_ids)
             self._store_asset_event(conn, events[-1], event_ids[-1])
+
+    def _update_asset_check_evaluation(self, event: Any, event_id: int | None) -> None:
+        """One history row per check per run, where Dagster 1.13 leaves one *Skipped* row per hour.
+
+        A run of a range of hours stores its partitions; Dagster then plans each check of the run
+        once per hour of the range (a PLANNED row each) even when the check has no partitions, and
+        the check's one result, which has no partition, matches none of them: they show as Skipped
+        in the check's history. The result stands for the whole run, so the per-hour plans of that
+        check in that run are dropped before it is stored (and it becomes the run's one row).
+        """
+        evaluation = event.get_dagster_event().event_specific_data
+        if evaluation.partition is None and event.run_id:
+            table = AssetCheckExecutionsTable.c
+            with self.index_connection() as conn:
+                conn.execute(AssetCheckExecutionsTable.delete().where(
+                    table.asset_key == evaluation.asset_key.to_string(),
+                    table.check_name == evaluation.check_name,
+                    table.run_id == event.run_id,
+                    table.partition.is_not(None),
+                    table.execution_status == AssetCheckExecutionRecordStatus.PLANNED.value,
+                ))
+        super()._update_asset_check_evaluation(event, event_id)
+
+    def _spaced(self, events: Sequence[Any]) -> list[Any]:
+        """The batch with each event at least a millisecond after the one before, this batch's and
+        the previous batch's of the same run and asset (a batch of a thousand hours is built in
+        well under a second, so their own timestamps share a few milliseconds)."""
+        key = (events[0].run_id, events[0].get_dagster_event().asset_key, events[0].dagster_event_type)
+        with self._engines_lock:
+            last = self._last_stamp.pop(key, 0.0)
+            spaced = []
+            for event in events:
+                stamp = max(event.timestamp, last + _EVENT_SPACING_S)
+                spaced.append(event if stamp == event.timestamp else event._replace(timestamp=stamp))
+                last = stamp
+            self._last_stamp[key] = last
+            while len(self._last_stamp) > _MAX_ENGINES:
+                self._last_stamp.popitem(last=False)
+        return spaced
 
     def dispose(self) -> None:
         super().dispose()
@@ -116,12 +179,87 @@ def _one_asset_batch(events: Sequence[Any]) -> bool:
 
 
 class SqliteStorage(DagsterSqliteStorage):
-    """Dagster's default SQLite storage (same `base_dir`, same files) with the event log above."""
+    """Dagster's default SQLite storage (same `base_dir`, same files) with the event log above,
+    created and migrated under a lock."""
 
     def __init__(self, base_dir: str, inst_data: Any = None) -> None:
-        super().__init__(base_dir, inst_data)
-        self._event_log_storage = EngineCachingSqliteEventLogStorage(os.path.join(base_dir, "history", "runs", ""))
+        os.makedirs(base_dir, exist_ok=True)
+        with _locked(os.path.join(base_dir, LOCK_NAME)):
+            existed = os.path.exists(os.path.join(base_dir, "history", "runs.db"))
+            super().__init__(base_dir, inst_data)
+            self._event_log_storage = EngineCachingSqliteEventLogStorage(os.path.join(base_dir, "history", "runs", ""))
+            stamp = os.path.join(base_dir, STAMP_NAME)
+            if _read(stamp) != dg.__version__:
+                if existed:
+                    # The schema a newer Dagster expects (what `dagster instance migrate` does to
+                    # the files); data migrations stay with `dagster instance migrate`. The event
+                    # log prints its progress.
+                    with redirect_stdout(io.StringIO()):
+                        self._run_storage.upgrade()
+                        self._event_log_storage.upgrade()
+                        self._schedule_storage.upgrade()
+                _write_atomically(stamp, dg.__version__)
+
+    @classmethod
+    def config_type(cls) -> Any:
+        # Optional: `Instance` passes the instance's folder; a dagster.yaml of an earlier version
+        # of the project names it as `{env: DAGSTER_HOME}`.
+        return {"base_dir": Field(StringSource, is_required=False)}
 
     @classmethod
     def from_config_value(cls, inst_data: Any, config_value: Any) -> SqliteStorage:
-        return cls.from_local(inst_data=inst_data, **config_value)
+        base_dir = config_value.get("base_dir")
+        if not base_dir:
+            raise dg.DagsterInvariantViolationError(
+                "fd_pipeline.dagster_storage.SqliteStorage needs a base_dir: name fd_pipeline.dagster_storage.Instance as "
+                "the instance_class in dagster.yaml (it passes the instance's folder) instead of a storage block")
+        return cls.from_local(inst_data=inst_data, base_dir=base_dir)
+
+
+class Instance(dg.DagsterInstance):
+    """A `DagsterInstance` whose default storage is `SqliteStorage` in the instance's own folder.
+
+    dagster.yaml cannot name that folder: `{env: DAGSTER_HOME}` fails where DAGSTER_HOME is unset
+    (the temporary home of `dagster dev`, `dagster definitions validate`, `dagster asset
+    materialize`), and a relative path follows the working directory. Dagster passes the folder to
+    an instance class's `config_defaults`, and the instance's reference (which every process it
+    starts receives) then names the folder itself.
+    """
+
+    @classmethod
+    def config_schema(cls) -> dict:
+        return {}
+
+    @staticmethod
+    def config_defaults(base_dir: str) -> Any:
+        from dagster._core.instance.ref import InstanceRef
+
+        defaults = dict(InstanceRef.config_defaults(base_dir))
+        defaults["storage"] = ConfigurableClassData(
+            __name__, SqliteStorage.__name__, yaml.dump({"base_dir": base_dir}, default_flow_style=False))
+        return defaults
+
+
+@contextmanager
+def _locked(path: str) -> Iterator[None]:
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return None
+
+
+def _write_atomically(path: str, text: str) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

@@ -11,26 +11,33 @@ from datetime import timedelta
 
 import dagster as dg
 
-from fd_pipeline import checks, freshness, jobs, schedules, sensors, settings
+from fd_pipeline import alerts, catalog, checks, freshness, jobs, schedules, sensors, settings, watchdog
+from fd_pipeline.partitions import CHAINS
 from fd_pipeline.knowledge_base import assets as kb_assets
 from fd_pipeline.resources import project_resources
 from fd_pipeline.tickets import assets as ticket_assets
 
 running = settings.automation_running()
+EMBEDDING_ASSETS = [chain.embeddings for chain in CHAINS]
+COLLECTIONS = [chain.collection for chain in CHAINS]
 rule = freshness.Rule(
     lookback_hours=settings.value("FD_FRESHNESS_LOOKBACK_HOURS"),
     grace=timedelta(minutes=settings.value("FD_FRESHNESS_GRACE_MINUTES")),
 )
 
+# Alerts are off unless FD_ALERT_SMTP_HOST is set; the password stays in its variable (dg.EnvVar).
+alert_mail = alerts.mail_from({name: settings.value(name) for name in alerts.VARIABLES},
+                              password_set=settings.raw(settings.BY_ENV[alerts.PASSWORD_VAR]) is not None)
+
 defs = dg.Definitions(
-    assets=[
+    assets=catalog.with_configured_model([
         ticket_assets.raw_tickets,
         ticket_assets.ticket_embeddings,
         ticket_assets.support_tickets,
         kb_assets.raw_articles,
         kb_assets.article_embeddings,
         kb_assets.kb_procedures,
-    ],
+    ], settings.value("FD_EMBED_MODEL"), [*EMBEDDING_ASSETS, *COLLECTIONS]),
     # One freshness story: closed_hours_synced, judged and acted on by late_partitions_sensor.
     asset_checks=[
         *checks.build_checks(failed_max_age_hours=settings.value("FD_FAILED_MAX_AGE_HOURS")),
@@ -38,7 +45,11 @@ defs = dg.Definitions(
     ],
     jobs=[jobs.tickets_job, jobs.kb_job, jobs.sync_all_job],
     schedules=schedules.build_schedules(running),
-    sensors=[sensors.build_freshness_sensor(rule, running), sensors.build_realtime_sensor(running)],
+    sensors=[
+        sensors.build_freshness_sensor(rule, running), sensors.build_realtime_sensor(running),
+        watchdog.build_run_watchdog(settings.value("FD_WORKER_STALE_SECONDS")),
+        *alerts.build_alert_sensors(alert_mail, rule),
+    ],
     resources=project_resources(),
     # Steps of a run share one process: the model loads once, and the embedded Qdrant folder
     # (one process at a time) is never opened by two steps at once.

@@ -9,6 +9,8 @@ definition (`HOURLY`, `HOURLY_ASSET`) is built on first use, when the code locat
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
@@ -141,7 +143,9 @@ def __getattr__(name: str):
         return hourly_partitions()
     if name == "HOURLY_ASSET":
         # Every asset of the project: hourly partitions, and a backfill cut into runs of ranges.
-        return {"partitions_def": hourly_partitions(), "backfill_policy": backfill_policy()}
+        with warnings.catch_warnings():  # beta in Dagster 1.13, and what every asset here relies on
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            return {"partitions_def": hourly_partitions(), "backfill_policy": backfill_policy()}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

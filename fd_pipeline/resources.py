@@ -14,13 +14,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
-from fd_pipeline import settings
+from fd_pipeline import settings, signals
 from fd_pipeline.embedding import Embedder, EmbedderConfig, ModelIdentity, model_identity
-from fd_pipeline.freshdesk import FreshdeskClient
+from fd_pipeline.freshdesk import FreshdeskClient, WaitBudget
 from fd_pipeline.freshdesk.client import FreshdeskConfigError, resolve_origin
 from fd_pipeline.sync_log import SyncLog
+from fd_pipeline.sync_log.workers import WorkerHeartbeat
 from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
 
 
@@ -46,7 +47,9 @@ class FreshdeskResource(_fields("freshdesk")):
     """Freshdesk API v2: `domain` (or `base_url`) and the agent's `api_key`."""
 
     @contextmanager
-    def open(self) -> Iterator[FreshdeskClient]:
+    def open(self, run_id: str | None = None, *, budget_s: float | None = None) -> Iterator[FreshdeskClient]:
+        """The client; every client opened with the same `run_id` shares that run's 429 wait budget
+        (`rate_limit_budget_minutes`); `budget_s` gives this client its own, shorter one instead."""
         if not self.domain and not self.base_url:
             resolve_origin(None, None)  # raises the message that says what to set
         if not self.api_key:
@@ -58,6 +61,7 @@ class FreshdeskResource(_fields("freshdesk")):
             api_key=self.api_key, domain=self.domain or None, base_url=self.base_url or None,
             timeout=self.timeout, max_retries=self.max_retries, per_page=self.per_page,
             verify=self.ca_bundle or True,
+            budget=WaitBudget(budget_s) if budget_s is not None else WaitBudget.for_run(run_id, self.rate_limit_budget_minutes * 60),
         ) as client:
             yield client
 
@@ -110,14 +114,40 @@ class QdrantResource(_fields("qdrant")):
 
 
 class SyncLogResource(_fields("sync_log")):
-    """The sync log: a Postgres or SQLite database URL (FD_DATABASE_URL)."""
+    """The sync log: a Postgres or SQLite database URL (FD_DATABASE_URL).
+
+    In a run it also records the run's worker process, with a heartbeat, for as long as the run's
+    resources live: what the run watchdog (`fd_pipeline/watchdog.py`) judges a dead worker by.
+    """
+
+    _worker: Any = PrivateAttr(default=None)
 
     @contextmanager
     def open(self) -> Iterator[SyncLog]:
+        with self._open() as store:
+            yield store
+
+    def _open(self) -> SyncLog:
         # Messages name the variable the URL came from (FD_DATABASE_URL or DATABASE_URL), never the URL.
         setting = settings.source("FD_DATABASE_URL", self.database_url) or "the sync-log database URL"
-        with SyncLog(self.database_url, setting=setting) as store:
-            yield store
+        return SyncLog(self.database_url, setting=setting)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        run = context.dagster_run
+        if run is None:  # a sensor's or a command's resource: no run to stand for
+            return
+        signals.restore_stop_signals()  # Dagster's Terminate reaches a run worker as SIGINT
+        self._worker = WorkerHeartbeat(self._open, run.run_id, worker_heartbeat_s(self.worker_stale_seconds))
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop()
+
+
+def worker_heartbeat_s(stale_after_s: float) -> float:
+    """How often a run worker beats: five beats within the staleness threshold, at most once a minute."""
+    return max(1.0, min(60.0, stale_after_s / 5))
 
 
 class SyncSettingsResource(_fields("sync_settings")):

@@ -9,13 +9,15 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from fd_pipeline import freshness, jobs
-from fd_pipeline.partitions import HOURLY, PARTITION_TAG, hour_key
+from fd_pipeline.partitions import HOURLY, PARTITION_TAG, TICKET_ASSETS, hour_key
 from fd_pipeline.resources import FreshdeskResource
 
 Clock = Callable[[], datetime]
 
 REASON_TAG = "fd_pipeline/reason"
 REALTIME_INTERVAL_S = 120
+# A tick must end within Dagster's sensor timeout (60 s); a longer 429 storm is the next tick's to see out.
+REALTIME_RATE_LIMIT_BUDGET_S = 30.0
 
 
 def _utcnow() -> datetime:
@@ -104,15 +106,32 @@ def build_realtime_sensor(
         cursor = datetime.fromisoformat(context.cursor) if context.cursor else None
         # Never before the first partition: a change there has no partition to sync it into.
         since = max(cursor or now - timedelta(hours=1), HOURLY.start)
-        with freshdesk.open() as client:
+        with freshdesk.open(budget_s=REALTIME_RATE_LIMIT_BUDGET_S) as client:
             newest = client.latest_ticket_update(since=since)
         if newest is None or (cursor is not None and newest <= cursor):
             return dg.SkipReason(f"no ticket updated since {since.isoformat()} (1 API call)")
         key = hour_key(min(newest, now))
         context.update_cursor(newest.isoformat())
+        synced = _synced_since(context.instance, key, newest)
+        if synced:
+            # E.g. the first tick after `fd-pipeline demo`: the demo's run already read this change.
+            return dg.SkipReason(f"a ticket changed at {newest.isoformat()}; run {synced} for {key}, started after it, "
+                                 "already synced it (1 API call)")
         reason = f"a ticket changed at {newest.isoformat()}"
         return dg.RunRequest(
             run_key=f"{jobs.tickets_job.name}:{key}:{newest.isoformat()}", partition_key=key, tags={REASON_TAG: reason}
         )
 
     return freshdesk_updates
+
+
+def _synced_since(instance: dg.DagsterInstance, key: str, changed: datetime) -> str | None:
+    """The run that materialised `key` of the tickets collection having started after `changed`, if any."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(TICKET_ASSETS.collection), asset_partitions=[key]), limit=1
+    ).records
+    if not records:
+        return None
+    run = instance.get_run_record_by_id(records[0].run_id)
+    started = run.start_time if run else None
+    return records[0].run_id if started is not None and started > changed.timestamp() else None

@@ -222,6 +222,28 @@ def test_realtime_sensor_one_call_per_tick_and_one_run_per_change(make_emulator,
         assert result.cursor == (emulator_now + timedelta(minutes=59)).isoformat()
 
 
+def test_realtime_sensor_waits_out_a_short_storm_and_leaves_a_long_one_to_the_next_tick(make_emulator, emulator_now):
+    """A tick waits out 429s (Retry-After 1) within its own 30 s budget, not the run's 15 min: it must
+    end within Dagster's sensor timeout. A longer storm fails the tick naming the budget; the next
+    tick, once the storm is over, requests the hour."""
+    from fd_pipeline.emulator import FaultConfig
+
+    emu = make_emulator(tickets=30, articles=2)
+    freshdesk = FreshdeskResource(base_url=emu.base_url, api_key=emu.api_key, max_retries=1)
+    sensor = sensors.build_realtime_sensor(False, clock=lambda: emulator_now + timedelta(minutes=2))
+    with dg.DagsterInstance.ephemeral() as instance:
+        emu.set_faults(FaultConfig(storm_429={"/api/v2/tickets": 3}, retry_after_s=1))
+        result, _ = _tick(sensor, instance, freshdesk=freshdesk)
+        assert len(result.run_requests) == 1
+        emu.set_faults(FaultConfig(storm_429={"/api/v2/tickets": 40}, retry_after_s=1))
+        with pytest.raises(Exception, match="0.5 min of rate-limit waits"):
+            _tick(sensor, instance, freshdesk=freshdesk)
+        assert emu.stats.snapshot()["faults"]["429"] == 3 + 31
+        emu.set_faults(None)
+        result, _ = _tick(sensor, instance, freshdesk=freshdesk)
+        assert len(result.run_requests) == 1
+
+
 def _some_ticket(emu) -> int:
     return min(emu.desk.tickets)
 
@@ -289,7 +311,7 @@ def test_backfills_are_cut_into_ranges_of_a_week(monkeypatch):
         backfill_policy()
 
 
-def _wait_finished(instance, run_id: str, timeout: float = 120) -> None:
+def _wait_finished(instance, run_id: str, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while not instance.get_run_by_id(run_id).is_finished and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -387,3 +409,53 @@ def test_a_run_outside_the_queue_waits_for_its_pool_slot(dagster_home, tmp_path,
         (result,) = results
         assert instance.all_logs(result.run_id, of_type=dg.DagsterEventType.STEP_START)
         assert not storage.get_concurrency_info("fd_freshdesk").claimed_slots
+
+
+def test_a_run_of_another_instance_refuses_to_fetch_beside_another(tmp_path, monkeypatch):
+    """Runs of two instances share no slots but share the stores: the step stops at once, naming
+    the run that holds the pool in the sync log, instead of colliding with it."""
+    monkeypatch.setenv("FRESHDESK_API_KEY", "not-used")  # the run's resources resolve their config first
+
+    sync_log = SyncLogResource(database_url=f"sqlite:///{tmp_path / 'sync.db'}")
+    with dg.DagsterInstance.ephemeral() as instance:
+        busy = defs.resolve_implicit_global_asset_job_def()
+        other = instance.create_run_for_job(busy, status=dg.DagsterRunStatus.STARTED, asset_selection=frozenset({dg.AssetKey("raw_tickets")}))
+        assert other.run_op_concurrency.all_pools == {"fd_freshdesk"}
+        # What its first step did: it holds the pool.
+        with sync_log.open() as store:
+            assert store.claim_pool("fd_freshdesk", other.run_id, is_over=lambda _: False) is None
+
+        def materialize():
+            return dg.materialize(
+                [defs.get_assets_def("raw_articles")], instance=instance, partition_key="2025-06-02-11:00",
+                resources={**project_resources(), "sync_log": sync_log}, raise_on_error=False,
+            )
+
+        result = materialize()
+        (failure,) = result.get_step_failure_events()
+        message = failure.step_failure_data.error.message
+        assert f"run {other.run_id}" in message and "holds pool 'fd_freshdesk'" in message and "dagster job launch" in message
+
+        # Once that run is over, its claim passes to the next run (which then fails on Freshdesk,
+        # not configured here, rather than on the pool).
+        instance.report_run_failed(other)
+        (failure,) = materialize().get_step_failure_events()
+        assert "holds pool" not in failure.step_failure_data.error.message
+
+
+def test_realtime_sensor_skips_a_change_that_a_later_run_already_synced(make_emulator, emulator_now):
+    """E.g. the first tick after `fd-pipeline demo`: the demo's run read the hour after its last change."""
+    emu = make_emulator(tickets=60, articles=5)
+    freshdesk = FreshdeskResource(base_url=emu.base_url, api_key=emu.api_key, max_retries=1)
+    sensor = sensors.build_realtime_sensor(False, clock=lambda: emulator_now + timedelta(minutes=2))
+
+    @dg.asset(name=TICKET_ASSETS.collection, partitions_def=dg.HourlyPartitionsDefinition(start_date="2020-01-01-00:00"))
+    def synced_collection() -> None:
+        return None
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        (request,) = _tick(sensor, instance, freshdesk=freshdesk)[0].run_requests
+        # The emulator's changes are in its past (EMULATOR_NOW); this run starts now, after them.
+        assert dg.materialize([synced_collection], instance=instance, partition_key=request.partition_key).success
+        result, _ = _tick(sensor, instance, freshdesk=freshdesk)  # a first start again: no cursor
+        assert result.run_requests == [] and "already synced it" in result.skip_message

@@ -2,12 +2,15 @@
 chromium, driven headless by Playwright:
 - the lineage shows the six assets as two chains, raw -> embeddings -> collection, left to right;
 - a collection asset page shows its checks passed, its writer pool, and non-empty metadata plots;
+- its Events tab lists every hour of the demo's 24-hour run, and no check's execution history
+  holds a Skipped row;
 - the demo's run belongs to `sync_all_job` and can be re-executed from its page;
 - a Materialize click on one partition of raw_articles's page launches a run that succeeds, while
   a second launch made as the UI makes it (the tickets group, no tags) waits for the Freshdesk
   pool's one slot: its fetch starts after the first run's fetch ended, and both succeed;
 - SIGTERM to `fd-pipeline demo --ui` stops every process it started.
-Screenshots land in `screenshots/` (git-ignored) for a person to look at.
+Screenshots land in `screenshots/` (git-ignored) for a person to look at; with FD_UI_DOCS=1 the
+ones the README's UI section shows are written to docs/ui/ too (window-sized, not full pages).
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ import subprocess
 import time
 from types import SimpleNamespace
 
+import dagster as dg
 import httpx
+import psutil
 import pytest
 
-from fd_pipeline.partitions import ASSETS, CHAINS, PARTITION_TAG, RANGE_END
+from fd_pipeline.partitions import ASSETS, CHAINS, PARTITION_TAG, RANGE_END, RANGE_START
 from fd_pipeline.pools import SHARED_POOL
 
 from fd_pipeline_tests.webui import (FD_PIPELINE, FINISHED, LAUNCH, ROOT, clean_env, descendants, free_port, gql,
@@ -32,6 +37,8 @@ from fd_pipeline_tests.webui import (FD_PIPELINE, FINISHED, LAUNCH, ROOT, clean_
 pytestmark = pytest.mark.slow
 
 SHOTS = ROOT / "screenshots"
+DOC_SHOTS = ROOT / "docs" / "ui"
+DEMO_HOURS = 24  # what `make ui` syncs
 COLLECTION_CHECKS = ("points_match_sync_log", "vectors_have_model_dimension", "no_stale_failures")
 UI_WAIT_MS = 120_000  # generous: CI machines are busy, and nothing here asserts speed
 RUNS = """query($filter: RunsFilter) { runsOrError(filter: $filter) { ... on Runs { results {
@@ -59,7 +66,8 @@ def demo_ui(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
     port = free_port()
     log_path = folder / "demo-ui.log"
-    command = [FD_PIPELINE, "demo", "--ui", "--port", str(port), "--tickets", "40", "--articles", "6", "--hours", "6"]
+    command = [FD_PIPELINE, "demo", "--ui", "--port", str(port), "--tickets", "40", "--articles", "6",
+               "--hours", str(DEMO_HOURS)]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(command, cwd=folder, env=clean_env(FD_DATA_DIR=folder / "data"), stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -101,9 +109,12 @@ def page(browser, demo_ui):
     context.close()
 
 
-def _shot(page, name: str) -> None:
+def _shot(page, name: str, doc: bool = False) -> None:
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    if doc and os.environ.get("FD_UI_DOCS"):
+        DOC_SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOC_SHOTS / f"{name}.png"))
 
 
 def _asset_nodes(page) -> dict[str, tuple[dict, str]]:
@@ -131,7 +142,7 @@ def test_lineage_shows_the_six_assets_in_two_chains(page):
         .some(e => e.textContent.startsWith(n) && /(\d+) \/ \1 Passed/.test(e.textContent)))""",
                            arg=[chain.collection for chain in CHAINS])
     nodes = _asset_nodes(page)
-    _shot(page, "lineage")
+    _shot(page, "lineage", doc=True)
     assert set(nodes) == set(ASSETS)
     boxes = {name: box for name, (box, _) in nodes.items()}
     rows = []
@@ -158,7 +169,7 @@ def test_collection_page_shows_passed_checks_and_plots(page):
     assert rows.count() >= len(COLLECTION_CHECKS)
     for i in range(rows.count()):
         expect(rows.nth(i)).to_contain_text(re.compile("succeeded", re.I), timeout=UI_WAIT_MS)
-    _shot(page, "checks")
+    _shot(page, "checks", doc=True)
 
     page.goto("/assets/support_tickets")
     page.get_by_text("Compute details", exact=True).click()  # folded by default; it names the pool
@@ -168,7 +179,7 @@ def test_collection_page_shows_passed_checks_and_plots(page):
     plot.wait_for()
     page.get_by_text("count_new", exact=True).first.wait_for()
     page.wait_for_timeout(1500)  # chart animation
-    _shot(page, "plots")
+    _shot(page, "plots", doc=True)
     # A plot with points draws coloured lines; an empty one only grey axes and labels.
     coloured = page.evaluate("""() => [...document.querySelectorAll('canvas')].map(c => {
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
@@ -176,6 +187,40 @@ def test_collection_page_shows_passed_checks_and_plots(page):
           if (d[i+3] > 0 && m - l > 80) n++; }
         return n; })""")
     assert len(coloured) >= 4 and sum(1 for n in coloured if n > 50) >= 4, coloured
+
+
+def _demo_hours(client: httpx.Client) -> list[str]:
+    from fd_pipeline.partitions import HOURLY
+
+    (run,) = _runs(client, **{"fd_pipeline/origin": "demo"})
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    return HOURLY.get_partition_keys_in_range(dg.PartitionKeyRange(tags[RANGE_START], tags[RANGE_END]))
+
+
+def test_events_tab_lists_every_hour_of_the_demo_run(page, demo_ui):
+    # One run wrote the 24 hours' materialisations in one batch; the tab lists each of them.
+    hours = _demo_hours(demo_ui.client)
+    assert len(hours) == DEMO_HOURS
+    for chain in CHAINS:
+        page.goto(f"/assets/{chain.collection}?view=events")
+        page.wait_for_function("keys => keys.every(k => document.body.innerText.includes(k))", arg=hours)
+        if chain is CHAINS[0]:
+            _shot(page, "events", doc=True)
+
+
+def test_check_history_has_no_skipped_row(page, demo_ui):
+    from playwright.sync_api import expect
+
+    for chain in CHAINS:
+        for check in (*COLLECTION_CHECKS, "closed_hours_synced"):
+            page.goto(f"/assets/{chain.collection}?view=checks&checkDetail={check}")
+            page.get_by_text("Execution history", exact=True).click()
+            history = page.locator("table").last
+            expect(history).to_contain_text("Passed", timeout=UI_WAIT_MS)
+            text = history.inner_text()
+            assert "Skipped" not in text, (chain.collection, check, text)
+            if chain is CHAINS[0] and check == COLLECTION_CHECKS[0]:
+                _shot(page, "check_history", doc=True)
 
 
 def test_the_demo_run_is_a_job_run_that_can_be_re_executed(page, demo_ui):
@@ -209,7 +254,7 @@ def test_materialize_click_runs_while_a_second_launch_waits_for_the_fetch_slot(p
         picker.press("Enter")
         launch = dialog.get_by_role("button", name="Launch 1 run")
         launch.wait_for()
-        _shot(page, "materialize_dialog")
+        _shot(page, "materialize_dialog", doc=True)
         launch.click()
         clicked = _new_run(client, before)
 
@@ -243,7 +288,7 @@ def test_materialize_click_runs_while_a_second_launch_waits_for_the_fetch_slot(p
 
 
 def _new_run(client: httpx.Client, before: set[str]) -> str:
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         fresh = [r["runId"] for r in _runs(client) if r["runId"] not in before]
         if fresh:
@@ -257,6 +302,6 @@ def test_sigterm_stops_the_demo_ui_and_every_child(demo_ui):
     assert any("dagster_webserver" in " ".join(c.cmdline()) for c in children)
     demo_ui.proc.send_signal(signal.SIGTERM)
     assert demo_ui.proc.wait(120) == 0, demo_ui.log.read_text()[-3000:]
-    time.sleep(1)
+    psutil.wait_procs(children, timeout=60)  # orphans are reaped by init: time for it on a loaded machine
     left = still_running(children)
     assert not left, [" ".join(c.cmdline()) for c in left]

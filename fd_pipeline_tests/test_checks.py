@@ -74,4 +74,4 @@ def test_one_freshness_story():
     assert {(k.asset_key.path[-1], k.name) for k in keys} == {
         ("support_tickets", "closed_hours_synced"), ("kb_procedures", "closed_hours_synced")
     }
-    assert {s.name for s in defs.sensors} == {"late_partitions_sensor", "freshdesk_updates_sensor"}
+    assert {s.name for s in defs.sensors} == {"late_partitions_sensor", "freshdesk_updates_sensor", "run_watchdog_sensor"}

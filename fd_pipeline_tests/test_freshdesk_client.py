@@ -19,6 +19,8 @@ real HTTP on loopback.
 from __future__ import annotations
 
 import logging
+import socket
+import threading
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -34,8 +36,10 @@ from fd_pipeline.freshdesk import (
     FreshdeskMalformedResponse,
     FreshdeskNotFound,
     FreshdeskPaginationError,
+    FreshdeskRateLimited,
     FreshdeskUnavailable,
     MalformedItem,
+    WaitBudget,
     Ticket,
 )
 from fd_pipeline.freshdesk.client import resolve_origin
@@ -304,11 +308,15 @@ def test_retry_bound_then_clear_errors(make_emulator, caplog):
         with pytest.raises(FreshdeskMalformedResponse, match=r"/api/v2/tickets page 1 .*not valid JSON"):
             list(client.iter_tickets_updated(start=datetime(2025, 1, 1, tzinfo=UTC),
                                              end=datetime(2026, 1, 1, tzinfo=UTC)))
+    # 429s are not retries: max_retries=1 waits out every one until the wait budget would pass.
     emu.set_faults(FaultConfig(rate_429=1.0, retry_after_s=1))
-    with _client(emu, max_retries=1) as client:
-        with pytest.raises(FreshdeskUnavailable, match="429 rate limited"):
+    with _client(emu, max_retries=1, rate_limit_budget_s=3.0) as client:
+        with pytest.raises(FreshdeskRateLimited) as e429:
             client.get_ticket(tid)
-        assert client.stats.throttled == 2
+        assert client.stats.throttled == 4 and client.budget.spent_s == pytest.approx(3.0)
+    message = str(e429.value)
+    assert "\n" not in message and "FRESHDESK_RATE_LIMIT_BUDGET_MINUTES" in message and "4 429s" in message
+    assert isinstance(e429.value, FreshdeskUnavailable) and KEY not in message
     emu.stop()
     with _client(emu, max_retries=1) as client:
         with pytest.raises(FreshdeskUnavailable, match="ConnectError"):
@@ -349,6 +357,83 @@ def test_client_waits_retry_after(make_emulator):
     # Exactly the Retry-After before the one retry, not the (much shorter) backoff.
     assert stats.throttled == 1 and stats.retries == 1 and stats.waited_s == 1.0 and stats.paced_s == 0.0
     assert emu.stats.snapshot()["requests"] == 2
+
+
+def test_a_429_storm_is_waited_out_and_other_failures_keep_their_bound(make_emulator):
+    """20 429s in a row on one endpoint, Retry-After 1 each, with max_retries=1: every one is waited
+    out (20 s of the budget), and a 503 after them still gets its one retry, no more."""
+    emu = make_emulator(tickets=20, api_key=KEY)
+    tid = next(iter(emu.desk.tickets))
+    emu.set_faults(FaultConfig(storm_429={f"/api/v2/tickets/{tid}": 20}, schedule={21: "503"}, retry_after_s=1))
+    with _client(emu, max_retries=1) as client:
+        assert client.get_ticket(tid).id == tid
+        stats = client.stats.snapshot()
+        assert client.budget.spent_s == pytest.approx(20.0)
+    assert stats.throttled == 20 and stats.retries == 21 and stats.waited_s >= 20.0
+    assert emu.stats.snapshot()["faults"] == {"429": 20, "503": 1}
+    emu.set_faults(FaultConfig(schedule={1: "503", 2: "503"}))
+    with _client(emu, max_retries=1) as client, pytest.raises(FreshdeskUnavailable, match="failed 2 times.*503"):
+        client.get_ticket(tid)
+
+
+def test_a_stalled_response_costs_its_timeout_once_not_per_read():
+    """A server that sends the headers, then one byte of the body every 0.2 s: each read comes well
+    within the 1 s timeout, so httpx alone would wait out the whole body (60 bytes, 12 s) on every
+    attempt. The client cuts each attempt at its timeout and counts it as a retryable failure."""
+    body = b'{"id": 1, "subject": "' + b"x" * 36 + b'"}'
+    sent: list[int] = []
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n" % len(body))
+                count = 0
+                try:
+                    for i in range(len(body)):
+                        if stop.wait(0.2):
+                            break
+                        conn.sendall(body[i:i + 1])
+                        count += 1
+                except OSError:  # the client hung up
+                    pass
+                sent.append(count)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        client = FreshdeskClient(api_key=KEY, base_url=f"http://127.0.0.1:{listener.getsockname()[1]}", timeout=1.0,
+                                 max_retries=1, backoff_base=0.01, backoff_cap=0.05)
+        with client, pytest.raises(FreshdeskUnavailable, match="failed 2 times; last: stalled: the response was not complete 1s after"):
+            client.get_ticket(1)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+        listener.close()
+    assert len(sent) == 2 and all(n < len(body) for n in sent), sent  # both attempts cut mid-body
+
+
+def test_wait_budget_counts_overlapping_waits_once_and_is_shared_per_run():
+    clock = {"t": 100.0}
+    budget = WaitBudget(10.0, clock=lambda: clock["t"])
+    assert budget.charge(4.0) == 4.0
+    assert budget.charge(4.0) == 0.0  # a second worker waiting the same seconds
+    clock["t"] += 2.0
+    assert budget.charge(4.0) == pytest.approx(2.0)  # overlaps the first wait by 2 s
+    assert budget.spent_s == pytest.approx(6.0)
+    assert budget.charge(9.0) is None and budget.spent_s == pytest.approx(6.0)  # 5 s more would pass 10: nothing spent
+    assert budget.charge(8.0) == pytest.approx(4.0) and budget.spent_s == pytest.approx(10.0)  # exactly the budget
+    assert WaitBudget.for_run("run-a", 60) is WaitBudget.for_run("run-a", 60)
+    assert WaitBudget.for_run("run-a", 60) is not WaitBudget.for_run("run-b", 60)
+    assert WaitBudget.for_run(None, 60) is not WaitBudget.for_run(None, 60)
 
 
 def test_long_fetch_says_where_it_is(make_emulator, emulator_now):

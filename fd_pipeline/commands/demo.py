@@ -23,6 +23,7 @@ from typing import Callable
 
 from fd_pipeline.partitions import hour_key, range_tags
 from fd_pipeline.settings import data_dir
+from fd_pipeline.signals import stop_signals_raise
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     for noisy in ("alembic", "httpx", "fd_pipeline.freshdesk", "fd_pipeline.sync"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     emu = start_emulator(tickets=args.tickets, articles=args.articles, hours=args.hours)
-    with emu:
+    # Its own handlers: SIGINT or SIGTERM stops the demo even when whoever started it ignores them.
+    with emu, stop_signals_raise():
         result = run_demo(emu, hours=args.hours)
         print(f"\ndone in {result.seconds:.0f} s; data in {result.folder}")
         if not args.ui:
@@ -179,16 +181,20 @@ def execute_job_run(instance, job_name: str, *, tags: dict, run_config: dict):
     so the UI lists it under its job, links "View job" and can re-execute it; the job's selection
     brings the asset checks along. `dg.materialize` would record an anonymous job with neither.
     """
-    from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
     from dagster._core.execution.api import execute_run
     from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
     from dagster._core.workspace.load import location_origin_from_module_name
 
     # The code location wires its resources from the environment when it loads, and prepare_env has
     # just changed the environment: a process that loaded it before (a test) loads it again, as a
-    # launched run's own process would.
+    # launched run's own process would. Dagster also keeps the last job a reconstructable job loaded
+    # (`lru_cache` on value-equal tuples): without clearing it, a second demo in one process would
+    # run the first one's resources (its Qdrant folder).
     if CODE_MODULE in sys.modules:
         importlib.reload(sys.modules[CODE_MODULE])
+    for cached in (ReconstructableJob.get_definition, ReconstructableJob.get_repository_definition):
+        getattr(cached, "cache_clear", lambda: None)()
     cwd = os.getcwd()
     recon_job = ReconstructableRepository.for_module(CODE_MODULE, "defs", cwd).get_reconstructable_job(job_name)
     job_def = recon_job.get_definition()

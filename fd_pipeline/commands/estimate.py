@@ -226,11 +226,11 @@ def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, poin
     the arguments are the configured resources a sync would use."""
     from fd_pipeline.embedding import Embedding
     from fd_pipeline.freshdesk import Article, Ticket
+    from fd_pipeline.knowledge_base.languages import kb_languages
     from fd_pipeline.knowledge_base.texts import PUBLISHED, article_documents, article_record
     from fd_pipeline.partitions import hour_key
     from fd_pipeline.tickets.texts import ticket_texts
 
-    languages = tuple(sync_settings.kb_languages)
     category_ids = tuple(sync_settings.kb_categories) or None
     drafts = sync_settings.kb_include_drafts
     cause_field = sync_settings.cause_field or None
@@ -243,6 +243,7 @@ def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, poin
         deleted = counter.count(since, filter_="deleted")
         spam = counter.count(since, filter_="spam")
         kb_calls, kb_credits = client.stats.calls, client.stats.credits
+        languages = kb_languages(client, sync_settings.kb_languages)
         articles = list(client.iter_kb_articles(languages=languages, category_ids=category_ids))
         kb_calls, kb_credits = client.stats.calls - kb_calls, client.stats.credits - kb_credits
         chosen = first[:: max(1, len(first) // sample_tickets)][:sample_tickets] if first else []

@@ -77,8 +77,9 @@ def prepare_instance(home: Path) -> Path:
 
 @contextmanager
 def _dagster_home(home: Path) -> Iterator[None]:
-    """DAGSTER_HOME pointing at `home` while the instance is opened here: the project's dagster.yaml
-    names its storage folder as `{env: DAGSTER_HOME}`, and the processes started next get it too."""
+    """DAGSTER_HOME pointing at `home` while the instance is opened here (a home made by an earlier
+    version of the project names its storage folder as `{env: DAGSTER_HOME}`); the processes
+    started next get it too."""
     before = os.environ.get("DAGSTER_HOME")
     os.environ["DAGSTER_HOME"] = str(home)
     try:

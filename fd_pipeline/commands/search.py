@@ -30,7 +30,9 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     results = search_env(args.text, kb=args.kb, aspect=args.aspect, limit=args.limit, mode="dense" if args.dense else "hybrid")
     if args.json:
-        print(json.dumps([r.as_dict() for r in results], indent=2, default=str))
+        # Each result carries score_kind (what the score is), margin (its lead over the next) and, for
+        # the KB, similarity (the text similarity alone); non-ASCII text stays text.
+        print(json.dumps([r.as_dict() for r in results], indent=2, default=str, ensure_ascii=False))
     else:
         print(render(results))
     return 0
@@ -46,13 +48,27 @@ def search_env(text: str, **kwargs):
         return search(text, embedder=embedder, vectors=vectors, **kwargs)
 
 
-MODES = {"hybrid": "hybrid search (dense + sparse, fused by rank: scores are RRF scores)",
-         "dense": "dense search (scores are cosine similarities)"}
+MODES = {"hybrid": "hybrid search (dense + sparse)", "dense": "dense search"}
+# What the number is, per kind of score (SearchResult.score_kind); the README says the same.
+SCORES = {
+    "cosine": "score: cosine similarity of the question and the item's text (1: same meaning; unrelated "
+              "texts still score about 0.7-0.8 with these models, so read the lead over the next hit)",
+    "rrf": "score: reciprocal-rank fusion of the dense and sparse rankings (order only, not a similarity)",
+    "relevance": "score: standard deviations above the average KB article for this question, from the text "
+                 "similarity plus the articles that solved the most similar resolved tickets",
+}
+LEAD = ("lead: how far a hit is ahead of the next; on the demo desk the first KB hit was right for 92% of "
+        "questions with a lead of 1 or more, about half with a lead under 0.25")
 
 
 def render(results) -> str:
     if not results:
         return "no results"
-    lines = [MODES.get(results[0].mode, results[0].mode), f"{'score':>7}  {'id':>12}  {'lang':<4}  {'status':<8} title"]
-    lines.extend(f"{r.score:7.4f}  {str(r.id):>12}  {(r.language or ''):<4}  {(r.status or ''):<8} {r.title}" for r in results)
+    kind = results[0].score_kind
+    lines = [f"{MODES.get(results[0].mode, results[0].mode)}; {SCORES.get(kind, kind)}"]
+    if kind == "relevance":
+        lines.append(LEAD)
+    lines.append(f"{'score':>7}  {'lead':>6}  {'id':>12}  {'lang':<4}  {'status':<8} title")
+    lines.extend(f"{r.score:7.3f}  {'' if r.margin is None else f'{r.margin:6.3f}':>6}  {str(r.id):>12}  "
+                 f"{(r.language or ''):<4}  {(r.status or ''):<8} {r.title}" for r in results)
     return "\n".join(lines)

@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import psutil
+
+from fd_pipeline.signals import STOP_SIGNALS, default_dispositions, stop_signals_raise
 
 from .instance import DAGSTER_DEFAULTS, dagster_home, prepare_instance
 
 __all__ = ["dagster_dev_command", "run_dagster_dev", "start_dagster_dev", "stop"]
-
-# What a service manager, `kill` or a closed terminal sends; each stops the UI like Ctrl-C does.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-class Stopped(Exception):
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 def register(subparsers) -> None:
@@ -45,13 +35,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def dagster_dev_command(port: int) -> list[str]:
-    exe = shutil.which("dagster", path=str(Path(sys.executable).parent)) or shutil.which("dagster") or "dagster"
-    return [exe, "dev", "-h", "127.0.0.1", "-p", str(port), "-m", "fd_pipeline.definitions"]
+    # `dagster dev` without the two notices that do not apply here (commands/dagster_dev.py).
+    return [sys.executable, "-m", "fd_pipeline.commands.dagster_dev", "-h", "127.0.0.1", "-p", str(port),
+            "-m", "fd_pipeline.definitions"]
 
 
 def start_dagster_dev(port: int, env: dict, **popen) -> subprocess.Popen:
-    # Its own process group: one SIGINT then stops webserver, daemon and code server together.
-    return subprocess.Popen(dagster_dev_command(port), env=env, start_new_session=True, **popen)
+    # Its own process group: one SIGINT then stops webserver, daemon and code server together; and
+    # default signal dispositions, so that SIGINT is not ignored there (nor SIGTERM, which Dagster
+    # maps to SIGINT's handler) even when this process was started with them ignored.
+    return subprocess.Popen(dagster_dev_command(port), env=env, start_new_session=True,
+                            preexec_fn=default_dispositions, **popen)
 
 
 def run_dagster_dev(port: int, env: dict) -> int:
@@ -59,7 +53,7 @@ def run_dagster_dev(port: int, env: dict) -> int:
     prepare_instance(Path(env["DAGSTER_HOME"]))
     proc: subprocess.Popen | None = None
     tree = _Tree()
-    with _stop_signals_raise():
+    with stop_signals_raise():
         try:
             proc = start_dagster_dev(port, env)
             print(f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops)", flush=True)
@@ -67,7 +61,7 @@ def run_dagster_dev(port: int, env: dict) -> int:
                 tree.note(proc.pid)
                 time.sleep(0.5)
             return proc.returncode
-        except (Stopped, KeyboardInterrupt) as exc:
+        except KeyboardInterrupt as exc:
             print(f"stopping the UI ({exc or 'SIGINT'})", flush=True)
             return 0
         finally:
@@ -129,16 +123,3 @@ class _Tree:
                 p.kill()
             except psutil.Error:
                 pass
-
-
-@contextmanager
-def _stop_signals_raise() -> Iterator[None]:
-    def handler(signum, _frame):
-        raise Stopped(signum)
-
-    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)

@@ -6,6 +6,8 @@ import argparse
 import time
 from datetime import UTC, datetime
 
+from fd_pipeline.signals import stop_signals_raise
+
 from .ratelimit import PLANS
 
 DEV_API_KEY = "emu-key"  # the built-in development key: printed as is, any other key masked
@@ -55,6 +57,17 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Its own handlers, from the start: a SIGINT or SIGTERM ignored by whoever started it must still
+    # stop it, at any moment (while it generates the desk, prints its banner or serves).
+    with stop_signals_raise():
+        try:
+            _run(args)
+        except KeyboardInterrupt as exc:
+            print(f"stopping ({exc or 'SIGINT'})", flush=True)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> None:
     from .server import Emulator
 
     now = datetime.fromisoformat(args.now.replace("Z", "+00:00")) if args.now else datetime.now(UTC)
@@ -71,26 +84,27 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host}, not loopback")
     with emu:
-        counts = emu.desk.counts()
-        dev_key = emu.api_key == DEV_API_KEY
-        shown = emu.api_key if dev_key else masked(emu.api_key)
-        print(f"Freshdesk emulator at {emu.base_url}  (api key: {shown}, any password)")
-        print(f"  {counts['live']} tickets (+{counts['deleted']} deleted, {counts['spam']} spam), "
-              f"{counts['articles']} articles; plan {args.plan}, window {args.rate_window:g}s"
-              + (f"; latency {args.latency_ms:g} ms ± {args.jitter_ms:g}" if args.latency_ms or args.jitter_ms else ""))
-        if emu.ca_file:
-            print(f"  CA file: {emu.ca_file}   (FRESHDESK_CA_BUNDLE={emu.ca_file})")
-        user = emu.api_key if dev_key else "$FRESHDESK_API_KEY"
-        for name in args.tls_hostname:
-            print(f"  certificate also names {name}: curl -u \"{user}:X\" --resolve {name}:{emu.port}:{emu.host} "
-                  f"--cacert {emu.ca_file} https://{name}:{emu.port}/api/v2/agents/me")
-        print(f"  try: curl -u \"{user}:X\" '{emu.base_url}/api/v2/tickets?per_page=2'"
-              + (f" --cacert {emu.ca_file}" if emu.ca_file else ""))
-        print(f"  admin: {emu.base_url}/_emulator/stats | /ground_truth | POST /clock /mutate /faults /latency")
-        print("Ctrl-C stops.", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("stopping")
-    return 0
+        _serve(emu, args)
+
+
+def _serve(emu, args: argparse.Namespace) -> None:
+    """Print the banner, then serve until interrupted."""
+    counts = emu.desk.counts()
+    dev_key = emu.api_key == DEV_API_KEY
+    shown = emu.api_key if dev_key else masked(emu.api_key)
+    print(f"Freshdesk emulator at {emu.base_url}  (api key: {shown}, any password)")
+    print(f"  {counts['live']} tickets (+{counts['deleted']} deleted, {counts['spam']} spam), "
+          f"{counts['articles']} articles; plan {args.plan}, window {args.rate_window:g}s"
+          + (f"; latency {args.latency_ms:g} ms ± {args.jitter_ms:g}" if args.latency_ms or args.jitter_ms else ""))
+    if emu.ca_file:
+        print(f"  CA file: {emu.ca_file}   (FRESHDESK_CA_BUNDLE={emu.ca_file})")
+    user = emu.api_key if dev_key else "$FRESHDESK_API_KEY"
+    for name in args.tls_hostname:
+        print(f"  certificate also names {name}: curl -u \"{user}:X\" --resolve {name}:{emu.port}:{emu.host} "
+              f"--cacert {emu.ca_file} https://{name}:{emu.port}/api/v2/agents/me")
+    print(f"  try: curl -u \"{user}:X\" '{emu.base_url}/api/v2/tickets?per_page=2'"
+          + (f" --cacert {emu.ca_file}" if emu.ca_file else ""))
+    print(f"  admin: {emu.base_url}/_emulator/stats | /ground_truth | POST /clock /mutate /faults /latency")
+    print("Ctrl-C stops.", flush=True)
+    while True:
+        time.sleep(3600)

@@ -6,9 +6,9 @@ Plain Python, no Dagster import; see docs/contracts.md "Freshdesk client".
 from fd_pipeline.freshdesk.client import FreshdeskClient
 from fd_pipeline.freshdesk.errors import (
     FreshdeskAuthError, FreshdeskConfigError, FreshdeskError, FreshdeskMalformedResponse,
-    FreshdeskNotFound, FreshdeskPaginationError, FreshdeskUnavailable,
+    FreshdeskNotFound, FreshdeskPaginationError, FreshdeskRateLimited, FreshdeskUnavailable,
 )
-from fd_pipeline.freshdesk.ratelimit import ApiStats, RatePacer
+from fd_pipeline.freshdesk.ratelimit import ApiStats, RatePacer, WaitBudget
 from fd_pipeline.freshdesk.records import Article, Conversation, MalformedItem, Ticket
 
 __all__ = [
@@ -19,11 +19,13 @@ __all__ = [
     "MalformedItem",
     "ApiStats",
     "RatePacer",
+    "WaitBudget",
     "FreshdeskError",
     "FreshdeskAuthError",
     "FreshdeskConfigError",
     "FreshdeskMalformedResponse",
     "FreshdeskNotFound",
     "FreshdeskPaginationError",
+    "FreshdeskRateLimited",
     "FreshdeskUnavailable",
 ]

@@ -6,12 +6,14 @@ and accounting live there and nowhere else.
 
 from __future__ import annotations
 
-import ipaddress
+import contextlib
 import json
 import logging
 import math
 import random
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -28,10 +30,12 @@ from fd_pipeline.freshdesk.errors import (
     FreshdeskMalformedResponse,
     FreshdeskNotFound,
     FreshdeskPaginationError,
+    FreshdeskRateLimited,
     FreshdeskUnavailable,
 )
-from fd_pipeline.freshdesk.ratelimit import ACCOUNT, TICKETS_LIST, ApiStats, RatePacer, header_int
+from fd_pipeline.freshdesk.ratelimit import ACCOUNT, TICKETS_LIST, ApiStats, RatePacer, WaitBudget, header_int
 from fd_pipeline.freshdesk.records import Article, Conversation, MalformedItem, Ticket, parse_timestamp
+from fd_pipeline.tls import plain_http_to_remote
 
 __all__ = ["FreshdeskClient", "resolve_origin"]
 
@@ -39,20 +43,11 @@ log = logging.getLogger("fd_pipeline.freshdesk")
 
 # Freshdesk refuses page 301 of a ticket listing whatever per_page is.
 MAX_LIST_PAGES = 300
-# A Retry-After beyond this is waited only this long: a retry that is refused again costs one call,
-# a run stuck for hours on a bogus header costs the run.
-MAX_RETRY_AFTER_S = 600.0
-
-
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+# The setting that sizes a run's WaitBudget, named in the error when a storm outlasts it.
+BUDGET_SETTING = "FRESHDESK_RATE_LIMIT_BUDGET_MINUTES"
+# A 429 that asks for no wait (or none at all) is still waited this long at least: a server
+# refusing again at once must not spin the client, nor leave the budget unspent forever.
+MIN_THROTTLE_WAIT_S = 1.0
 
 
 def resolve_origin(domain: str | None, base_url: str | None) -> str:
@@ -74,7 +69,7 @@ def resolve_origin(domain: str | None, base_url: str | None) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FreshdeskConfigError(f"Freshdesk URL must be https://host[/...], got scheme {parts.scheme!r}")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if plain_http_to_remote(url):
         raise FreshdeskConfigError(
             f"Refusing plain http:// to {parts.hostname}: Freshdesk requires HTTPS and the API key "
             "would travel in clear. Use https:// (http:// is accepted only for loopback emulators)."
@@ -147,11 +142,12 @@ def _error_detail(response: httpx.Response) -> tuple[str, str | None]:
 class _Retry(Exception):
     """Internal: the attempt failed in a way another attempt may fix."""
 
-    def __init__(self, reason: str, wait: float | None = None, malformed: bool = False) -> None:
+    def __init__(self, reason: str, wait: float | None = None, malformed: bool = False, throttled: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.wait = wait
         self.malformed = malformed
+        self.throttled = throttled
 
 
 class FreshdeskClient:
@@ -171,6 +167,8 @@ class FreshdeskClient:
         backoff_cap: float = 60.0,
         progress: Callable[[str], None] | None = None,
         progress_every_s: float = 10.0,
+        rate_limit_budget_s: float = 900.0,
+        budget: WaitBudget | None = None,
     ) -> None:
         if not api_key:
             raise FreshdeskConfigError("FRESHDESK_API_KEY is empty: set it to an agent's API key (Profile settings).")
@@ -181,10 +179,14 @@ class FreshdeskClient:
         self._api_root = f"{self.origin}/api/v2"
         self.per_page = per_page
         self.max_retries = max(int(max_retries), 0)
+        self.timeout = timeout
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.pacer = RatePacer()
         self.stats = ApiStats()
+        # 429s are waited out for as long as the server asks, until this budget (shared by a run's
+        # clients) is spent; `max_retries` bounds every other failure of one request.
+        self.budget = budget if budget is not None else WaitBudget(rate_limit_budget_s)
         # The plan's credits per window, as the latest response's X-RateLimit-Total said.
         self.rate_limit_total: int | None = None
         # A long listing on a tight rate limit can run for minutes: say where it is every so often.
@@ -286,7 +288,8 @@ class FreshdeskClient:
         buckets = (ACCOUNT, TICKETS_LIST) if endpoint == "tickets" else (ACCOUNT,)
         where = f"GET {urlsplit(url).path}" + (f" page {page}" if page else "")
         last: _Retry | None = None
-        for attempt in range(self.max_retries + 1):
+        failures = throttles = 0  # per request: failures count against max_retries, 429s against the budget
+        while True:
             self.report_progress()
             delay = self.pacer.delay_before(buckets, cost)
             if delay > 0:
@@ -294,21 +297,30 @@ class FreshdeskClient:
                 self._wait(delay, pacing=True, why=f"before {where} to stay under the rate limit")
                 self.pacer.note_paced(buckets)
             try:
-                result = self._attempt(url, params, endpoint, buckets, cost, what, expect, where, not_found_ok)
+                return self._attempt(url, params, endpoint, buckets, cost, what, expect, where, not_found_ok)
             except _Retry as retry:
                 last = retry
-                if attempt >= self.max_retries:
-                    break
+                if retry.throttled:
+                    wait = max(retry.wait if retry.wait is not None else self._backoff(throttles), MIN_THROTTLE_WAIT_S)
+                    throttles += 1
+                    if self.budget.charge(wait) is None:
+                        raise FreshdeskRateLimited(
+                            f"Freshdesk at {self.host} kept rate-limiting {where} ({what}): {throttles} 429s for this request, "
+                            f"and waiting the {wait:g}s it asks would pass this run's {self.budget.seconds / 60:g} min of "
+                            f"rate-limit waits ({BUDGET_SETTING}; {self.budget.spent_s:.0f}s spent)"
+                        ) from None
+                    count = f"429 #{throttles}, {self.budget.spent_s:.0f}s of {self.budget.seconds:.0f}s budget spent"
+                else:
+                    if failures >= self.max_retries:
+                        break
+                    wait = retry.wait if retry.wait is not None else self._backoff(failures)
+                    failures += 1
+                    count = f"retry {failures}/{self.max_retries}"
                 self.stats.bump("retries")
-                wait = retry.wait if retry.wait is not None else self._backoff(attempt)
-                log.warning(
-                    "%s: %s; retry %d/%d in %.2fs", where, retry.reason, attempt + 1, self.max_retries, wait
-                )
+                log.warning("%s: %s; %s, again in %.2fs", where, retry.reason, count, wait)
                 self._wait(wait, pacing=False, why=f"to retry {where} ({retry.reason})")
-                continue
-            return result
         assert last is not None
-        tries = self.max_retries + 1
+        tries = failures + throttles + 1
         if last.malformed:
             raise FreshdeskMalformedResponse(
                 f"Freshdesk at {self.host} sent a malformed body for {where} ({what}) {tries} times: {last.reason}"
@@ -316,6 +328,41 @@ class FreshdeskClient:
         raise FreshdeskUnavailable(
             f"Freshdesk at {self.host} is unavailable: {where} ({what}) failed {tries} times; last: {last.reason}"
         )
+
+    def _fetch(self, url: str, params: dict[str, Any] | None) -> httpx.Response:
+        """One GET, whole within `timeout` from the moment it is sent.
+
+        httpx's read timeout applies to each read, so a server (or proxy) that stalls mid-body,
+        sending a byte now and then, could hold a request for ever, and a worker with it. Past
+        the deadline the connection's socket is shut, which ends the read in progress at once.
+        """
+        started = time.monotonic()
+        with self._http.stream("GET", url, params=params) as streamed:
+            network = streamed.extensions.get("network_stream")
+            sock = network.get_extra_info("socket") if network is not None else None
+            stalled = threading.Event()
+
+            def cut() -> None:
+                stalled.set()
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's: wakes a blocked read
+
+            timer = threading.Timer(max(self.timeout - (time.monotonic() - started), 0.0), cut) if sock is not None else None
+            if timer is not None:
+                timer.daemon = True
+                timer.start()
+            try:
+                raw = b"".join(streamed.iter_raw())
+            except httpx.TransportError:
+                if stalled.is_set():
+                    raise _Retry(f"stalled: the response was not complete {self.timeout:g}s after it was sent") from None
+                raise
+            finally:
+                if timer is not None:
+                    timer.cancel()
+        # Rebuilt from the raw bytes, so it decodes them as the streamed response would have.
+        return httpx.Response(streamed.status_code, headers=streamed.headers, content=raw,
+                              request=streamed.request, extensions=streamed.extensions)
 
     def _attempt(
         self,
@@ -331,7 +378,7 @@ class FreshdeskClient:
     ) -> tuple[Any, httpx.Response] | None:
         sent_at = self.pacer.now()
         try:
-            response = self._http.get(url, params=params)
+            response = self._fetch(url, params)
         except httpx.TransportError as exc:
             # Connection refused/reset, timeouts and bodies cut short (RemoteProtocolError).
             raise _Retry(f"{type(exc).__name__}: {exc}") from None
@@ -350,11 +397,12 @@ class FreshdeskClient:
             self.stats.bump("throttled")
             retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
             if retry_after is not None:
-                retry_after = min(retry_after, MAX_RETRY_AFTER_S)
                 # Budget left on the account means the call hit a sub-limit no header shows.
                 blocked = buckets[1:] if len(buckets) > 1 and (remaining or 0) >= 2 * cost else buckets
-                self.pacer.throttled(blocked, retry_after)
-            raise _Retry("429 rate limited" + (f" (Retry-After {retry_after:g}s)" if retry_after is not None else ""), retry_after)
+                # Held no longer than the budget: a wait past it ends the run instead (see _get).
+                self.pacer.throttled(blocked, min(retry_after, self.budget.seconds))
+            raise _Retry("429 rate limited" + (f" (Retry-After {retry_after:g}s)" if retry_after is not None else ""),
+                         retry_after, throttled=True)
         if status >= 500:
             detail, _ = _error_detail(response)
             raise _Retry(f"{status} {detail}")
@@ -563,6 +611,50 @@ class FreshdeskClient:
     def list_conversations(self, ticket_id: int) -> list[Conversation]:
         """All conversations of a ticket; malformed ones are logged, counted in stats and left out."""
         return [c for c in self.iter_conversations(ticket_id) if isinstance(c, Conversation)]
+
+    # -- help desk settings ----------------------------------------------------------------
+
+    def helpdesk_languages(self) -> tuple[str | None, tuple[str, ...]] | None:
+        """(primary language, the other languages articles may be translated into) from
+        `GET /settings/helpdesk`; None where the desk does not serve it (404) or the key's agent or
+        plan may not read it (403), so the caller finds the languages another way."""
+        try:
+            got = self._get("/settings/helpdesk", {}, endpoint="settings", what="help desk settings", expect=dict,
+                            not_found_ok=True)
+        except FreshdeskAuthError as exc:
+            if exc.status == 403:
+                return None
+            raise
+        if got is None:
+            return None
+        body, _ = got
+        primary = body.get("primary_language")
+        primary = primary if isinstance(primary, str) and primary else None
+        listed = body.get("supported_languages")
+        codes = [c for c in listed if isinstance(c, str) and c] if isinstance(listed, list) else []
+        return primary, tuple(dict.fromkeys(c for c in codes if c != primary))
+
+    def kb_translated_into(self, languages: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+        """Those of `languages` the KB's first category has a translation in: for desks whose plan
+        or key cannot read `/settings/helpdesk`. A language the desk does not have answers 400, one
+        it has but this category lacks 404; one call per language."""
+        first = next((c for _, cats in self._pages("/solutions/categories", {}, endpoint="solutions/categories",
+                                                   what="KB categories")
+                      for c in cats if isinstance(c, dict) and isinstance(c.get("id"), int)), None)
+        if first is None:
+            return ()
+        found = []
+        for language in languages:
+            try:
+                got = self._get(f"/solutions/categories/{first['id']}/{language}", {}, endpoint="solutions/categories",
+                                what=f"KB category {first['id']} in {language}", expect=dict, not_found_ok=True)
+            except FreshdeskError as exc:
+                if exc.status == 400:
+                    continue
+                raise
+            if got is not None:
+                found.append(language)
+        return tuple(found)
 
     # -- knowledge base --------------------------------------------------------------------
 

@@ -28,6 +28,10 @@ class FreshdeskUnavailable(FreshdeskError):
     """Retries exhausted, or the host could not be reached."""
 
 
+class FreshdeskRateLimited(FreshdeskUnavailable):
+    """Freshdesk kept answering 429 for longer than the run's rate-limit wait budget allows."""
+
+
 class FreshdeskMalformedResponse(FreshdeskError):
     """A response body that is not the JSON the endpoint promises, after retries."""
 

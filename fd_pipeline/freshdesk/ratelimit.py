@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ApiStats", "RatePacer"]
+__all__ = ["ApiStats", "RatePacer", "WaitBudget"]
 
 
 @dataclass
@@ -237,3 +237,47 @@ class RatePacer:
                 if b is None:
                     b = self._buckets[name] = _Bucket(total=1, remaining=0, observed_at=now)
                 b.blocked_until = max(b.blocked_until, now + retry_after)
+
+
+class WaitBudget:
+    """How long 429s may keep one run waiting, in all: the wall-clock time during which some request
+    waits out a Retry-After (parallel waits overlap, so four workers told "1 s" cost 1 s, not 4).
+
+    `for_run` hands every client of one run the same budget (a run's steps share a process).
+    """
+
+    _runs: dict[str, WaitBudget] = {}
+    _runs_lock = threading.Lock()
+    # Budgets of runs long gone are dropped past this many (a test session runs hundreds in one process).
+    _KEEP = 64
+
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = max(float(seconds), 0.0)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.spent_s = 0.0
+        self._until = 0.0
+
+    @classmethod
+    def for_run(cls, run_id: str | None, seconds: float) -> WaitBudget:
+        if not run_id:
+            return cls(seconds)
+        with cls._runs_lock:
+            budget = cls._runs.get(run_id)
+            if budget is None:
+                while len(cls._runs) >= cls._KEEP:
+                    cls._runs.pop(next(iter(cls._runs)))
+                budget = cls._runs[run_id] = cls(seconds)
+            return budget
+
+    def charge(self, wait: float) -> float | None:
+        """Spend a wait of `wait` seconds starting now: the seconds it adds, or None (nothing spent)
+        when that would pass the budget."""
+        now = self._clock()
+        with self._lock:
+            added = max(now + wait - max(now, self._until), 0.0)
+            if self.spent_s + added > self.seconds + 1e-9:
+                return None
+            self.spent_s += added
+            self._until = max(self._until, now + wait)
+            return added

@@ -3,13 +3,15 @@
 
 import dagster as dg
 
-from fd_pipeline.asset_helpers import finish, raw_asset, scope_of, stage_assets
+from fd_pipeline.asset_helpers import finish, raw_asset, scope_of, sole_holder, stage_assets
+from fd_pipeline.catalog import KB_PAYLOAD
 from fd_pipeline.partitions import KB_ASSETS
 from fd_pipeline.resources import FreshdeskResource, SyncLogResource, SyncSettingsResource
 from fd_pipeline.sync.engine import ArticleFetchReport
 from fd_pipeline.vectorstore import KB
 
 from .fetch import fetch_articles
+from .languages import kb_languages
 from .scope import article_documents
 
 GROUP = "knowledge_base"
@@ -23,13 +25,14 @@ def raw_articles(
 
     Articles have no `updated_since`, so each run lists the tree and compares it with the store:
     drafts, deleted articles and articles moved out of the synced categories are stored as removed.
+    Translations: every language the help desk has, unless FD_KB_LANGUAGES narrows it.
     """
     scope = scope_of(context)
-    with sync_log.open() as store, freshdesk.open() as client:
+    with sole_holder(context), sync_log.open() as store, freshdesk.open(context.run_id) as client:
         report = fetch_articles(
             client,
             store,
-            languages=tuple(sync_settings.kb_languages),
+            languages=kb_languages(client, sync_settings.kb_languages, store),
             category_ids=tuple(sync_settings.kb_categories) or None,
             include_drafts=sync_settings.kb_include_drafts,
             run_id=context.run_id,
@@ -52,9 +55,11 @@ def _kept(store, _scope, _model_key):
 
 article_embeddings, kb_procedures = stage_assets(
     KB_ASSETS, group=GROUP, spec=KB, item_type="kb_article", built=_built, kept=_kept, whole=True,
+    payload=KB_PAYLOAD,
     descriptions=(
-        """bge-m3 dense and sparse vectors of each published article's intent (title, tags, keywords)
-        and procedure (body sections); only texts whose content hash is new are embedded. The documents
+        """Vectors of each published article's intent (title, tags, keywords) and procedure (body
+        sections) from the configured model: dense, plus sparse where the model has them (bge-m3's
+        own; lexical with FD_EMBED_LEXICAL=on). Only texts whose content hash is new are embedded. The documents
         of the whole KB are kept for kb_procedures.""",
         """The Qdrant collection of KB procedures: intent and procedure vectors per published article.
 

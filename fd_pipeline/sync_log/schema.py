@@ -155,3 +155,27 @@ documents = sa.Table(
     sa.Column("partition_key", sa.Text, nullable=True),
     sa.Index("idx_documents_updated", "collection", "source_updated_at"),
 )
+
+# The process running each Dagster run, written by the run itself (see `workers.py`): on its own
+# machine its pid tells at once whether it lives; elsewhere its heartbeat does.
+run_workers = sa.Table(
+    "run_workers",
+    metadata,
+    sa.Column("run_id", sa.Text, primary_key=True),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("machine", sa.Text, nullable=True),  # boot id and pid namespace: where `pid` means this process
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("process_started", sa.Float, nullable=False),  # the process's start (epoch s): tells a reused pid
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+# Which run writes each pool's stores: one row per pool, taken by an insert or a compare-and-set,
+# so of two runs starting together exactly one holds it.
+pool_claims = sa.Table(
+    "pool_claims",
+    metadata,
+    sa.Column("pool", sa.Text, primary_key=True),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("claimed_at", UTCDateTime, nullable=False),
+)

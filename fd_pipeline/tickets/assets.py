@@ -3,7 +3,8 @@
 
 import dagster as dg
 
-from fd_pipeline.asset_helpers import finish, raw_asset, scope_of, stage_assets
+from fd_pipeline.asset_helpers import finish, raw_asset, scope_of, sole_holder, stage_assets
+from fd_pipeline.catalog import TICKET_PAYLOAD
 from fd_pipeline.partitions import TICKET_ASSETS
 from fd_pipeline.resources import FreshdeskResource, SyncLogResource, SyncSettingsResource
 from fd_pipeline.sync.engine import TicketFetchReport
@@ -25,7 +26,7 @@ def raw_tickets(
     are read again. Conversations are fetched only for tickets that changed since the stored copy.
     """
     scope = scope_of(context)
-    with sync_log.open() as store, freshdesk.open() as client:
+    with sole_holder(context), sync_log.open() as store, freshdesk.open(context.run_id) as client:
         # The retry queue: every failed ticket is read again from Freshdesk, whatever its partition.
         retry = [s.item_id for s in store.failed_items(TICKETS.name, limit=sync_settings.retry_limit) if s.item_id.isdigit()]
         report = fetch_tickets(
@@ -53,8 +54,10 @@ def _kept(store, scope, model_key):
 
 ticket_embeddings, support_tickets = stage_assets(
     TICKET_ASSETS, group=GROUP, spec=TICKETS, item_type="ticket", built=_built, kept=_kept,
+    payload=TICKET_PAYLOAD,
     descriptions=(
-        """bge-m3 dense and sparse vectors of each ticket's symptom, cause and resolution texts.
+        """Vectors of each ticket's symptom, cause and resolution texts from the configured model: dense,
+        plus sparse where the model has them (bge-m3's own; lexical with FD_EMBED_LEXICAL=on).
 
         Each ticket's document (texts, payload, hashes) is built once from its raw record and kept for
         support_tickets. Cached by content hash: only texts that changed (or a new model) are embedded,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fd_pipeline.freshdesk import Conversation, Ticket
@@ -34,6 +35,43 @@ def _clean(html: str | None, text: str | None) -> str:
     # The HTML marks quoted replies (blockquote, freshdesk_quote); *_text does not, so prefer HTML.
     body = html_to_text(html, drop_quotes=True) if html else ""
     return strip_quoted_and_signature(body or text or "").strip()
+
+
+# A requester's closing word ("That fixed it, thank you!", "해결되었습니다. 감사합니다!") says the
+# ticket is over, not what was wrong: in a symptom it only pulls the ticket towards every other
+# resolved one. Whole sentences of thanks or "solved" go; a sentence with anything else in it stays.
+_THANKS_SENTENCE = re.compile(
+    r"^(?:(?:ok(?:ay)?|great|perfect|awesome|brilliant|yes|yep)[,!. ]*)?"
+    r"(?:(?:that|this|it|which|everything|all)(?:'s| is| has)? ?)?"
+    r"(?:(?:(?:now )?(?:fixed|solved|resolved|sorted|worked|works(?: now)?|working(?: now)?|did the trick|helped)"
+    r"(?: it| the (?:problem|issue))?(?: now)?)|(?:problem|issue) (?:is )?(?:fixed|solved|resolved|gone))?"
+    r"[,!. ]*(?:(?:many |so much |again )?(?:thanks|thank you|thx|cheers|much appreciated|appreciate it)"
+    r"(?: (?:so much|very much|a lot|again|for (?:the|your) help))*)?[.!~ ]*$",
+    re.IGNORECASE,
+)
+_THANKS_SENTENCE_KO = re.compile(
+    r"^(?:(?:덕분에|이제|드디어|네|아)[,. ]*)*"
+    r"(?:(?:문제가 |모두 |다 |잘 )?(?:해결(?:되었|됐|됩니다|되었어|됐어)\S*|(?:잘 )?(?:됩니다|되네요|돼요|됐어요|되었습니다)))?"
+    r"[,.! ~]*(?:(?:정말|진심으로|너무|대단히) ?)?(?:감사합니다|감사드립니다|감사해요|고맙습니다|고마워요)?[.!~^ ]*$"
+)
+_THANKS_WORD = re.compile(r"thank|thx|cheers|appreciate|fixed|solved|resolved|sorted|work|trick|helped|"
+                          r"감사|고맙|고마|해결|됩니다|되네요|돼요|됐어요|되었습니다", re.IGNORECASE)
+_SENTENCES = re.compile(r"(?<=[.!?~])\s+|\n+")
+
+
+def _is_thanks(sentence: str) -> bool:
+    s = sentence.strip()
+    return bool(_THANKS_WORD.search(s)) and bool(_THANKS_SENTENCE.match(s) or _THANKS_SENTENCE_KO.match(s))
+
+
+def without_thanks(text: str) -> str:
+    """`text` less the sentences that only thank or say the problem is solved ("" if that is all)."""
+    if not text:
+        return text
+    kept = [s for s in _SENTENCES.split(text) if s.strip() and not _is_thanks(s)]
+    if len(kept) == len([s for s in _SENTENCES.split(text) if s.strip()]):
+        return text  # nothing to drop: keep the text's own line breaks
+    return "\n".join(kept)
 
 
 def _join(parts: list[str]) -> str:
@@ -73,7 +111,8 @@ def ticket_texts(ticket: Ticket, conversations: list[Conversation], *, cause_fie
     ordered = sorted(conversations, key=lambda c: (c.created_at, c.id))
     symptom = _join(
         [ticket.subject.strip(), _clean(ticket.description_html, ticket.description_text)]
-        + _latest_within([_clean(c.body_html, c.body_text) for c in ordered if c.incoming and not c.private])
+        + _latest_within([without_thanks(_clean(c.body_html, c.body_text)) for c in ordered
+                          if c.incoming and not c.private])
     )
     cause = ""
     if cause_field:

@@ -14,6 +14,7 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from fd_pipeline.tls import plain_http_to_remote
 from fd_pipeline.vectorstore.config import MEMORY, VectorStoreConfig
 from fd_pipeline.vectorstore.engine import Layout, RawPoint, Record, Sparse, Vectors, translated
 from fd_pipeline.vectorstore.errors import VectorStoreError, VectorStoreUnavailable
@@ -47,8 +48,15 @@ class ClientEngine:
         cfg = self.config
         url = cfg.server_url
         if url is not None:
+            clear = plain_http_to_remote(url) if cfg.api_key else None
+            if clear:
+                fix = "use https:// in QDRANT_URL" if cfg.url else f"set QDRANT_URL=https://{clear}:{cfg.port or 6333} instead of QDRANT_HOST"
+                raise VectorStoreError(
+                    f"Refusing to send QDRANT_API_KEY over plain http:// to {clear}: the key would travel in clear; "
+                    f"{fix} (http:// is accepted only for a loopback server)."
+                )
             with warnings.catch_warnings():
-                # qdrant-client warns when a key travels over plain http; a loopback server is legitimate.
+                # qdrant-client warns whenever a key travels over plain http; only a loopback server gets here.
                 warnings.filterwarnings("ignore", message=".*insecure connection.*")
                 # The version probe would cost a second round trip (and a warning) before our own check.
                 client = QdrantClient(
@@ -179,6 +187,16 @@ class ClientEngine:
         with self._calling(f"retrieving from {name}"):
             records = self.client.retrieve(name, ids=ids, with_payload=True, with_vectors=False)
         return {r.id: dict(r.payload or {}) for r in records}
+
+    def dense_vectors(self, name: str, ids: list[PointId], using: str) -> dict[PointId, np.ndarray]:
+        with self._calling(f"retrieving vectors from {name}"):
+            records = self.client.retrieve(name, ids=ids, with_payload=False, with_vectors=[using])
+        out = {}
+        for r in records:
+            vector = r.vector.get(using) if isinstance(r.vector, Mapping) else None
+            if isinstance(vector, list):
+                out[r.id] = np.asarray(vector, dtype=np.float32)
+        return out
 
     def count(self, name: str) -> int:
         with self._calling(f"counting {name}"):

@@ -279,6 +279,18 @@ class EdgeEngine:
             records = shard.retrieve([_edge_id(i) for i in ids], True, False)
         return {_our_id(r.id): dict(r.payload or {}) for r in records}
 
+    def dense_vectors(self, name: str, ids: list[PointId], using: str) -> dict[PointId, np.ndarray]:
+        qe = _qe()
+        shard = self._shard(name)
+        with self._calling(f"retrieving vectors from {name}"):
+            records = shard.retrieve([_edge_id(i) for i in ids], False, True)
+        out = {}
+        for r in records:
+            vector = r.vector.get(using) if isinstance(r.vector, dict) else None
+            if vector is not None and not isinstance(vector, qe.SparseVector):
+                out[_our_id(r.id)] = np.asarray(vector, dtype=np.float32)
+        return out
+
     def count(self, name: str) -> int:
         shard = self._shard(name)
         with self._calling(f"counting {name}"):

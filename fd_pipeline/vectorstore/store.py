@@ -316,6 +316,19 @@ class VectorStore:
             out.update(self._engine.retrieve(target, ids[start : start + 1000]))
         return out
 
+    def dense_vectors(
+        self, spec: CollectionSpec, aspect: str, ids: Iterable[PointId], identity: ModelIdentity | None = None
+    ) -> dict[PointId, np.ndarray]:
+        """The dense vector of `aspect` of each id that has one (missing ids and aspects left out)."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        target = self._read_target(spec, identity)
+        out: dict[PointId, np.ndarray] = {}
+        for start in range(0, len(ids), 1000):
+            out.update(self._engine.dense_vectors(target, ids[start : start + 1000], spec.dense_name(aspect)))
+        return out
+
     def count(self, spec: CollectionSpec, identity: ModelIdentity | None = None) -> int:
         """Exact number of points, through the alias unless an identity is given."""
         return self._engine.count(self._read_target(spec, identity))
