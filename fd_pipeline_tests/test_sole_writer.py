@@ -84,7 +84,9 @@ def test_on_one_instance_the_second_waits_for_the_slot_and_both_succeed(make_emu
 @pytest.mark.parametrize("attempt", range(2))
 def test_on_two_instances_exactly_one_proceeds(attempt, make_emulator, tmp_path, monkeypatch):
     emu = make_emulator(tickets=10, articles=6)
-    emu.set_faults(FaultConfig(rate_slow=1.0, slow_s=1.0))
+    # Longer still: the two commands load side by side on a busy machine, so one may start seconds
+    # after the other, and its step must still meet the first one's fetch in progress.
+    emu.set_faults(FaultConfig(rate_slow=1.0, slow_s=4.0))
     homes = [tmp_path / "home_a", tmp_path / "home_b"]
     for home in homes:
         home.mkdir()
