@@ -145,12 +145,12 @@ def make_emulator(*, seed: int, tickets: int, articles: int, hours: int = 24):
 
 
 def make_embedder(model: str, threads: int | None = None):
-    from fd_pipeline.embedding import Embedder
+    from fd_pipeline.embedding import make_embedder
     from fd_pipeline.resources import configured
 
     # The rest of the embedder's settings (FD_EMBED_*) come from the environment, as in a run.
     config = replace(configured("embedder").config(), model=model, device="cpu", **({"threads": threads} if threads else {}))
-    return Embedder(config)
+    return make_embedder(config)
 
 
 class QueryCache:

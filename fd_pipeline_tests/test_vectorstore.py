@@ -674,7 +674,7 @@ def test_optimize_makes_immutable_segments_then_hnsw_past_the_thresholds_and_sea
 
 def test_rebuild_vectors_refills_an_emptied_store_without_loading_the_model(pipeline_harness, sqlite_url, monkeypatch):
     from fd_pipeline.commands.rebuild_vectors import rebuild
-    from fd_pipeline.embedding import Embedder
+    from fd_pipeline.embedding import Embedder, make_embedder
     from fd_pipeline.sync_log import SyncLog
 
     harness = pipeline_harness(sqlite_url, tickets=40, articles=6)
@@ -691,7 +691,7 @@ def test_rebuild_vectors_refills_an_emptied_store_without_loading_the_model(pipe
     monkeypatch.setattr(Embedder, "_model", no_model)
     from fd_pipeline.resources import configured
 
-    embedder = Embedder(configured("embedder").config())
+    embedder = make_embedder(configured("embedder").config())
     with SyncLog(harness.db_url) as log, VectorStore(VectorStoreConfig(path=str(harness.qdrant_path))) as store:
         counts = rebuild(embedder=embedder, sync_log=log, vectors=store)
     assert embedder.stats.texts == 0

@@ -92,7 +92,7 @@ def rebuild(
 
 def _require_cached(docs: Iterable, identity, sync_log, collection: str, sample: int = 200) -> None:
     """Refuse to start when the sync log holds no embeddings of this model (FD_EMBED_MODEL changed)."""
-    from fd_pipeline.sync.documents import hash_basis
+    from fd_pipeline.documents import hash_basis
 
     live = [doc for _, doc in zip(range(sample), (d for d in docs if not d.removed and d.texts))]
     hashes = [h for doc in live if doc.hashed_for == hash_basis(identity) for h in doc.content_hashes.values()]

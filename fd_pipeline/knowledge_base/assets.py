@@ -7,7 +7,7 @@ from fd_pipeline.asset_helpers import finish, raw_asset, scope_of, sole_holder, 
 from fd_pipeline.catalog import KB_PAYLOAD
 from fd_pipeline.partitions import KB_ASSETS
 from fd_pipeline.resources import FreshdeskResource, SyncLogResource, SyncSettingsResource
-from fd_pipeline.sync.engine import ArticleFetchReport
+from fd_pipeline.sync.reports import ArticleFetchReport
 from fd_pipeline.vectorstore import KB
 
 from .fetch import fetch_articles

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from fd_pipeline.sync.documents import Document, kb_item_id
+from fd_pipeline.documents import Document, kb_item_id
 from fd_pipeline.sync.failures import unreadable_result
 from fd_pipeline.sync_log import ItemResult, SyncLog
 from fd_pipeline.vectorstore import KB
