@@ -17,6 +17,7 @@ from datetime import datetime
 import dagster as dg
 
 from fd_pipeline import catalog
+from fd_pipeline.dagster_internals import add_metadata_per_partition
 from fd_pipeline.freshdesk import ApiStats
 from fd_pipeline import partitions
 from fd_pipeline.partitions import Chain, check_range, hour_key
@@ -142,31 +143,10 @@ def publish(
     own[scope.last] = {**own.get(scope.last, zeros), **run_figures}
     if scope.first == scope.last:
         return dg.MaterializeResult(metadata=own[scope.last])
-    _add_hourly_metadata(context, own)
+    # One update for all the hours: `context.add_asset_metadata(partition_key=...)` lists the whole
+    # range and copies every entry so far on each call (minutes for a year of hours).
+    add_metadata_per_partition(context, own)
     return dg.MaterializeResult(metadata=zeros)
-
-
-def _add_hourly_metadata(context: dg.AssetExecutionContext, by_hour: dict[str, dict]) -> None:
-    """Attach each hour's metadata to its materialisation in one update.
-
-    `context.add_asset_metadata(partition_key=...)` lists the whole range and copies every entry
-    so far on each call: quadratic, minutes for a year of hours. Dagster 1.13 keeps these entries
-    in the step's metadata accumulator, so they are added there at once; should that internal
-    change, the public call is used.
-    """
-    from dagster._core.execution.context.metadata_logging import AssetMetadataHandle, OutputMetadataAccumulator
-
-    step = getattr(context.op_execution_context, "_step_execution_context", None)
-    accumulator = getattr(step, "_metadata_accumulator", None)
-    if not isinstance(accumulator, OutputMetadataAccumulator):
-        for hour, md in by_hour.items():
-            context.add_asset_metadata(md, partition_key=hour)
-        return
-    entries = dict(accumulator.per_output_metadata)
-    for hour, md in by_hour.items():
-        handle = AssetMetadataHandle(asset_key=context.asset_key, partition_key=hour)
-        entries[handle] = {**entries.get(handle, {}), **md}
-    step._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=entries)
 
 
 # The fewest texts a run embeds for its `run_texts_per_second` to be shown.

@@ -1,6 +1,11 @@
 """Dagster's default SQLite instance storage, with one SQLAlchemy engine per event-log shard kept
 and batches of asset events written with one insert per shard (`store_event_batch`).
 
+It subclasses Dagster's private SQLite storage classes, verified on the Dagster versions of
+`fd_pipeline.dagster_internals.VERIFIED_VERSIONS`: `dagster_storage.Instance` makes it the
+default storage only on those (on any other, Dagster's own class), so this module is imported
+only there, or where a `storage:` block names it.
+
 Dagster's `SqliteEventLogStorage` creates and disposes an engine for every connection, and an
 asset event is written on two connections (its run's shard and the cross-run index). SQLAlchemy
 caches compiled statements per engine, so each event pays for engine creation and for compiling
@@ -9,8 +14,8 @@ of the cost per partition (docs/benchmarks.md, issue 14 section). Keeping the en
 (NullPool still: every use opens and closes its own connection, as before, so several processes
 sharing the files behave as they did) keeps the statement cache. Same files, same schema: an
 existing `DAGSTER_HOME` is used as it is, and removing the setting goes back to Dagster's class.
-The project's `dagster.yaml` names `Instance` below as its `instance_class`: its default storage
-is `SqliteStorage` in the instance's own folder, whatever that folder is (DAGSTER_HOME, or the
+The project's `dagster.yaml` names `dagster_storage.Instance` as its `instance_class`: its default
+storage is `SqliteStorage` in the instance's own folder, whatever that folder is (DAGSTER_HOME, or the
 temporary home `dagster dev` makes when DAGSTER_HOME is unset). A `storage:` block in dagster.yaml
 (Postgres in production) replaces that default as it would Dagster's.
 
@@ -33,22 +38,15 @@ from contextlib import contextmanager, redirect_stdout
 from typing import Any
 
 import dagster as dg
-import yaml
-from dagster._config import Field, StringSource
-from dagster._core.events import DagsterEventType
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
-from dagster._serdes import ConfigurableClassData
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
-# The Dagster versions whose internals this module was verified on: `InstanceRef.config_defaults`,
-# `SqlEventLogStorage._update_asset_check_evaluation` and the asset check executions table.
-# fd_pipeline_tests/test_dagster_storage.py fails, naming the version, on any other.
-VERIFIED_VERSIONS = ("1.13.27",)
+
 # Run shards are touched by one run each; a long-lived daemon or webserver reads many.
 _MAX_ENGINES = 32
 # In the storage's folder: held while the files are created or migrated. Not the lock the
@@ -171,8 +169,8 @@ def _one_asset_batch(events: Sequence[Any]) -> bool:
         return False
     kinds = {e.dagster_event_type for e in events}
     return (
-        kinds in ({DagsterEventType.ASSET_MATERIALIZATION}, {DagsterEventType.ASSET_OBSERVATION},
-                  {DagsterEventType.ASSET_MATERIALIZATION_PLANNED})
+        kinds in ({dg.DagsterEventType.ASSET_MATERIALIZATION}, {dg.DagsterEventType.ASSET_OBSERVATION},
+                  {dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED})
         and len({e.run_id for e in events}) == 1
         and len({e.get_dagster_event().asset_key for e in events}) == 1
     )
@@ -204,7 +202,7 @@ class SqliteStorage(DagsterSqliteStorage):
     def config_type(cls) -> Any:
         # Optional: `Instance` passes the instance's folder; a dagster.yaml of an earlier version
         # of the project names it as `{env: DAGSTER_HOME}`.
-        return {"base_dir": Field(StringSource, is_required=False)}
+        return {"base_dir": dg.Field(dg.StringSource, is_required=False)}
 
     @classmethod
     def from_config_value(cls, inst_data: Any, config_value: Any) -> SqliteStorage:
@@ -214,30 +212,6 @@ class SqliteStorage(DagsterSqliteStorage):
                 "fd_pipeline.dagster_storage.SqliteStorage needs a base_dir: name fd_pipeline.dagster_storage.Instance as "
                 "the instance_class in dagster.yaml (it passes the instance's folder) instead of a storage block")
         return cls.from_local(inst_data=inst_data, base_dir=base_dir)
-
-
-class Instance(dg.DagsterInstance):
-    """A `DagsterInstance` whose default storage is `SqliteStorage` in the instance's own folder.
-
-    dagster.yaml cannot name that folder: `{env: DAGSTER_HOME}` fails where DAGSTER_HOME is unset
-    (the temporary home of `dagster dev`, `dagster definitions validate`, `dagster asset
-    materialize`), and a relative path follows the working directory. Dagster passes the folder to
-    an instance class's `config_defaults`, and the instance's reference (which every process it
-    starts receives) then names the folder itself.
-    """
-
-    @classmethod
-    def config_schema(cls) -> dict:
-        return {}
-
-    @staticmethod
-    def config_defaults(base_dir: str) -> Any:
-        from dagster._core.instance.ref import InstanceRef
-
-        defaults = dict(InstanceRef.config_defaults(base_dir))
-        defaults["storage"] = ConfigurableClassData(
-            __name__, SqliteStorage.__name__, yaml.dump({"base_dir": base_dir}, default_flow_style=False))
-        return defaults
 
 
 @contextmanager

@@ -18,7 +18,7 @@ PACKAGE = Path(fd_pipeline.__file__).parent
 
 # Lowest first. A module belongs to the first layer with an entry that is it or a package above it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("ground", ("settings", "signals", "tls", "documents", "dagster_storage", "dagster_internals")),
+    ("ground", ("settings", "signals", "tls", "documents", "dagster_internals", "dagster_sqlite", "dagster_storage")),
     ("services", ("freshdesk", "embedding", "vectorstore", "sync_log", "migrations", "emulator")),
     ("sync", ("sync", "search", "catalog", "partitions", "pools")),
     ("resources", ("resources",)),

@@ -23,7 +23,7 @@ from fd_pipeline import settings
 PROJECT_INSTANCE_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
 # Dagster's own switches that the commands' Dagster processes run with unless the environment
 # sets them: a range run's per-hour asset events reach the instance's storage (dagster.yaml) in
-# batches, which fd_pipeline.dagster_storage writes with one insert per file.
+# batches, which fd_pipeline.dagster_sqlite writes with one insert per file.
 DAGSTER_DEFAULTS = {"DAGSTER_EVENT_BATCH_SIZE": "1000"}
 LOCK_NAME = ".fd_pipeline_instance.lock"
 STAMP_NAME = ".fd_pipeline_instance_version"  # the Dagster version the storages were last migrated to
