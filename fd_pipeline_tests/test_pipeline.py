@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from fd_pipeline.asset_helpers import run_totals
+from fd_pipeline.run_metadata import run_totals
 from fd_pipeline.vectorstore import KB, TICKETS
 
 from .fixtures.pipeline import TICKET_CHAIN, hour_key

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fd_pipeline.asset_helpers import run_totals
+from fd_pipeline.run_metadata import run_totals
 from fd_pipeline.documents import Document
 from fd_pipeline.sync.engine import embed_documents
 from fd_pipeline.sync.reports import ArticleFetchReport, EmbedReport, TicketFetchReport, WriteReport

@@ -33,6 +33,7 @@ from fd_pipeline.sync_log import SyncLog
 from fd_pipeline.sync_log.schema import run_workers
 from fd_pipeline.sync_log.workers import this_machine
 from fd_pipeline.vectorstore import TICKETS, VectorStore, VectorStoreConfig
+from fd_pipeline_tests.fixtures.qdrant import scroll_points
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -155,7 +156,7 @@ def test_a_run_killed_with_its_daemon_is_failed_and_the_next_run_syncs_its_hours
         lo, hi = (now - timedelta(hours=3)).timestamp(), now.timestamp()
         expected = {t.id for t in emu.desk.tickets.values() if not t.deleted and not t.spam and lo <= t.updated_at < hi}
         with VectorStore(VectorStoreConfig(path=str(qdrant))) as vectors:
-            points = vectors.scroll_points(TICKETS)
+            points = scroll_points(vectors, TICKETS)
         assert expected and set(points) == expected
         with SyncLog(db_url) as store:
             assert store.counts(TICKETS.name)["synced"] == len(expected)

@@ -52,7 +52,7 @@ from fd_pipeline.vectorstore import (
     VectorStoreUnavailable,
 )
 from fd_pipeline.vectorstore.store import METADATA_KEY
-from fd_pipeline_tests.fixtures.qdrant import make_identity, random_vec, vec
+from fd_pipeline_tests.fixtures.qdrant import collection_layout, make_identity, random_vec, vec
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -78,8 +78,6 @@ def ticket_points(n: int, identity, *, seed: int = 0, start_id: int = 1, aspects
         for i in range(n)
     ]
 
-
-# -- configuration and connection ----------------------------------------------------------
 
 
 def test_configured_store_prefers_url_then_host_then_embedded_folder(monkeypatch, tmp_path):
@@ -269,8 +267,6 @@ def test_local_mode_folder_is_recognised_and_the_message_says_how_to_refill(tmp_
     assert sorted(p.name for p in folder.iterdir()) == before  # nothing written into it
 
 
-# -- collections, aliases, model safety ----------------------------------------------------
-
 
 def test_ensure_collection_is_idempotent_and_creates_alias_and_vectors(store, qdrant_identity):
     first = store.ensure_collection(TICKETS, qdrant_identity)
@@ -287,7 +283,7 @@ def test_ensure_collection_is_idempotent_and_creates_alias_and_vectors(store, qd
     assert store._engine.collection_names() == {first}
     assert store._engine.describe(first)[1][METADATA_KEY]["fingerprint"] == qdrant_identity.fingerprint
 
-    layout = store.collection_layout(first)
+    layout = collection_layout(store, first)
     assert layout.dense == {f"{a}_vec": 16 for a in TICKETS.aspects}
     assert layout.sparse == {f"{a}_sparse" for a in TICKETS.aspects} and not layout.idf
     assert store.count(TICKETS) == 0
@@ -297,7 +293,7 @@ def test_ensure_collection_is_idempotent_and_creates_alias_and_vectors(store, qd
 def test_dense_only_model_gets_no_sparse_vectors_and_hybrid_falls_back(store):
     ident = make_identity("minilm", dim=8, has_sparse=False)
     name = store.ensure_collection(KB, ident)
-    assert not store.collection_layout(name).sparse
+    assert not collection_layout(store, name).sparse
     store.upsert(KB, ident, [Point(1, {"intent": vec([1, 0, 0, 0, 0, 0, 0, 0], {5: 0.3})}, {"article_id": 1})])
     hits = store.search(KB, aspect="intent", dense=[1, 0, 0, 0, 0, 0, 0, 0], sparse_indices=[5], sparse_values=[1.0])
     assert [h.id for h in hits] == [1] and hits[0].score == pytest.approx(1.0, abs=1e-5)
@@ -370,8 +366,6 @@ def test_promote_refuses_a_missing_collection(store, qdrant_identity):
         store.promote(TICKETS, qdrant_identity)
 
 
-# -- writes ----------------------------------------------------------------------------------
-
 
 def test_partial_vectors_then_completion_and_upsert_replaces_whole_point(store, qdrant_identity):
     ident = qdrant_identity
@@ -430,8 +424,6 @@ def test_reads_before_any_collection_exist_fail_clearly(store, qdrant_identity):
     with pytest.raises(VectorStoreError, match=r"support_tickets__tiny.*(does not exist|not found)"):
         store.count(TICKETS, qdrant_identity)
 
-
-# -- search ------------------------------------------------------------------------------------
 
 
 def test_hybrid_lifts_the_exact_term_document_above_a_dense_near_miss(store):
@@ -513,8 +505,6 @@ def test_filters(store, qdrant_identity):
         ids(None, mode="sparse")
 
 
-# -- lexical sparse vectors (IDF) ----------------------------------------------------------------
-
 
 def test_lexical_sparse_vectors_get_the_idf_modifier(store):
     """A rare query term outweighs a common one only when Qdrant applies IDF to the sparse vectors."""
@@ -532,7 +522,7 @@ def test_lexical_sparse_vectors_get_the_idf_modifier(store):
     tops = {}
     for ident in (plain, lexical):
         name = store.ensure_collection(KB, ident)
-        assert store.collection_layout(name).idf == (store.collection_layout(name).sparse if ident.sparse_idf else set())
+        assert collection_layout(store, name).idf == (collection_layout(store, name).sparse if ident.sparse_idf else set())
         store.upsert(KB, ident, points)
         tops[ident.sparse_idf] = {h.id for h in store.search(KB, identity=ident, **query)}
     assert tops == {False: {10, 1}, True: {10, 2}}
@@ -546,8 +536,6 @@ def test_a_collection_made_without_idf_refuses_a_lexical_identity_of_the_same_ke
     with pytest.raises(ModelMismatch, match="sparse_idf is False, not True"):
         store.ensure_collection(KB, lexical)
 
-
-# -- aspects ---------------------------------------------------------------------------------------
 
 
 def test_a_wrong_aspect_name_is_named_not_a_model_mismatch(store, qdrant_identity):
@@ -572,8 +560,6 @@ def test_a_wrong_aspect_name_is_named_not_a_model_mismatch(store, qdrant_identit
     assert store.count(TICKETS) == 2
     store.close()
 
-
-# -- qdrant-edge: the pointer file, indexing ------------------------------------------------------
 
 
 def test_promote_replaces_the_pointer_atomically_and_the_name_always_has_a_target(disk_store):
@@ -668,8 +654,6 @@ def test_optimize_makes_immutable_segments_then_hnsw_past_the_thresholds_and_sea
         assert top_ids(store) == exact
         assert store.optimize(TICKETS, qdrant_identity) == []  # nothing left to do
 
-
-# -- migration: refilling a new store from the stored embeddings --------------------------------
 
 
 def test_rebuild_vectors_refills_an_emptied_store_without_loading_the_model(pipeline_harness, sqlite_url, monkeypatch):

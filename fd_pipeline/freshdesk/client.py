@@ -222,8 +222,6 @@ class FreshdeskClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- transport -------------------------------------------------------------------------
-
     def _backoff(self, attempt: int) -> float:
         delay = min(self.backoff_cap, self.backoff_base * (2**attempt))
         # Jitter keeps parallel workers from retrying in lock-step.
@@ -464,8 +462,6 @@ class FreshdeskClient:
                 query_page = parse_qs(urlsplit(url).query).get("page")
                 page = int(query_page[0]) if query_page and query_page[0].isdigit() else page + 1
 
-    # -- tickets ---------------------------------------------------------------------------
-
     def iter_tickets_updated(self, *, start: datetime, end: datetime) -> Iterator[Ticket | MalformedItem]:
         """Tickets with start <= updated_at < end, oldest first, each id once (descriptions included)."""
         yield from self._walk_tickets(start, end, filter_=None, include_description=True, seen=set())
@@ -598,8 +594,6 @@ class FreshdeskClient:
             )
         return updated
 
-    # -- conversations ---------------------------------------------------------------------
-
     def iter_conversations(self, ticket_id: int) -> Iterator[Conversation | MalformedItem]:
         """All conversations of a ticket, every page; unparseable ones as MalformedItem."""
         path = f"/tickets/{int(ticket_id)}/conversations"
@@ -611,8 +605,6 @@ class FreshdeskClient:
     def list_conversations(self, ticket_id: int) -> list[Conversation]:
         """All conversations of a ticket; malformed ones are logged, counted in stats and left out."""
         return [c for c in self.iter_conversations(ticket_id) if isinstance(c, Conversation)]
-
-    # -- help desk settings ----------------------------------------------------------------
 
     def helpdesk_languages(self) -> tuple[str | None, tuple[str, ...]] | None:
         """(primary language, the other languages articles may be translated into) from
@@ -655,8 +647,6 @@ class FreshdeskClient:
             if got is not None:
                 found.append(language)
         return tuple(found)
-
-    # -- knowledge base --------------------------------------------------------------------
 
     def iter_kb_articles(
         self, languages: tuple[str, ...] | list[str] = (), category_ids: Any = None

@@ -3,7 +3,9 @@
 
 import dagster as dg
 
-from fd_pipeline.asset_helpers import finish, raw_asset, scope_of, sole_holder, stage_assets
+from fd_pipeline.hourly_asset import raw_asset, stage_assets
+from fd_pipeline.run_metadata import finish
+from fd_pipeline.run_scope import scope_of, sole_holder
 from fd_pipeline.catalog import KB_PAYLOAD
 from fd_pipeline.partitions import KB_ASSETS
 from fd_pipeline.resources import FreshdeskResource, SyncLogResource, SyncSettingsResource

@@ -169,6 +169,7 @@ def write_documents(
     run_id: str | None,
     partition_key: str | None,
     batch_size: int = 512,
+    whole: bool = False,
     report: WriteReport | None = None,
     progress: Callable[[str], None] = log.info,
     progress_every: float = PROGRESS_EVERY_S,
@@ -178,11 +179,14 @@ def write_documents(
     `docs` are kept documents (hashed by the embedding step); one hashed for another model than
     `identity` (or another token limit) has no vectors here. A point whose stored hashes and
     payload equal the document's is left alone; the sync log still records it, so a re-run
-    converges to the same state and repairs a wiped collection.
+    converges to the same state and repairs a wiped collection. With `whole` the documents are
+    the whole collection, which is reconciled with them: any point they do not account for leaves
+    it (the KB is listed whole every run, tickets only by window).
     """
     report = report if report is not None else WriteReport(item_type=item_type)
     collection = spec.name
     basis = hash_basis(identity)
+    live_ids: set = set()  # points the documents account for, superseded ones included
 
     def status(doing: str, seconds: float | None = None) -> str:
         c = report.counts
@@ -192,6 +196,7 @@ def write_documents(
     with Heartbeat(progress, status, progress_every) as beat:
         for chunk in batched(docs, batch_size):
             beat.doing(f"writing a batch of {len(chunk)} documents")
+            live_ids.update(d.point_id for d in chunk if not d.removed)
             results: list[ItemResult] = []
             failures: list[ItemResult] = []
             known = sync_log.get_items(collection, [d.item_id for d in chunk])
@@ -238,6 +243,10 @@ def write_documents(
             record_failures(sync_log, collection, item_type, failures, report, run_id=run_id, partition_key=partition_key)
             report.time("log", time.perf_counter() - started)
             progress(status("batch written"))
+    if whole:
+        stray = [pid for pid in vector_store.scroll_ids(spec, identity) if pid not in live_ids]
+        vector_store.delete(spec, identity, stray)
+        report.add("deleted", len(stray))  # no document, so no hour of its own: the range's last
     return report
 
 
