@@ -63,7 +63,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import CACHE, ROOT, machine, peak_rss_mb, table, write_json  # noqa: E402
 # Imported before main() sets FD_PARTITIONS_START: bench.pipeline sets its own 24-hour start on import.
 from bench.pipeline import shared_memory_qdrant  # noqa: E402
-from fd_pipeline.partitions import ASSETS, TICKET_ASSETS, hour_key, range_tags  # noqa: E402
+from fd_pipeline.partitions import hour_key, range_tags  # noqa: E402
+from fd_pipeline.domains import ASSETS  # noqa: E402
+from fd_pipeline.tickets.collection import TICKET_ASSETS  # noqa: E402
 
 NOW = datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC)
 

@@ -26,7 +26,8 @@ from fd_pipeline.knowledge_base.texts import PUBLISHED, article_documents, artic
 from fd_pipeline.search import search
 from fd_pipeline.documents import detect_language
 from fd_pipeline.tickets.texts import ticket_texts
-from fd_pipeline.vectorstore import KB, Point, VectorStore, VectorStoreConfig
+from fd_pipeline.vectorstore import Point, VectorStore, VectorStoreConfig
+from fd_pipeline.knowledge_base.collection import KB
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
 

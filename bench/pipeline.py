@@ -38,7 +38,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import CACHE, FULL_MODEL_CACHE, RESULTS, machine, peak_rss_mb, rss_now_mb, run_child, table, write_json  # noqa: E402
-from fd_pipeline.partitions import ASSETS, CHAINS, KB_ASSETS, TICKET_ASSETS, hour_key, range_tags  # noqa: E402
+from fd_pipeline.partitions import hour_key, range_tags  # noqa: E402
+from fd_pipeline.domains import ASSETS, CHAINS  # noqa: E402
+from fd_pipeline.knowledge_base.collection import KB_ASSETS  # noqa: E402
+from fd_pipeline.tickets.collection import TICKET_ASSETS  # noqa: E402
 
 NOW = datetime(2025, 6, 2, 12, 0, 0, tzinfo=UTC)
 HOURS = 24

@@ -180,7 +180,9 @@ def sync(emu, embedder, store, workdir: Path, *, kb_languages: tuple[str, ...], 
     from fd_pipeline.sync.engine import embed_documents, write_documents
     from fd_pipeline.tickets.fetch import fetch_tickets
     from fd_pipeline.tickets.scope import ticket_documents
-    from fd_pipeline.vectorstore import KB, TICKETS, VectorStore, VectorStoreConfig
+    from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
+    from fd_pipeline.knowledge_base.collection import KB
+    from fd_pipeline.tickets.collection import TICKETS
 
     started = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)

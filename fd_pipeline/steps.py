@@ -1,50 +1,38 @@
 """The bodies of the embeddings and collection assets, shared by every domain: build or read the
 documents in scope, embed or write them, record the outcome in the sync log, publish the figures."""
 
-from collections.abc import Callable, Iterable
-
 import dagster as dg
 
 from fd_pipeline import catalog
-from fd_pipeline.documents import Document
+from fd_pipeline.domain import Domain
 from fd_pipeline.resources import EmbedderResource, QdrantResource, SyncLogResource, SyncSettingsResource
 from fd_pipeline.run_metadata import check_failure_ratio, finish, publish, run_figures
-from fd_pipeline.run_scope import Scope, scope_of, sole_holder
+from fd_pipeline.run_scope import scope_of, sole_holder
 from fd_pipeline.sync.engine import embed_documents, promote_when_complete, record_failures, write_documents
 from fd_pipeline.sync.reports import EmbedReport, WriteReport
 from fd_pipeline.sync_log import ItemResult, SyncLog
-from fd_pipeline.vectorstore import CollectionSpec
-
-
-# The documents a stage handles. The embedding step's are built from raw records: (store, scope,
-# sync settings, model key, failures sink for records that do not parse) -> documents; the
-# collection step's are those the embedding step kept: (store, scope, model key) -> documents.
-BuildDocuments = Callable[[SyncLog, Scope, SyncSettingsResource, str, list[ItemResult]], Iterable[Document]]
-KeptDocuments = Callable[[SyncLog, Scope, str], Iterable[Document]]
 
 
 def embedding_step(
     context: dg.AssetExecutionContext,
+    domain: Domain,
     *,
-    spec: CollectionSpec,
-    item_type: str,
-    documents: BuildDocuments,
     embedder: EmbedderResource,
     sync_log: SyncLogResource,
     sync_settings: SyncSettingsResource,
-    whole: bool = False,
 ) -> dg.MaterializeResult:
-    """The body of both `*_embeddings` assets: build the documents in scope, embed what is not
-    cached, keep the documents, record what failed. With `whole` the documents are the whole
-    collection (the KB), and kept documents not among them are dropped."""
+    """The body of every `*_embeddings` asset: build the domain's documents in scope, embed what is
+    not cached, keep the documents, record what failed. For a domain whose documents are the whole
+    collection (`whole`: the KB), kept documents not among them are dropped."""
+    spec, item_type = domain.spec, domain.item_type
     scope = scope_of(context)
     run = {"run_id": context.run_id, "partition_key": scope.partition_key}
     with sync_log.open() as store, embedder.open() as model:
         failures: list[ItemResult] = []
         report = embed_documents(
-            documents(store, scope, sync_settings, model.identity.key, failures),
-            embedder=model, sync_log=store, collection=spec.name, item_type=item_type, whole=whole,
-            report=scope.report(EmbedReport, item_type=item_type), batch_size=sync_settings.sync_batch, progress=context.log.info, **run,
+            domain.documents(store, scope, sync_settings, model.identity.key, failures),
+            embedder=model, sync_log=store, collection=spec.name, item_type=item_type, whole=domain.whole,
+            report=scope.report(EmbedReport, item_type=item_type, items=domain.items), batch_size=sync_settings.sync_batch, progress=context.log.info, **run,
         )
         # Stored records that no longer parse are documents this stage could not embed; a
         # document kept from an earlier version must not be written in their place.
@@ -58,22 +46,20 @@ def embedding_step(
 
 def collection_step(
     context: dg.AssetExecutionContext,
+    domain: Domain,
     *,
-    spec: CollectionSpec,
-    item_type: str,
-    documents: KeptDocuments,
     embedder: EmbedderResource,
     qdrant: QdrantResource,
     sync_log: SyncLogResource,
     sync_settings: SyncSettingsResource,
-    whole: bool = False,
 ) -> dg.MaterializeResult:
-    """The body of both collection assets: write changed points, delete removed ones, log every item.
+    """The body of every collection asset: write changed points, delete removed ones, log every item.
 
     It reads the documents the embedding step kept and the model's identity (no weights loaded).
     With `whole` the documents are the whole collection (see `write_documents`). The run is
     recorded in the sync log's runs: success with its counts, or failure with the error.
     """
+    spec, item_type = domain.spec, domain.item_type
     scope = scope_of(context)
     identity = embedder.identity()
     with sole_holder(context), sync_log.open() as store, qdrant.open() as vectors:
@@ -83,10 +69,10 @@ def collection_step(
         try:
             vectors.ensure_collection(spec, identity)
             report = write_documents(
-                documents(store, scope, identity.key),
-                identity=identity, sync_log=store, vector_store=vectors, spec=spec, item_type=item_type, whole=whole,
+                domain.kept(store, scope, identity.key),
+                identity=identity, sync_log=store, vector_store=vectors, spec=spec, item_type=item_type, whole=domain.whole,
                 run_id=context.run_id, partition_key=scope.partition_key, batch_size=sync_settings.sync_batch,
-                report=scope.report(WriteReport, item_type=item_type), progress=context.log.info,
+                report=scope.report(WriteReport, item_type=item_type, items=domain.items), progress=context.log.info,
             )
             promoted = promote_when_complete(vectors, store, spec, identity)
             points = vectors.count(spec)

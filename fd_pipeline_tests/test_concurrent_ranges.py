@@ -21,8 +21,11 @@ import pytest
 from dagster_graphql.test.utils import execute_dagster_graphql
 
 from fd_pipeline import pools
-from fd_pipeline.partitions import RANGE_END, RANGE_START, TICKET_ASSETS, hour_key
-from fd_pipeline.vectorstore import TICKETS, VectorStore, VectorStoreConfig
+from fd_pipeline.domains import COLLECTIONS
+from fd_pipeline.partitions import RANGE_END, RANGE_START, hour_key
+from fd_pipeline.tickets.collection import TICKET_ASSETS
+from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
+from fd_pipeline.tickets.collection import TICKETS
 
 from .fixtures.pipeline import TICKET_CHAIN, Harness
 
@@ -111,7 +114,7 @@ def test_three_ranges_at_once_embed_together_queue_their_writes_and_equal_one_ru
 
     with dg.DagsterInstance.get() as instance:
         storage = instance.event_log_storage
-        pools.ensure_pool_limits(instance)
+        pools.ensure_pool_limits(instance, COLLECTIONS)
         assert {p.name: p.limit for p in storage.get_pool_limits()} == {"fd_freshdesk": 1, "fd_embed": 3, "fd_stores": 1}
         # The test holds every embedding slot until all three fetches are done, so the three
         # embeddings start together, and the writer slot until all three have embedded, so the

@@ -16,13 +16,14 @@ import fd_pipeline
 
 PACKAGE = Path(fd_pipeline.__file__).parent
 
-# Lowest first. A module belongs to the first layer with an entry that is it or a package above it.
+# Lowest first. A module belongs to the layer of its longest entry that is it or a package above
+# it: a domain folder (`tickets`) is in the sync layer, its assets (`tickets.definitions`) above.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("ground", ("settings", "signals", "tls", "documents", "dagster_internals", "dagster_sqlite", "dagster_storage")),
     ("services", ("freshdesk", "embedding", "vectorstore", "sync_log", "migrations", "emulator")),
-    ("sync", ("sync", "search", "catalog", "partitions", "pools")),
+    ("sync", ("sync", "search", "catalog", "partitions", "pools", "domain", "tickets", "knowledge_base", "domains")),
     ("resources", ("resources",)),
-    ("steps", ("run_scope", "run_metadata", "steps", "hourly_asset", "tickets", "knowledge_base")),
+    ("steps", ("run_scope", "run_metadata", "steps", "hourly_asset", "tickets.definitions", "knowledge_base.definitions")),
     ("code location", ("checks", "jobs", "schedules", "sensors", "freshness", "alerts", "watchdog", "definitions")),
     ("commands", ("commands", "cli")),
 ]
@@ -71,11 +72,12 @@ GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
 
 
 def layer_of(module: str) -> int:
-    parts = module.split(".")[1:]
-    for index, (_, entries) in enumerate(LAYERS):
-        if parts and parts[0] in entries:
-            return index
-    raise AssertionError(f"{module} is in no layer of {__name__}.LAYERS: add it where it belongs")
+    name = module.removeprefix("fd_pipeline.")
+    found = [(len(entry), index) for index, (_, entries) in enumerate(LAYERS) for entry in entries
+             if name == entry or name.startswith(entry + ".")]
+    if not found:
+        raise AssertionError(f"{module} is in no layer of {__name__}.LAYERS: add it where it belongs")
+    return max(found)[1]
 
 
 def test_every_module_has_a_layer() -> None:

@@ -32,7 +32,8 @@ from fd_pipeline.partitions import range_tags
 from fd_pipeline.sync_log import SyncLog
 from fd_pipeline.sync_log.schema import run_workers
 from fd_pipeline.sync_log.workers import this_machine
-from fd_pipeline.vectorstore import TICKETS, VectorStore, VectorStoreConfig
+from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
+from fd_pipeline.tickets.collection import TICKETS
 from fd_pipeline_tests.fixtures.qdrant import scroll_points
 
 ROOT = Path(__file__).resolve().parents[1]

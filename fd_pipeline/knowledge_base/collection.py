@@ -1,0 +1,41 @@
+"""The knowledge base collection's shape: its name and aspects, the payload fields searches filter on, the
+columns of a point's payload (shown as the collection's schema in the UI), and the names of the
+domain's three assets."""
+
+from fd_pipeline.catalog import SYNC_COLUMNS
+from fd_pipeline.domain import Chain
+from fd_pipeline.vectorstore import CollectionSpec
+
+KB_INDEXES: tuple[tuple[str, str], ...] = (
+    ("article_id", "integer"),
+    ("status", "integer"),
+    ("folder_id", "integer"),
+    ("category_id", "integer"),
+    ("folder_path", "keyword"),
+    ("tags", "keyword"),
+    ("language", "keyword"),
+    ("translation", "bool"),
+    ("updated_at", "datetime"),
+)
+KB = CollectionSpec("kb_procedures", aspects=("intent", "procedure"), payload_indexes=KB_INDEXES)
+
+KB_PAYLOAD = (
+    ("article_id", "int", "Freshdesk solution article id"),
+    ("title", "string", "the article's title"),
+    ("description", "string", "the body as plain text, up to 500 characters"),
+    ("content", "string", "the body as plain text, up to 8,000 characters"),
+    ("folder_id", "int", "the article's folder"),
+    ("category_id", "int", "the folder's category"),
+    ("folder_path", "list<string>", "category and folder names, outermost first"),
+    ("status", "int", "2 = published (drafts are not synced unless FD_KB_INCLUDE_DRAFTS)"),
+    ("tags", "list<string>", "the article's tags"),
+    ("language", "string", "the article's language (ko, en, ...)"),
+    ("translation", "bool", "whether the article is a translation of another"),
+    ("created_at", "timestamp", "UTC, ISO 8601"),
+    ("updated_at", "timestamp", "UTC, ISO 8601"),
+    ("sections", "int", "how many points (sections) the article was split into"),
+    ("section", "int", "this point's section, from 0"),
+    *SYNC_COLUMNS,
+)
+
+KB_ASSETS = Chain("raw_articles", "article_embeddings", KB.name)
