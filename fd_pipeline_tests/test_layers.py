@@ -16,14 +16,16 @@ import fd_pipeline
 
 PACKAGE = Path(fd_pipeline.__file__).parent
 
-# Lowest first. A module belongs to the layer of its longest entry that is it or a package above
-# it: a domain folder (`tickets`) is in the sync layer, its assets (`tickets.definitions`) above.
+# A domain folder (the package of a `domain.py`): in the sync layer, its assets (`definitions.py`) above.
+DOMAIN_FOLDERS = tuple(sorted(path.parent.name for path in PACKAGE.glob("*/domain.py")))
+
+# Lowest first. A module belongs to the layer of its longest entry that is it or a package above it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("ground", ("settings", "signals", "tls", "documents", "dagster_internals", "dagster_sqlite", "dagster_storage")),
     ("services", ("freshdesk", "embedding", "vectorstore", "sync_log", "migrations", "emulator")),
-    ("sync", ("sync", "search", "catalog", "partitions", "pools", "domain", "tickets", "knowledge_base", "domains")),
+    ("sync", ("sync", "search", "catalog", "partitions", "pools", "domain", "domains", *DOMAIN_FOLDERS)),
     ("resources", ("resources",)),
-    ("steps", ("run_scope", "run_metadata", "steps", "hourly_asset", "tickets.definitions", "knowledge_base.definitions")),
+    ("steps", ("run_scope", "run_metadata", "steps", "hourly_asset", *(f"{d}.definitions" for d in DOMAIN_FOLDERS))),
     ("code location", ("checks", "jobs", "schedules", "sensors", "freshness", "alerts", "watchdog", "definitions")),
     ("commands", ("commands", "cli")),
 ]
@@ -78,6 +80,10 @@ def layer_of(module: str) -> int:
     if not found:
         raise AssertionError(f"{module} is in no layer of {__name__}.LAYERS: add it where it belongs")
     return max(found)[1]
+
+
+def test_the_domain_folders_are_found() -> None:
+    assert DOMAIN_FOLDERS == ("knowledge_base", "tickets")
 
 
 def test_every_module_has_a_layer() -> None:

@@ -104,13 +104,21 @@ def list_cost(include_description: bool) -> int:
 
 @dataclass(frozen=True)
 class UpdatedListing:
-    """A Freshdesk listing that `FreshdeskClient.walk_updated` reads by `updated_since`, oldest
-    first: its path, what one item is called, and the parser of one item's JSON (raising on a
-    malformed one). A domain synced by update time declares one."""
+    """A Freshdesk listing that `FreshdeskClient.walk_updated` reads by update time: its path, what
+    one item is called, and the parser of one item's JSON (raising on a malformed one). A domain
+    synced by update time declares one.
+
+    `since_param`: the query parameter of the lower bound (tickets: `updated_since`; contacts and
+    companies: `_updated_since`). `ordered`: the listing takes `order_by=updated_at` (oldest
+    first), so a walk stops at the window's end and restarts past the page cap; an unordered one
+    is read to its last page, within the cap.
+    """
 
     path: str
     kind: str
     parse: Callable[[Any], Any]
+    since_param: str = "updated_since"
+    ordered: bool = True
 
     @property
     def endpoint(self) -> str:
@@ -507,7 +515,7 @@ class FreshdeskClient:
         since = _floor_second(start)
         label = listing.label(filter_)
         while True:
-            params = self._list_params(since, filter_, include)
+            params = self._list_params(listing, since, filter_, include)
             pages = 0
             newest: datetime | None = None
             walk_on = False
@@ -517,7 +525,9 @@ class FreshdeskClient:
                     updated = self._updated_at(raw)
                     if updated is not None:
                         if updated >= end:
-                            return  # ascending order: nothing later is in the window
+                            if listing.ordered:
+                                return  # ascending order: nothing later is in the window
+                            continue
                         newest = updated if newest is None or updated > newest else newest
                         if updated < start:
                             continue
@@ -535,6 +545,11 @@ class FreshdeskClient:
                     break
             if not walk_on:
                 return
+            if not listing.ordered:
+                raise FreshdeskPaginationError(
+                    f"Cannot list {label} past {MAX_LIST_PAGES} pages since {_fmt_since(since)}: the listing is not "
+                    "ordered by updated_at, so the walk cannot restart from the newest item read"
+                )
             if newest is None or _floor_second(newest) <= since:
                 raise FreshdeskPaginationError(
                     f"Cannot walk {label} past {_fmt_since(since)}: more than {MAX_LIST_PAGES * self.per_page} "
@@ -544,13 +559,12 @@ class FreshdeskClient:
             since = _floor_second(newest)
             log.info("%s: %d pages read, restarting the listing from updated_since=%s", label, pages, _fmt_since(since))
 
-    def _list_params(self, since: datetime, filter_: str | None, include: str | None) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "updated_since": _fmt_since(since),
-            "order_by": "updated_at",
-            "order_type": "asc",
-            "per_page": self.per_page,
-        }
+    def _list_params(self, listing: UpdatedListing, since: datetime, filter_: str | None,
+                     include: str | None) -> dict[str, Any]:
+        params: dict[str, Any] = {listing.since_param: _fmt_since(since)}
+        if listing.ordered:
+            params.update(order_by="updated_at", order_type="asc")
+        params["per_page"] = self.per_page
         if include:
             params["include"] = include
         if filter_:
@@ -568,7 +582,7 @@ class FreshdeskClient:
         if not 1 <= page <= MAX_LIST_PAGES:
             raise ValueError(f"page must be between 1 and {MAX_LIST_PAGES}, got {page}")
         listing = TICKET_LISTING
-        params = {**self._list_params(since, filter_, "description" if include_description else None), "page": page}
+        params = {**self._list_params(listing, since, filter_, "description" if include_description else None), "page": page}
         # _pages fetches lazily: taking its first page makes one call (and counts it in pages_read).
         _, items = next(self._pages(listing.path, params, endpoint=listing.endpoint, what=listing.label(filter_),
                                     cost=list_cost(include_description)))
