@@ -48,8 +48,8 @@ class Domain:
     `spec`: the collection, its aspects and payload indexes; `payload`: the columns of a point's
     payload, shown as the collection's schema. `documents` / `kept`: the documents each step
     handles. `whole`: the documents are the whole collection every run (reconciled with it), not
-    the items of the run's hours. `job`, `schedule`: the domain's own job and its hourly schedule
-    at `schedule_minute` past the hour.
+    the items of the run's hours. The domain's own job (`<name>_job`, `job_description`) runs
+    hourly at `schedule_minute` past the hour (`<name>_hourly`, `schedule_description`).
     """
 
     name: str
@@ -62,8 +62,14 @@ class Domain:
     documents: BuildDocuments
     kept: KeptDocuments
     whole: bool
-    job: str
     job_description: str
-    schedule: str
     schedule_minute: int
     schedule_description: str
+
+    @property
+    def job(self) -> str:
+        return f"{self.name}_job"
+
+    @property
+    def schedule(self) -> str:
+        return f"{self.name}_hourly"

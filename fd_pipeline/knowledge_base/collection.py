@@ -1,6 +1,6 @@
-"""The knowledge base collection's shape: its name and aspects, the payload fields searches filter on, the
-columns of a point's payload (shown as the collection's schema in the UI), and the names of the
-domain's three assets."""
+"""`kb_procedures`: one point per published article section (translations apart), with an intent
+and a procedure vector; searches filter on folder, category, tags and language. Also the
+payload's columns as the UI shows them and the chain's asset names."""
 
 from fd_pipeline.catalog import SYNC_COLUMNS
 from fd_pipeline.domain import Chain

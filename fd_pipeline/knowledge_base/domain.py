@@ -18,9 +18,8 @@ def _kept(store, _scope, _model_key):
 DOMAIN = Domain(
     name="kb", group="knowledge_base", chain=KB_ASSETS, item_type="kb_article", items="KB articles",
     spec=KB, payload=KB_PAYLOAD, documents=_built, kept=_kept, whole=True,
-    job="kb_job", job_description="Reconcile the knowledge base into kb_procedures.",
+    job_description="Reconcile the knowledge base into kb_procedures.",
     # The KB job lists the whole tree each run; five minutes after the tickets keeps the two runs
     # from queueing on the writer limit at the same minute.
-    schedule="kb_hourly", schedule_minute=10,
-    schedule_description="The knowledge base reconciled for the hour that just closed, at :10.",
+    schedule_minute=10, schedule_description="The knowledge base reconciled for the hour that just closed, at :10.",
 )

@@ -1,6 +1,6 @@
-"""The tickets collection's shape: its name and aspects, the payload fields searches filter on, the
-columns of a point's payload (shown as the collection's schema in the UI), and the names of the
-domain's three assets."""
+"""`support_tickets`: one point per ticket with a symptom, cause and resolution vector; the fields
+searches filter on (status, priority, tags, product, language, dates), the payload's columns as
+the UI shows them, and the names of the chain that fills it."""
 
 from fd_pipeline.catalog import SYNC_COLUMNS
 from fd_pipeline.domain import Chain

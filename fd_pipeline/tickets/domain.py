@@ -20,7 +20,6 @@ def _kept(store, scope, model_key):
 DOMAIN = Domain(
     name="tickets", group="tickets", chain=TICKET_ASSETS, item_type="ticket", items="tickets",
     spec=TICKETS, payload=TICKET_PAYLOAD, documents=_built, kept=_kept, whole=False,
-    job="tickets_job", job_description="Sync tickets updated in the partition's hour(s) into support_tickets.",
-    schedule="tickets_hourly", schedule_minute=5,
-    schedule_description="Tickets updated in the hour that just closed, at :05.",
+    job_description="Sync tickets updated in the partition's hour(s) into support_tickets.",
+    schedule_minute=5, schedule_description="Tickets updated in the hour that just closed, at :05.",
 )
