@@ -261,7 +261,7 @@ def test_local_mode_folder_is_recognised_and_the_message_says_how_to_refill(tmp_
 def test_ensure_collection_is_idempotent_and_creates_alias_and_vectors(store, qdrant_identity):
     first = store.ensure_collection(TICKETS, qdrant_identity)
     assert store.ensure_collection(TICKETS, qdrant_identity) == first == f"support_tickets__{qdrant_identity.key}"
-    if store.engine == "edge":  # a later run: a new handle on the same folder
+    if store.config.engine == "edge":  # a later run: a new handle on the same folder
         store.close()
         store = VectorStore(store.config)
         try:
@@ -542,7 +542,7 @@ def test_a_wrong_aspect_name_is_named_not_a_model_mismatch(store, qdrant_identit
         store.upsert(summary, qdrant_identity, [Point(3, {"summary": q}, {})])
     with pytest.raises(UnknownAspect, match=held):
         store.search(summary, aspect="summary", dense=q.dense)
-    if store.engine == "edge":  # a later process checks the collection when it first writes
+    if store.config.engine == "edge":  # a later process checks the collection when it first writes
         store.close()
         with VectorStore(store.config) as later, pytest.raises(UnknownAspect, match=held):
             later.upsert(summary, qdrant_identity, [Point(3, {"symptom": q}, {})])

@@ -89,11 +89,6 @@ class VectorStore:
             self._engine = None  # type: ignore[assignment]
 
     @property
-    def engine(self) -> str:
-        """"server", "memory", "edge" or "local" (see VectorStoreConfig.engine)."""
-        return self.config.engine
-
-    @property
     def client(self):
         """The underlying qdrant-client (server, memory, local mode), for what this class does not cover."""
         client = getattr(self._engine, "client", None)
