@@ -31,9 +31,9 @@ from typing import Any, Literal
 import numpy as np
 
 from fd_pipeline.embedding import Embedder, Embedding
-from fd_pipeline.documents import detect_language, kb_point_id
+from fd_pipeline.documents import detect_language
 from fd_pipeline.vectorstore import CollectionSpec, VectorStore
-from fd_pipeline.knowledge_base.collection import KB
+from fd_pipeline.knowledge_base.collection import KB, kb_point_id
 from fd_pipeline.tickets.collection import TICKETS
 
 # The KB's procedure (its body) matches a ticket's description far better than the title and tags

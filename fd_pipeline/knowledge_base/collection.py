@@ -1,6 +1,9 @@
 """`kb_procedures`: one point per published article section (translations apart), with an intent
 and a procedure vector; searches filter on folder, category, tags and language. Also the
-payload's columns as the UI shows them and the chain's asset names."""
+payload's columns as the UI shows them, the chain's asset names, and how an article's point and
+sync-log item are named (a translation gets its own)."""
+
+import uuid
 
 from fd_pipeline.catalog import SYNC_COLUMNS
 from fd_pipeline.domain import Chain
@@ -39,3 +42,16 @@ KB_PAYLOAD = (
 )
 
 KB_ASSETS = Chain("raw_articles", "article_embeddings", KB.name)
+
+_KB_NAMESPACE = uuid.UUID("5b0c2f4e-8f3c-4f57-9d0b-7a2f3c1e6d11")
+
+
+def kb_point_id(article_id: int, translation_language: str | None) -> int | str:
+    """The Freshdesk id for the original article; a uuid5 of id and language for a translation."""
+    if not translation_language:
+        return article_id
+    return str(uuid.uuid5(_KB_NAMESPACE, f"{article_id}:{translation_language}"))
+
+
+def kb_item_id(article_id: int, translation_language: str | None) -> str:
+    return f"{article_id}:{translation_language}" if translation_language else str(article_id)
