@@ -20,7 +20,9 @@ from fd_pipeline import catalog
 from fd_pipeline.freshdesk import ApiStats
 from fd_pipeline import partitions
 from fd_pipeline.partitions import Chain, check_range, hour_key
-from fd_pipeline.pools import writer_pool
+from fd_pipeline.pools import embed_pool, fetch_pool, writer_pool
+from fd_pipeline.sync_log.schema import utcnow
+from fd_pipeline.sync_log.workers import this_machine, worker_gone
 from fd_pipeline.resources import EmbedderResource, QdrantResource, SyncLogResource, SyncSettingsResource
 from fd_pipeline.sync.documents import Document
 from fd_pipeline.sync.engine import (
@@ -54,42 +56,61 @@ class Scope:
 
 
 def scope_of(context: dg.AssetExecutionContext) -> Scope:
-    """The run's partition range, after checking it and that no other run writes the same stores."""
+    """The run's partition range, after checking it."""
     keys = context.partition_key_range
     check_range(keys.start, keys.end)
-    check_sole_writer(context)
     window = context.partition_time_window
     label = keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"
     return Scope(window.start, window.end, label, keys.start, keys.end)
 
 
-def check_sole_writer(context: dg.AssetExecutionContext) -> None:
-    """Fail at once when another run holds this asset's pool.
+@contextmanager
+def sole_holder(context: dg.AssetExecutionContext) -> Iterator[None]:
+    """Hold this step's pool in the sync log for the step's duration; fail at once when another run
+    holds it.
 
-    The run queue keeps runs of a pool apart, but `dagster asset materialize` executes without
-    the queue; without this it would find the embedded Qdrant folder locked halfway through, or
-    race the other run's writes. The pool is claimed in the sync log (`claim_pool`: an insert or a
-    compare-and-set), so of two runs starting together exactly one proceeds; a claim whose run is
-    over (finished, or failed by the run watchdog) passes to the next run.
+    Dagster's slots (`granularity: op`) keep the steps of a pool apart for runs of one instance,
+    `dagster asset materialize` included. Runs of two instances (two DAGSTER_HOMEs, or the
+    throwaway instance `dagster asset materialize` uses without one) share no slots but do share
+    the stores, so the pool is also claimed in the sync log (`claim_pool`: an insert or a
+    compare-and-set): of two steps starting together exactly one proceeds. A claim whose run is
+    over (finished, failed by the run watchdog, or, for a run this instance does not know, whose
+    worker is gone) passes to the next step. The embedding pool admits FD_EMBED_WORKERS steps at
+    once and is not claimed.
     """
     pool = context.op_execution_context.op_def.pool
-    if not pool:
+    if not pool or pool == embed_pool():
+        yield
         return
     instance = context.instance
+    resource = context.resources.sync_log
 
-    def is_over(run_id: str) -> bool:
-        run = instance.get_run_by_id(run_id)
-        return run is None or run.is_finished
+    with resource.open() as store:
+        def is_over(run_id: str) -> bool:
+            run = instance.get_run_by_id(run_id)
+            if run is not None:
+                return run.is_finished
+            worker = store.workers([run_id]).get(run_id)
+            return worker is None or worker_gone(
+                worker, now=utcnow(), stale_after_s=resource.worker_stale_seconds, machine=this_machine()
+            ) is not None
 
-    with context.resources.sync_log.open() as store:
         holder = store.claim_pool(pool, context.run_id, is_over=is_over)
     if holder is not None:
         run = instance.get_run_by_id(holder)
         raise dg.Failure(
-            description=f"run {holder} ({run.job_name if run else 'unknown job'}) is writing the stores of pool {pool!r}; "
-            "this run did not go through the run queue (e.g. `dagster asset materialize`): launch it from the UI or with "
-            "`dagster job launch` so it waits its turn, or retry when that run has ended"
+            description=f"run {holder} ({run.job_name if run else 'another Dagster instance'}) holds pool {pool!r}; "
+            "this run did not wait for the pool's slot (e.g. `dagster asset materialize` on another DAGSTER_HOME): "
+            "launch it from the UI or with `dagster job launch` so it waits its turn, or retry when that run has ended"
         )
+    try:
+        yield
+    finally:
+        try:
+            with resource.open() as store:
+                store.release_claim(pool, context.run_id)
+        except Exception as exc:  # noqa: BLE001 - the run's end releases it too, and a claim of an ended run passes on
+            context.log.warning(f"could not release pool {pool!r}: {exc}")
 
 
 @contextmanager
@@ -206,17 +227,19 @@ BuildDocuments = Callable[[SyncLog, Scope, SyncSettingsResource, str, list[ItemR
 KeptDocuments = Callable[[SyncLog, Scope, str], Iterable[Document]]
 
 
-def _hourly_asset(name: str, group: str, collection: str, kinds: set[str], after: str | None = None, description: str | None = None,
+def _hourly_asset(name: str, group: str, pool: str, kinds: set[str], after: str | None = None, description: str | None = None,
                   **more) -> Callable[[Callable], dg.AssetsDefinition]:
-    """The decorator every asset of a chain shares: hourly partitions, one run per range, the pool
-    of the collection the chain feeds, the asset before it in the chain, the team that owns it."""
+    """The decorator every asset of a chain shares: hourly partitions, a backfill cut into runs of
+    ranges, the pool of the resource its stage uses (`fd_pipeline/pools.py`), the asset before it
+    in the chain, the team that owns it. One backfill policy for all six assets: a job over both
+    chains (`sync_all_job`) takes one."""
 
     def decorate(fn: Callable) -> dg.AssetsDefinition:
         # `backfill_policy` is marked beta in Dagster 1.13 (a BetaWarning per asset at every load):
-        # single-run backfills are what this project is built on, and the warning tells a user nothing.
+        # the ranges of a first sync are built on it, and the warning tells a user nothing.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", dg.BetaWarning)
-            return dg.asset(name=name, group_name=group, **partitions.HOURLY_ASSET, pool=writer_pool(collection),
+            return dg.asset(name=name, group_name=group, **partitions.HOURLY_ASSET, pool=pool,
                             deps=[after] if after else None, kinds=kinds, owners=list(OWNERS),
                             description=description and inspect.cleandoc(description), **more)(fn)
 
@@ -225,7 +248,7 @@ def _hourly_asset(name: str, group: str, collection: str, kinds: set[str], after
 
 def raw_asset(chain: Chain, *, group: str) -> Callable[[Callable], dg.AssetsDefinition]:
     """The decorator of a domain's raw asset, the first of its chain."""
-    return _hourly_asset(chain.raw, group, chain.collection, {"freshdesk", "sql"})
+    return _hourly_asset(chain.raw, group, fetch_pool(), {"freshdesk", "sql"})
 
 
 def stage_assets(
@@ -238,12 +261,12 @@ def stage_assets(
     `whole`: the documents are the whole collection (see the steps)."""
     steps = {"spec": spec, "item_type": item_type, "whole": whole}
 
-    @_hourly_asset(chain.embeddings, group, chain.collection, {"pytorch", "sql"}, chain.raw, descriptions[0])
+    @_hourly_asset(chain.embeddings, group, embed_pool(), {"pytorch", "sql"}, chain.raw, descriptions[0])
     def embeddings(context: dg.AssetExecutionContext, embedder: EmbedderResource, sync_log: SyncLogResource,
                    sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
         return embedding_step(context, documents=built, embedder=embedder, sync_log=sync_log, sync_settings=sync_settings, **steps)
 
-    @_hourly_asset(chain.collection, group, chain.collection, {"qdrant", "sql"}, chain.embeddings, descriptions[1],
+    @_hourly_asset(chain.collection, group, writer_pool(chain.collection), {"qdrant", "sql"}, chain.embeddings, descriptions[1],
                    metadata=catalog.payload_metadata(payload))
     def collection(context: dg.AssetExecutionContext, embedder: EmbedderResource, qdrant: QdrantResource,
                    sync_log: SyncLogResource, sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
@@ -306,7 +329,7 @@ def collection_step(
     """
     scope = scope_of(context)
     identity = embedder.identity()
-    with sync_log.open() as store, qdrant.open() as vectors:
+    with sole_holder(context), sync_log.open() as store, qdrant.open() as vectors:
         with tracked_run(store, spec.name, context, scope) as run:
             vectors.ensure_collection(spec, identity)
             live: set = set()

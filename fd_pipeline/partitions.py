@@ -121,15 +121,31 @@ def hourly_partitions() -> dg.HourlyPartitionsDefinition:
     return dg.HourlyPartitionsDefinition(start_date=partitions_start(), timezone="UTC", end_offset=1)
 
 
+BACKFILL_HOURS = "FD_BACKFILL_HOURS_PER_RUN"
+
+
+def backfill_policy() -> dg.BackfillPolicy:
+    """How a backfill becomes runs: ranges of FD_BACKFILL_HOURS_PER_RUN hours, or one run with 0.
+
+    Several ranges let the stages overlap, each in its own pool (`fd_pipeline/pools.py`): range
+    k+1 fetches while range k embeds, so a first sync takes about its slowest stage instead of
+    their sum. One run per backfill is what `dagster asset materialize --partition-range` needs.
+    """
+    hours = settings.value(BACKFILL_HOURS)
+    if hours < 0:
+        raise ValueError(f"{BACKFILL_HOURS} must be 0 (one run per backfill) or a number of hours, got {hours}")
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=hours) if hours else dg.BackfillPolicy.single_run()
+
+
 def __getattr__(name: str):
     # HOURLY and HOURLY_ASSET read FD_PARTITIONS_START: built when first imported, not with this module.
     if name == "HOURLY":
         return hourly_partitions()
     if name == "HOURLY_ASSET":
-        # Every asset of the project: hourly partitions, and one run for a whole range of them.
+        # Every asset of the project: hourly partitions, and a backfill cut into runs of ranges.
         with warnings.catch_warnings():  # beta in Dagster 1.13, and what every asset here relies on
             warnings.simplefilter("ignore", dg.BetaWarning)
-            return {"partitions_def": hourly_partitions(), "backfill_policy": dg.BackfillPolicy.single_run()}
+            return {"partitions_def": hourly_partitions(), "backfill_policy": backfill_policy()}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -84,6 +84,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FD_KB_CATEGORIES", "sync_settings", "kb_categories", list, (), item=int, help="KB category ids to sync; empty: all"),
     Setting("FD_KB_INCLUDE_DRAFTS", "sync_settings", "kb_include_drafts", bool, False, help="also sync unpublished articles"),
     Setting("FD_DATA_DIR", None, None, str, "data"),
+    Setting("FD_EMBED_WORKERS", None, None, int, 1, help="embedding steps at once (the fd_embed pool's limit)"),
+    Setting("FD_BACKFILL_HOURS_PER_RUN", None, None, int, 168, help="hours per run of a backfill; 0: one run per backfill"),
     Setting("FD_PARTITIONS_START", None, None, str),
     Setting("FD_AUTOMATION", None, None, str, "stopped"),
     Setting("FD_FRESHNESS_LOOKBACK_HOURS", None, None, int, 6),

@@ -2,9 +2,10 @@
 sensor requests exactly the closed hours whose collection partition is missing past the grace
 period (run key `<job>:<partition>`, skip reason when fresh or already running); the Freshdesk
 sensor spends one API call per tick, requests the changed hour's tickets partition once per change
-and advances its cursor; and with the project's dagster.yaml every asset and check is in a writer pool, so a second run
-launched from an asset page (no job, no tags) stays QUEUED while the first is in progress, then
-leaves the queue when the first ends.
+and advances its cursor; and with the project's dagster.yaml every asset and check is in the pool of the
+resource its stage uses (Freshdesk, embedding, the collection's stores), each step waits for a slot of its
+pool, and runs launched from an asset page (no job, no tags) beyond the free fetch slot and one run of
+buffer stay QUEUED until a run ends.
 """
 
 from __future__ import annotations
@@ -274,16 +275,40 @@ def _launch_from_asset_page(context, assets: list[str], partition: str) -> str:
     return launched["run"]["runId"]
 
 
-def test_every_asset_and_check_names_the_writer_pool(monkeypatch):
+def test_every_asset_and_check_names_the_pool_of_its_resource(monkeypatch):
     graph = defs.resolve_asset_graph()
-    assert {graph.get(k).pools and tuple(graph.get(k).pools) for k in graph.get_all_asset_keys()} == {("fd_stores",)}
+    by_asset = {k.path[-1]: tuple(graph.get(k).pools) for k in graph.get_all_asset_keys()}
+    assert by_asset == {
+        "raw_tickets": ("fd_freshdesk",), "raw_articles": ("fd_freshdesk",),
+        "ticket_embeddings": ("fd_embed",), "article_embeddings": ("fd_embed",),
+        "support_tickets": ("fd_stores",), "kb_procedures": ("fd_stores",),
+    }
     assert {c.op.pool for c in checks.build_checks()} == {"fd_stores"}
-    # A Qdrant server with a Postgres sync log: one pool per collection.
+    assert pools.pool_limits() == {"fd_freshdesk": 1, "fd_embed": 1, "fd_stores": 1}
+    monkeypatch.setenv("FD_EMBED_WORKERS", "3")
+    assert pools.pool_limits()["fd_embed"] == 3
+    monkeypatch.setenv("FD_EMBED_WORKERS", "0")
+    with pytest.raises(ValueError, match="FD_EMBED_WORKERS must be at least 1"):
+        pools.pool_limits()
+    # A Qdrant server with a Postgres sync log: one writer pool per collection.
     monkeypatch.setenv("QDRANT_URL", "http://qdrant:6333")
     monkeypatch.setenv("FD_DATABASE_URL", "postgresql://u@db/fd")
     assert (pools.writer_pool("support_tickets"), pools.writer_pool("kb_procedures")) == ("fd_support_tickets", "fd_kb_procedures")
     monkeypatch.setenv("FD_DATABASE_URL", "sqlite:///x.db")
     assert pools.writer_pool("support_tickets") == "fd_stores"
+
+
+def test_backfills_are_cut_into_ranges_of_a_week(monkeypatch):
+    graph = defs.resolve_asset_graph()
+    policies = {graph.get(k).backfill_policy for k in graph.get_all_asset_keys()}
+    assert policies == {dg.BackfillPolicy.multi_run(max_partitions_per_run=168)}
+    from fd_pipeline.partitions import backfill_policy
+
+    monkeypatch.setenv("FD_BACKFILL_HOURS_PER_RUN", "0")
+    assert backfill_policy() == dg.BackfillPolicy.single_run()
+    monkeypatch.setenv("FD_BACKFILL_HOURS_PER_RUN", "-1")
+    with pytest.raises(ValueError, match="FD_BACKFILL_HOURS_PER_RUN must be 0"):
+        backfill_policy()
 
 
 def _wait_finished(instance, run_id: str, timeout: float = 600) -> None:
@@ -296,13 +321,14 @@ def _wait_finished(instance, run_id: str, timeout: float = 600) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("stores", "expected_pools"),
-    [("embedded", {"fd_stores"}), ("servers", {"fd_support_tickets", "fd_kb_procedures"})],
+    [("embedded", {"fd_freshdesk", "fd_embed", "fd_stores"}),
+     ("servers", {"fd_freshdesk", "fd_embed", "fd_support_tickets", "fd_kb_procedures"})],
 )
-def test_asset_page_launches_queue_on_the_writer_pool(dagster_home, tmp_path, monkeypatch, stores, expected_pools):
+def test_asset_page_launches_queue_on_the_fetch_pool(dagster_home, tmp_path, monkeypatch, stores, expected_pools):
     """Launches the way the UI makes them (GraphQL, asset selections, no tags), dequeued by Dagster's
-    own daemon. Embedded stores: the KB launch waits while the tickets run is in progress, then leaves
-    the queue. A Qdrant server with a Postgres sync log: the tickets and KB runs start together and a
-    second tickets run waits."""
+    own daemon. Three tickets runs share the one fetch slot: the first and one of buffer leave the
+    queue, the third waits QUEUED until a run ends; a KB collection run (its first step writes) is
+    not held back by them."""
     from dagster._core.test_utils import create_test_daemon_workspace_context
     from dagster._core.workspace.load_target import ModuleTarget
     from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
@@ -325,8 +351,9 @@ def test_asset_page_launches_queue_on_the_writer_pool(dagster_home, tmp_path, mo
             request = workspace.create_request_context()
             tickets = _launch_from_asset_page(request, list(TICKET_ASSETS), partition)
             kb = _launch_from_asset_page(request, ["kb_procedures"], partition)
-            again = _launch_from_asset_page(request, list(TICKET_ASSETS), partition) if stores == "servers" else None
-            launched = [r for r in (tickets, kb, again) if r]
+            buffered = _launch_from_asset_page(request, list(TICKET_ASSETS), partition)
+            waiting = _launch_from_asset_page(request, list(TICKET_ASSETS), partition)
+            launched = [tickets, kb, buffered, waiting]
             for run_id in launched:
                 run = instance.get_run_by_id(run_id)
                 assert run.status == dg.DagsterRunStatus.QUEUED
@@ -336,36 +363,67 @@ def test_asset_page_launches_queue_on_the_writer_pool(dagster_home, tmp_path, mo
             daemon = QueuedRunCoordinatorDaemon(interval_seconds=1)
             list(daemon.run_iteration(workspace))
             status = {run_id: instance.get_run_by_id(run_id).status for run_id in launched}
-            assert status[tickets] != dg.DagsterRunStatus.QUEUED
-            if stores == "embedded":
-                waiting = kb
-            else:
-                assert status[kb] != dg.DagsterRunStatus.QUEUED
-                waiting = again
+            assert {status[r] for r in (tickets, kb, buffered)} & {dg.DagsterRunStatus.QUEUED} == set(), status
             assert status[waiting] == dg.DagsterRunStatus.QUEUED
 
-            # The first run ends (it fails: no Freshdesk configured); the waiting one leaves the queue.
-            _wait_finished(instance, tickets)
-            assert instance.get_run_by_id(tickets).is_finished
+            # The first runs end (they fail: no Freshdesk configured); the waiting one leaves the queue.
+            for run_id in (tickets, buffered):
+                _wait_finished(instance, run_id)
+                assert instance.get_run_by_id(run_id).is_finished
             list(daemon.run_iteration(workspace))
             assert instance.get_run_by_id(waiting).status != dg.DagsterRunStatus.QUEUED
             for run_id in launched:
                 _wait_finished(instance, run_id)
 
 
-def test_a_run_outside_the_queue_refuses_to_write_beside_another(tmp_path, monkeypatch):
-    """`dagster asset materialize` executes without the queue: it stops at once, naming the run in
-    progress, instead of colliding with it on the stores."""
+def test_a_run_outside_the_queue_waits_for_its_pool_slot(dagster_home, tmp_path, monkeypatch):
+    """`dagster asset materialize` executes without the queue: its step still claims a slot of its
+    pool (`granularity: op`), so it waits while another run holds the Freshdesk slot and starts
+    when that slot is freed, instead of fetching beside it."""
+    import threading
+
+    monkeypatch.setenv("FRESHDESK_API_KEY", "not-used")  # the run's resources resolve their config first
+    with dg.DagsterInstance.get() as instance:
+        pools.ensure_pool_limits(instance)
+        storage = instance.event_log_storage
+        assert storage.claim_concurrency_slot("fd_freshdesk", "other-run", "raw_tickets").is_claimed
+        results = []
+        worker = threading.Thread(target=lambda: results.append(dg.materialize(
+            [defs.get_assets_def("raw_articles")], instance=instance, partition_key="2025-06-02-11:00",
+            resources={**project_resources(), "sync_log": SyncLogResource(database_url=f"sqlite:///{tmp_path / 'sync.db'}")},
+            raise_on_error=False,
+        )))
+        worker.start()
+        try:
+            deadline = time.monotonic() + 300
+            pending: list = []
+            while time.monotonic() < deadline and not pending:
+                pending = [s for s in storage.get_concurrency_info("fd_freshdesk").pending_steps if s.run_id != "other-run"]
+                time.sleep(0.5)
+            (step,) = pending
+            assert step.step_key == "raw_articles" and step.assigned_timestamp is None
+            assert not instance.all_logs(step.run_id, of_type=dg.DagsterEventType.STEP_START)
+        finally:
+            storage.free_concurrency_slots_for_run("other-run")
+            worker.join(timeout=600)
+        (result,) = results
+        assert instance.all_logs(result.run_id, of_type=dg.DagsterEventType.STEP_START)
+        assert not storage.get_concurrency_info("fd_freshdesk").claimed_slots
+
+
+def test_a_run_of_another_instance_refuses_to_fetch_beside_another(tmp_path, monkeypatch):
+    """Runs of two instances share no slots but share the stores: the step stops at once, naming
+    the run that holds the pool in the sync log, instead of colliding with it."""
     monkeypatch.setenv("FRESHDESK_API_KEY", "not-used")  # the run's resources resolve their config first
 
     sync_log = SyncLogResource(database_url=f"sqlite:///{tmp_path / 'sync.db'}")
     with dg.DagsterInstance.ephemeral() as instance:
         busy = defs.resolve_implicit_global_asset_job_def()
-        other = instance.create_run_for_job(busy, status=dg.DagsterRunStatus.STARTED, asset_selection=frozenset({dg.AssetKey("kb_procedures")}))
-        assert other.run_op_concurrency.all_pools == {"fd_stores"}
+        other = instance.create_run_for_job(busy, status=dg.DagsterRunStatus.STARTED, asset_selection=frozenset({dg.AssetKey("raw_tickets")}))
+        assert other.run_op_concurrency.all_pools == {"fd_freshdesk"}
         # What its first step did: it holds the pool.
         with sync_log.open() as store:
-            assert store.claim_pool("fd_stores", other.run_id, is_over=lambda _: False) is None
+            assert store.claim_pool("fd_freshdesk", other.run_id, is_over=lambda _: False) is None
 
         def materialize():
             return dg.materialize(
@@ -376,13 +434,13 @@ def test_a_run_outside_the_queue_refuses_to_write_beside_another(tmp_path, monke
         result = materialize()
         (failure,) = result.get_step_failure_events()
         message = failure.step_failure_data.error.message
-        assert f"run {other.run_id}" in message and "'fd_stores'" in message and "dagster job launch" in message
+        assert f"run {other.run_id}" in message and "holds pool 'fd_freshdesk'" in message and "dagster job launch" in message
 
         # Once that run is over, its claim passes to the next run (which then fails on Freshdesk,
         # not configured here, rather than on the pool).
         instance.report_run_failed(other)
         (failure,) = materialize().get_step_failure_events()
-        assert "is writing the stores" not in failure.step_failure_data.error.message
+        assert "holds pool" not in failure.step_failure_data.error.message
 
 
 def test_realtime_sensor_skips_a_change_that_a_later_run_already_synced(make_emulator, emulator_now):

@@ -142,3 +142,17 @@ def test_a_range_run_keeps_every_hour_apart_and_one_check_row(tmp_path, monkeypa
         dg.AssetCheckKey(dg.AssetKey("hourly_thing"), "whole_thing_ok"), limit=100)
     assert [(r.status.value, r.partition, r.run_id) for r in history] == [("SUCCEEDED", None, result.run_id)]
     instance.dispose()
+
+
+def test_a_step_waiting_for_a_slot_asks_again_every_second(tmp_path):
+    """Dagster's own back-off would let a step that waited a minute start ~5 s after the slot frees."""
+    from fd_pipeline.dagster_storage import BLOCKED_CLAIM_RECHECK_S
+
+    with _instance(tmp_path, custom=True) as instance:
+        storage = instance.event_log_storage
+        storage.set_concurrency_slots("fd_test_pool", 1)
+        assert storage.claim_concurrency_slot("fd_test_pool", "run-a", "fetch").is_claimed
+        waiting = storage.claim_concurrency_slot("fd_test_pool", "run-b", "fetch")
+        assert not waiting.is_claimed and waiting.sleep_interval == BLOCKED_CLAIM_RECHECK_S
+        storage.free_concurrency_slots_for_run("run-a")
+        assert storage.claim_concurrency_slot("fd_test_pool", "run-b", "fetch").is_claimed

@@ -63,10 +63,12 @@ def test_partitions_start_accepts_a_day_or_an_hour(monkeypatch):
 
 
 def test_reversed_or_malformed_partition_range_is_one_clear_error(tmp_path):
-    """`dagster asset materialize --partition-range B...A` used to succeed with 0 items."""
+    """`dagster asset materialize --partition-range B...A` used to succeed with 0 items. The CLI takes a
+    range only from assets whose backfill is one run: FD_BACKFILL_HOURS_PER_RUN=0."""
     reversed_range = _dagster(
         tmp_path, "asset", "materialize", "-m", "fd_pipeline.definitions", "--select", "raw_articles",
         "--partition-range", "2025-06-02-05:00...2025-06-02-01:00", FD_PARTITIONS_START="2025-01-01",
+        FD_BACKFILL_HOURS_PER_RUN="0",
     )
     out = reversed_range.stdout + reversed_range.stderr
     assert reversed_range.returncode != 0
@@ -109,7 +111,7 @@ def test_asset_graph_snapshot():
         node = graph.get(key)
         assert isinstance(node.partitions_def, dg.HourlyPartitionsDefinition)
         assert node.partitions_def.timezone == "UTC"
-        assert node.backfill_policy == dg.BackfillPolicy.single_run()
+        assert node.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=168)
         assert node.description, key
     kinds = {key.to_user_string(): graph.get(key).kinds for key in graph.get_all_asset_keys()}
     assert "qdrant" in kinds["support_tickets"] and "qdrant" in kinds["kb_procedures"]

@@ -90,6 +90,32 @@ def test_plan_and_formula():
     assert e.seconds["write"] == pytest.approx(10_200 / 120, abs=0.1)
 
 
+def test_overlapped_ranges_take_the_slowest_stage_plus_one_range_of_the_others():
+    seconds = {"fetch": 1000.0, "embed": 4000.0, "write": 200.0}
+    assert est.overlap(seconds, 1) == 5200.0  # one run: the sum
+    # 10 ranges: the first passes all three stages, each further one adds the embedding's share.
+    per_embed = 400 + est.RUN_START_S
+    assert est.overlap(seconds, 10) == pytest.approx(100 + per_embed + 20 + 9 * per_embed, abs=0.1)
+    # Two embedding workers halve the embedding's share until the fetch is the slowest.
+    assert est.overlap(seconds, 10, embed_workers=2) == pytest.approx(100 + per_embed + 20 + 9 * per_embed / 2, abs=0.1)
+    assert est.overlap(seconds, 10, embed_workers=8) == pytest.approx(100 + per_embed + 20 + 9 * 100, abs=0.1)
+    # A GPU 20x this machine's tokens/s: the fetch decides.
+    assert est.overlap(seconds, 10, embed_speedup=20) == pytest.approx(100 + 20 + est.RUN_START_S + 20 + 9 * 100, abs=0.1)
+    # 1,000 tickets, 2 s per call one at a time: fetching (2,026 s) and embedding (1,000 s) both count.
+    desk = est.DeskSize(tickets=1000, deleted=0, spam=0, articles=0, kb_credits=1, kb_calls=1)
+    sample = est.Sample(tickets=1, conversation_pages_per_ticket=1.0, texts_per_ticket=1, tokens_per_ticket=100,
+                        tokens_per_article=0, tokens_per_s=100, embedded_texts=1, seconds_per_call=2.0)
+    e = est.compute("2025-01-01-00:00", desk, sample, est.plan_for(None, "enterprise"), workers=1, per_page=100,
+                    points_per_s=120, hours=240, hours_per_run=24)
+    assert e.runs == 10
+    found = est.arrangements(e, workers=2, gpu_tokens_per_s=2000)
+    assert found["one run"] == pytest.approx(e.total_seconds, abs=0.1)
+    assert found["10 ranges, 1 embedding worker"] == est.overlap(e.seconds, 10)
+    assert found["10 ranges, 1 embedding worker"] < 0.75 * found["one run"]
+    assert found["10 ranges, 2 embedding workers"] <= found["10 ranges, 1 embedding worker"]
+    assert found["10 ranges, a GPU at 2,000 tokens/s"] == est.overlap(e.seconds, 10, embed_speedup=20)
+
+
 def test_bad_since_is_one_line(make_emulator, desk_env, capsys):
     desk_env(make_emulator(tickets=5, articles=2), 100)
     assert cli.main(["estimate", "--since", "yesterday"]) == 1

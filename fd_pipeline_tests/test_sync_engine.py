@@ -161,6 +161,23 @@ def test_kept_documents_never_go_back_to_an_older_version(model, log):
         log.put_documents(COLLECTION, [ticket(2, "never hashed")])
 
 
+def test_a_writer_holding_an_older_version_leaves_the_newer_point(model, log, vectors):
+    """Two ranges' writers in either order: the one with the older version of a ticket (it moved
+    hours between their fetches) writes nothing for it, also when it is removed in the old one."""
+    old = ticket(1, "Printer jams on page two").hashed(model.content_hash, hash_basis(model.identity))
+    newer = T + timedelta(hours=3)
+    sync(model, log, vectors, [ticket(1, "Printer jams on every page", at=newer)])
+    embed_documents([old], embedder=model, sync_log=log, collection=COLLECTION, progress=lambda _: None, **RUN)
+    for stale in (old, gone(1, at=T)):
+        written = write_documents([stale], identity=model.identity, sync_log=log, vector_store=vectors, spec=TICKETS,
+                                  progress=lambda _: None, **RUN)
+        assert outcomes(written) == {"superseded": 1}
+        ((payload, _),) = vectors.scroll_points(TICKETS, model.identity).values()
+        assert payload["subject"] == "Printer jams on every page"
+        state = log.get_items(COLLECTION, ["1"])["1"]
+        assert (state.status, state.source_updated_at) == ("synced", newer)
+
+
 def test_a_whole_collection_drops_the_kept_documents_it_no_longer_has(model, log):
     run = dict(embedder=model, sync_log=log, collection=COLLECTION, whole=True, progress=lambda _: None, **RUN)
     embed_documents([ticket(1, "Printer jams on page two"), ticket(2, "VPN drops every ten minutes")], **run)

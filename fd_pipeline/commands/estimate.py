@@ -10,7 +10,13 @@ Freshdesk's `X-RateLimit-Total` header. The first sync then costs:
            + one conversations call per ticket and page of conversations + the KB tree
   time     fetch (the rate limit beyond the first minute's budget, or the calls' latency with
            FD_CONVERSATION_WORKERS in flight, whichever is slower) + embedding (tokens / the measured tokens per second)
-           + writing (points / POINTS_PER_S[store], the store's upsert rate)
+           + writing (points / POINTS_PER_S[store], the store's upsert rate): their sum is one run
+           (FD_BACKFILL_HOURS_PER_RUN=0)
+  overlapped  a backfill cut into K runs of FD_BACKFILL_HOURS_PER_RUN hours is a pipeline of three
+           stages (fetch, embed, write: one pool each); each run's share is a K-th of each stage plus
+           RUN_START_S for its embedding step (process start, model load), and with W embedding
+           workers (FD_EMBED_WORKERS, each with its own cores) the embedding stage takes a W-th:
+           first run's three stages + (K - 1) x the slowest stage per run
 """
 
 from __future__ import annotations
@@ -35,6 +41,10 @@ LIST_CREDITS = list_cost(include_description=True)  # what the sync pays per tic
 POINTS_PER_S = {"embedded": 120.0, "memory": 3000.0, "server": 1500.0}
 # KB documents embedded to learn the tokens per document.
 KB_SAMPLE_DOCS = 20
+# What each run of a backfill costs beyond its items: the run process's start, the definitions'
+# and the model's load, Dagster's bookkeeping. bench/first_sync.py's single-run stages on two busy
+# cores (load 9-12): wall minus the stage's own seconds, 12.8 s (embedding) and 17.4 s (fetch).
+RUN_START_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,7 @@ class Sample:
     tokens_per_article: float
     tokens_per_s: float  # the configured embedder on this machine, measured on the sample
     embedded_texts: int
-    seconds_per_call: float  # mean latency of the calls this command made
+    seconds_per_call: float  # mean latency of the sample's conversation reads (of all calls without any)
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,12 @@ class Estimate:
     credits: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     probe_credits: int = 0
+    hours: int = 0  # the hours the first sync covers
+    hours_per_run: int = 0  # FD_BACKFILL_HOURS_PER_RUN; 0: one run
+
+    @property
+    def runs(self) -> int:
+        return math.ceil(self.hours / self.hours_per_run) if self.hours_per_run and self.hours else 1
 
     @property
     def total_credits(self) -> int:
@@ -87,11 +103,38 @@ class Estimate:
         return sum(self.seconds.values())
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "total_credits": self.total_credits, "total_seconds": round(self.total_seconds, 1)}
+        return {**asdict(self), "total_credits": self.total_credits, "total_seconds": round(self.total_seconds, 1),
+                "runs": self.runs}
+
+
+def overlap(seconds: dict[str, float], runs: int, *, embed_workers: int = 1, embed_speedup: float = 1.0) -> float:
+    """Wall seconds of a backfill of `runs` ranges whose stages overlap (one pool per stage).
+
+    A pipeline of three stages: the first range passes all three, then each further range adds
+    the slowest stage's share. `embed_workers` embedding steps run at once, each on its own cores;
+    `embed_speedup` scales the embedding (a GPU's tokens/s over this machine's). With one run it
+    is the sum, what a single-run backfill takes.
+    """
+    fetch, write = seconds["fetch"] / runs, seconds["write"] / runs
+    embed = seconds["embed"] / embed_speedup / runs + (RUN_START_S if runs > 1 else 0.0)
+    return round(fetch + embed + write + (runs - 1) * max(fetch, embed / embed_workers, write), 1)
+
+
+def arrangements(e: Estimate, *, workers: int = 2, gpu_tokens_per_s: float | None = None) -> dict[str, float]:
+    """What the first sync takes as one run, as the configured ranges with 1 and `workers`
+    embedding workers, and with a GPU embedding at `gpu_tokens_per_s`."""
+    found = {"one run": round(e.total_seconds, 1), f"{e.runs} ranges, 1 embedding worker": overlap(e.seconds, e.runs)}
+    if workers > 1:
+        found[f"{e.runs} ranges, {workers} embedding workers"] = overlap(e.seconds, e.runs, embed_workers=workers)
+    if gpu_tokens_per_s and e.sample.tokens_per_s:
+        found[f"{e.runs} ranges, a GPU at {gpu_tokens_per_s:,.0f} tokens/s"] = overlap(
+            e.seconds, e.runs, embed_speedup=gpu_tokens_per_s / e.sample.tokens_per_s)
+    return found
 
 
 def compute(since: str, desk: DeskSize, sample: Sample, plan: Plan, *, workers: int, per_page: int,
-            points_per_s: float, probe_credits: int = 0) -> Estimate:
+            points_per_s: float, probe_credits: int = 0, window_s: float = 60.0, hours: int = 0,
+            hours_per_run: int = 0) -> Estimate:
     """The first sync's credits and seconds from the measured inputs (pure: no I/O)."""
     list_pages = max(1, math.ceil(desk.tickets / per_page))
     conversation_calls = round(desk.tickets * sample.conversation_pages_per_ticket)
@@ -104,7 +147,7 @@ def compute(since: str, desk: DeskSize, sample: Sample, plan: Plan, *, workers: 
     calls = list_pages + credits["deleted_and_spam_lists"] + conversation_calls + desk.kb_calls
     # A minute's budget is there at the start: only what goes beyond it waits for the window.
     lists = credits["ticket_lists"] + credits["deleted_and_spam_lists"]
-    by_limit = 60.0 * max((sum(credits.values()) - plan.per_minute) / plan.per_minute,
+    by_limit = window_s * max((sum(credits.values()) - plan.per_minute) / plan.per_minute,
                           (lists - plan.tickets_list_per_minute) / plan.tickets_list_per_minute, 0.0)
     # Listings are sequential; conversations run FD_CONVERSATION_WORKERS at a time.
     by_latency = sample.seconds_per_call * (calls - conversation_calls + conversation_calls / max(1, workers))
@@ -116,7 +159,7 @@ def compute(since: str, desk: DeskSize, sample: Sample, plan: Plan, *, workers: 
         "write": round(points / points_per_s, 1),
     }
     return Estimate(since=since, desk=desk, sample=sample, plan=plan, workers=workers, points_per_s=points_per_s,
-                    credits=credits, seconds=seconds, probe_credits=probe_credits)
+                    credits=credits, seconds=seconds, probe_credits=probe_credits, hours=hours, hours_per_run=hours_per_run)
 
 
 def plan_for(total: int | None, name: str | None) -> Plan:
@@ -177,7 +220,8 @@ def _updated(item: Any) -> datetime:
 
 
 def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, points_per_s: float,
-            freshdesk: Any, embedder: Any, sync_settings: Any) -> Estimate:
+            freshdesk: Any, embedder: Any, sync_settings: Any, window_s: float = 60.0, until: datetime | None = None,
+            hours_per_run: int = 0) -> Estimate:
     """Ask Freshdesk (a few dozen credits) and the embedder (a sample) for the inputs of `compute`;
     the arguments are the configured resources a sync would use."""
     from fd_pipeline.embedding import Embedding
@@ -206,16 +250,23 @@ def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, poin
         texts: list[str] = []
         per_ticket: list[int] = []
         pages: list[int] = []
+        conversation_s = 0.0
         for ticket in chosen:
             if not isinstance(ticket, Ticket):
                 continue  # a malformed ticket becomes the sync's failed item; it says nothing about texts
+            asked = time.perf_counter()
             conversations = client.list_conversations(ticket.id)
+            conversation_s += time.perf_counter() - asked
             pages.append(max(1, math.ceil(len(conversations) / client.per_page)))
             found = list(ticket_texts(ticket, conversations, cause_field=cause_field).values())
             per_ticket.append(len(found))
             texts.extend(found)
         calls, credits = client.stats.calls, client.stats.credits
-        seconds_per_call = (time.perf_counter() - started) / max(1, calls)
+        # The sample's conversation reads are what the sync makes ~95% of its calls of; the
+        # listings' binary search waits on the Tickets-List sub-limit, which says nothing about
+        # a call's latency, so it stands in only when no conversation was read.
+        seconds_per_call = (conversation_s / len(pages) if pages
+                            else (time.perf_counter() - started) / max(1, calls))
         total_header = client.rate_limit_total
     docs = [d for a in articles if isinstance(a, Article) and (drafts or a.status == PUBLISHED)
             for d in article_documents(article_record(a), removed=False)]
@@ -245,7 +296,8 @@ def measure(*, since: datetime, plan_name: str | None, sample_tickets: int, poin
                     kb_calls=kb_calls)
     return compute(hour_key(since), desk, sample, plan_for(total_header, plan_name),
                    workers=sync_settings.conversation_workers, per_page=client.per_page, points_per_s=points_per_s,
-                   probe_credits=credits)
+                   probe_credits=credits, window_s=window_s, hours_per_run=hours_per_run,
+                   hours=math.ceil(((until or datetime.now(UTC)) - since).total_seconds() / 3600))
 
 
 def _store_kind(engine: str) -> str:
@@ -259,7 +311,7 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
-def render(e: Estimate) -> str:
+def render(e: Estimate, arranged: dict[str, float] | None = None) -> str:
     d, s = e.desk, e.sample
     lines = [
         f"First sync from {e.since} (UTC): {d.tickets:,} tickets ({d.deleted:,} deleted, {d.spam:,} spam), "
@@ -273,6 +325,9 @@ def render(e: Estimate) -> str:
         "time:    " + ", ".join(f"{k} {_duration(v)}" for k, v in e.seconds.items()) + f"; total {_duration(e.total_seconds)}",
         f"(this estimate spent {e.probe_credits} credits)",
     ]
+    if arranged:
+        lines.insert(-2, f"wall time ({e.hours:,} h in runs of {e.hours_per_run or e.hours:,} h, "
+                         "stages overlapping across runs): " + "; ".join(f"{k} {_duration(v)}" for k, v in arranged.items()))
     return "\n".join(lines)
 
 
@@ -284,6 +339,8 @@ def register(subparsers) -> None:
     p.add_argument("--sample", type=int, default=10, help="tickets whose conversations are read and embedded")
     p.add_argument("--store", choices=sorted(POINTS_PER_S), help="Qdrant mode for the write rate "
                    "(default: server with QDRANT_URL/QDRANT_HOST, else embedded)")
+    p.add_argument("--workers", type=int, default=2, help="embedding workers to show the wall time with (FD_EMBED_WORKERS)")
+    p.add_argument("--gpu-tokens-per-s", type=float, help="also show a GPU embedding at this many tokens/s")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
@@ -292,12 +349,18 @@ def run(args: argparse.Namespace) -> int:
     from fd_pipeline.partitions import hour_start, parse_hour, partitions_start
     from fd_pipeline.resources import configured
 
+    from fd_pipeline import settings
+    from fd_pipeline.partitions import BACKFILL_HOURS
+
     if args.sample < 1:
         raise ValueError("--sample must be at least 1")
+    if args.workers < 1:
+        raise ValueError("--workers must be at least 1")
     since = parse_hour(args.since, "--since") if args.since else hour_start(partitions_start())
     store = args.store or _store_kind(configured("qdrant").config().engine)
     estimate = measure(since=since, plan_name=args.plan, sample_tickets=args.sample, points_per_s=POINTS_PER_S[store],
                        freshdesk=configured("freshdesk"), embedder=configured("embedder"),
-                       sync_settings=configured("sync_settings"))
-    print(json.dumps(estimate.as_dict(), indent=2) if args.json else render(estimate))
+                       sync_settings=configured("sync_settings"), hours_per_run=settings.value(BACKFILL_HOURS))
+    arranged = arrangements(estimate, workers=args.workers, gpu_tokens_per_s=args.gpu_tokens_per_s)
+    print(json.dumps({**estimate.as_dict(), "wall_seconds": arranged}, indent=2) if args.json else render(estimate, arranged))
     return 0

@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from fd_pipeline.asset_helpers import finish, raw_asset, scope_of, stage_assets
+from fd_pipeline.asset_helpers import finish, raw_asset, scope_of, sole_holder, stage_assets
 from fd_pipeline.catalog import KB_PAYLOAD
 from fd_pipeline.partitions import KB_ASSETS
 from fd_pipeline.resources import FreshdeskResource, SyncLogResource, SyncSettingsResource
@@ -28,7 +28,7 @@ def raw_articles(
     Translations: every language the help desk has, unless FD_KB_LANGUAGES narrows it.
     """
     scope = scope_of(context)
-    with sync_log.open() as store, freshdesk.open(context.run_id) as client:
+    with sole_holder(context), sync_log.open() as store, freshdesk.open(context.run_id) as client:
         report = fetch_articles(
             client,
             store,

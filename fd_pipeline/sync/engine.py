@@ -149,15 +149,16 @@ class EmbedReport(StepReport):
 @dataclass
 class WriteReport(StepReport):
     """Writing documents to the collection: each document (and each stray point) has exactly one
-    outcome among new, changed, unchanged, deleted and failed_write."""
+    outcome among new, changed, unchanged, deleted, superseded (another run already wrote a newer
+    version) and failed_write."""
 
-    KEYS: ClassVar[tuple[str, ...]] = ("new", "changed", "unchanged", "deleted", "failed_write", "upserted")
+    KEYS: ClassVar[tuple[str, ...]] = ("new", "changed", "unchanged", "deleted", "superseded", "failed_write", "upserted")
     FAILED: ClassVar[str] = "failed_write"
     SECONDS: ClassVar[tuple[str, ...]] = ("write", "log")
 
     @property
     def handled(self) -> int:
-        return sum(self.counts[k] for k in ("new", "changed", "unchanged", "deleted", "failed_write"))
+        return sum(self.counts[k] for k in ("new", "changed", "unchanged", "deleted", "superseded", "failed_write"))
 
 
 def batched(items: Iterable, size: int) -> Iterator[list]:
@@ -328,6 +329,8 @@ def write_documents(
             beat.doing(f"writing a batch of {len(chunk)} documents")
             results: list[ItemResult] = []
             failures: list[ItemResult] = []
+            known = sync_log.get_items(collection, [d.item_id for d in chunk])
+            chunk = _not_superseded(chunk, known, report)
             removed = [d for d in chunk if d.removed]
             live = [d for d in chunk if not d.removed]
             started = time.perf_counter()
@@ -338,9 +341,7 @@ def write_documents(
                 results += [ItemResult(d.item_id, "deleted", d.source_updated_at) for d in removed]
             vectors = sync_log.get_embeddings(h for d in live if d.hashed_for == basis for h in d.content_hashes.values())
             existing = vector_store.retrieve(spec, identity, [d.point_id for d in live]) if live else {}
-            prior_failures = {
-                s.item_id: s for s in sync_log.get_items(collection, [d.item_id for d in live]).values() if s.status == "failed"
-            }
+            prior_failures = {d.item_id: known[d.item_id] for d in live if d.item_id in known and known[d.item_id].status == "failed"}
             points: list[Point] = []
             for doc in live:
                 at = doc.source_updated_at
@@ -373,6 +374,24 @@ def write_documents(
             report.time("log", time.perf_counter() - started)
             progress(status("batch written"))
     return report
+
+
+def _not_superseded(chunk: list[Document], known: dict, report: WriteReport) -> list[Document]:
+    """The documents no run has written a newer version of.
+
+    Ranges of a backfill run at once and finish in any order: a ticket that moved hours between
+    two ranges' fetches may reach the writer from the older range after the newer one wrote it.
+    The item log holds the newest version written (it never regresses), so an older document is
+    left out and counted as superseded instead of putting the old point back.
+    """
+    kept = []
+    for doc in chunk:
+        state = known.get(doc.item_id)
+        if state is not None and state.source_updated_at is not None and state.source_updated_at > doc.source_updated_at:
+            report.add("superseded", at=doc.source_updated_at)
+        else:
+            kept.append(doc)
+    return kept
 
 
 def _same(current: dict[str, Any], payload: dict[str, Any]) -> bool:

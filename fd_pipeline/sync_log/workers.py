@@ -119,6 +119,10 @@ class WorkerLog(Database):
                 return None
         raise SyncLogError(f"could not claim pool {pool!r}: its claim kept changing hands")
 
+    def release_claim(self, pool: str, run_id: str) -> None:
+        with self._tx() as conn:
+            conn.execute(pool_claims.delete().where(pool_claims.c.pool == pool, pool_claims.c.run_id == run_id))
+
     def release_claims(self, run_id: str) -> None:
         with self._tx() as conn:
             conn.execute(pool_claims.delete().where(pool_claims.c.run_id == run_id))

@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from fd_pipeline.asset_helpers import finish, raw_asset, scope_of, stage_assets
+from fd_pipeline.asset_helpers import finish, raw_asset, scope_of, sole_holder, stage_assets
 from fd_pipeline.catalog import TICKET_PAYLOAD
 from fd_pipeline.partitions import TICKET_ASSETS
 from fd_pipeline.resources import FreshdeskResource, SyncLogResource, SyncSettingsResource
@@ -26,7 +26,7 @@ def raw_tickets(
     are read again. Conversations are fetched only for tickets that changed since the stored copy.
     """
     scope = scope_of(context)
-    with sync_log.open() as store, freshdesk.open(context.run_id) as client:
+    with sole_holder(context), sync_log.open() as store, freshdesk.open(context.run_id) as client:
         # The retry queue: every failed ticket is read again from Freshdesk, whatever its partition.
         retry = [s.item_id for s in store.failed_items(TICKETS.name, limit=sync_settings.retry_limit) if s.item_id.isdigit()]
         report = fetch_tickets(
