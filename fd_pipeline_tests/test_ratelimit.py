@@ -249,3 +249,44 @@ def test_honours_retry_after():
     fresh = RatePacer(clock=clock)
     fresh.throttled([ACCOUNT], 3.0)
     assert fresh.delay_before([ACCOUNT], 1) == pytest.approx(3.0)
+
+
+def _ranges(calls_per_run: int, runs: int, *, resume: bool) -> tuple[float, FixedWindowAccount]:
+    """`runs` fetches one after another on one account, each a fresh pacer (a new run process), 2 s
+    apart; with `resume` each goes on from the window length and phase the one before it remembered."""
+    clock = FakeClock()
+    account = FixedWindowAccount(clock, total=200, window_s=24.0)
+    started = clock.t
+    remembered: tuple[float, float] | None = None
+    for _ in range(runs):
+        pacer = RatePacer(clock=clock, wall=lambda: clock.t + 1.7e9)  # wall time: another origin, same pace
+        if remembered is not None:
+            pacer.window_hint_s = remembered[0]
+            if resume:
+                pacer.resume(*remembered)
+        _drive(pacer, clock, account, calls_per_run, latency_s=0.05)
+        assert pacer.window_s is not None
+        remembered = (pacer.window_s, pacer.window_began_at())
+        clock.t += 2.0
+    return clock.t - started, account
+
+
+def test_a_run_resumes_the_window_phase_of_the_run_before():
+    # Twelve ranges of 400 credits at 200 per 24-s window: ~23 windows of credits (~550 s) at the limit.
+    cautious, first = _ranges(400, 12, resume=False)
+    resumed, second = _ranges(400, 12, resume=True)
+    assert first.refused == 0 and second.refused == 0
+    assert resumed < cautious
+    assert resumed <= (12 * 400 - 200) / 200 * 24.0 * 1.1  # within 10% of the limit
+
+
+def test_an_old_or_future_phase_is_not_resumed():
+    clock = FakeClock()
+    wall = lambda: clock.t + 1.7e9  # noqa: E731
+    for began in (wall() - 10 * 24.0 - 1, wall() + 5):
+        pacer = RatePacer(clock=clock, wall=wall)
+        pacer.resume(24.0, began)
+        assert pacer.window_s is None and pacer.window_began_at() is None
+    pacer = RatePacer(clock=clock, wall=wall)
+    pacer.resume(24.0, wall() - 30.0)  # one window and 6 s ago: the current window began 6 s ago
+    assert pacer.window_s == 24.0 and pacer.window_began_at() == pytest.approx(wall() - 6.0)

@@ -283,17 +283,28 @@ class FreshdeskClient:
     def _rate_window_key(self) -> str:
         return f"freshdesk.rate_window_s:{self.host}"
 
+    @property
+    def _rate_window_began_key(self) -> str:
+        return f"freshdesk.rate_window_began:{self.host}"
+
     def recall_rate_window(self, memory: Any) -> None:
-        """Pace from the rate window an earlier run learnt; `memory` has get_meta (the sync store)."""
+        """Pace from the rate window an earlier run learnt, and go on from where its windows stood
+        when it was recent (`RatePacer.resume`); `memory` has get_meta (the sync store)."""
         hint = memory.get_meta(self._rate_window_key)
         if isinstance(hint, (int, float)) and hint > 0:
             self.pacer.window_hint_s = float(hint)
             log.debug("pacing from the rate window learnt before: %.3fs", hint)
+            began = memory.get_meta(self._rate_window_began_key)
+            if isinstance(began, (int, float)):
+                self.pacer.resume(float(hint), float(began))
 
     def remember_rate_window(self, memory: Any) -> None:
-        """Keep the window this run learnt for the next (`memory` has set_meta)."""
+        """Keep the window this run learnt, and when its latest one began, for the next (`memory` has set_meta)."""
         if self.pacer.window_s:
             memory.set_meta(self._rate_window_key, math.ceil(self.pacer.window_s * 1000) / 1000)
+            began = self.pacer.window_began_at()
+            if began is not None:
+                memory.set_meta(self._rate_window_began_key, round(began, 3))
 
     def _get(
         self,

@@ -108,6 +108,8 @@ UNKNOWN_LIST_FRACTION = 0.1
 # the reserve is what gets spread over the rest of the window.
 RESERVE_FRACTION = 0.15
 MIN_RESERVE = 6
+# How many windows old an earlier run's window phase may be to be resumed (`RatePacer.resume`).
+RESUME_WINDOWS = 10
 # Freshdesk's production window; assumed until a refill shows the real one.
 DEFAULT_WINDOW_S = 60.0
 # The first gap between paced calls while the window is unknown; it doubles with each paced call.
@@ -132,8 +134,9 @@ class RatePacer:
     whenever the account bucket is seen to refill (both share Freshdesk's window).
     """
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self._clock = clock
+        self._wall = wall
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
         self.window_s: float | None = None  # learnt: never below the true window
@@ -142,6 +145,33 @@ class RatePacer:
         self._window_start: float | None = None  # latest time the current window can have begun
         self._window_start_lo: float | None = None  # earliest time it can have begun
         self._first_seen: float | None = None
+
+    def window_began_at(self) -> float | None:
+        """The wall-clock time (`time.time()`) the current window began, once a refill showed it."""
+        with self._lock:
+            if self._window_start is None:
+                return None
+            return self._wall() - (self._clock() - self._window_start)
+
+    def resume(self, window_s: float, began_at: float) -> None:
+        """Go on pacing where an earlier run of the same account left off: its window length and
+        the wall-clock time one of its windows began (`window_began_at`).
+
+        The windows follow each other, so the current one began a whole number of windows after
+        `began_at`, and this run spreads what is left of it from its first response instead of
+        assuming the window began at its first call (which made each range of a backfill pace a
+        fresh window's worth of caution). Both figures err late (a refill is seen when its
+        response arrives; a learnt window is never shorter than the true one), so the window is
+        thought to end later than it does, never sooner. A phase older than RESUME_WINDOWS windows
+        is not trusted: a small error in the length would add up.
+        """
+        now, wall = self._clock(), self._wall()
+        with self._lock:
+            age = wall - began_at
+            if self._window_start is not None or window_s <= 0 or not 0 <= age <= RESUME_WINDOWS * window_s:
+                return
+            self.window_s = window_s
+            self._window_start = now - age % window_s
 
     def delay_before(self, buckets: Iterable[str], cost: int) -> float:
         now = self._clock()
