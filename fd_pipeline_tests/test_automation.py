@@ -27,6 +27,7 @@ from fd_pipeline.partitions import PARTITION_TAG, hour_key
 from fd_pipeline.domains import ASSETS, CHAINS, COLLECTIONS
 from fd_pipeline.tickets.collection import TICKET_ASSETS
 from fd_pipeline.resources import FreshdeskResource, SyncLogResource, project_resources
+from fd_pipeline_tests.webui import LAUNCH_EXECUTION
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 6, 2, 12, 40, tzinfo=UTC)
@@ -250,15 +251,6 @@ def _some_ticket(emu) -> int:
     return min(emu.desk.tickets)
 
 
-LAUNCH = """
-mutation Launch($params: ExecutionParams!) {
-  launchPipelineExecution(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-  }
-}
-"""
 
 
 def _launch_from_asset_page(context, assets: list[str], partition: str) -> str:
@@ -271,7 +263,7 @@ def _launch_from_asset_page(context, assets: list[str], partition: str) -> str:
         "runConfigData": {},
         "executionMetadata": {"tags": [{"key": PARTITION_TAG, "value": partition}]},
     }
-    result = execute_dagster_graphql(context, LAUNCH, {"params": params})
+    result = execute_dagster_graphql(context, LAUNCH_EXECUTION, {"params": params})
     launched = result.data["launchPipelineExecution"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     return launched["run"]["runId"]

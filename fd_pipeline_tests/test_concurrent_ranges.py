@@ -28,19 +28,11 @@ from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
 from fd_pipeline.tickets.collection import TICKETS
 
 from .fixtures.pipeline import TICKET_CHAIN, Harness
+from fd_pipeline_tests.webui import LAUNCH_EXECUTION
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT_S = 900  # a loaded two-core machine starts three run processes, each importing torch
 
-LAUNCH = """
-mutation Launch($params: ExecutionParams!) {
-  launchPipelineExecution(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-  }
-}
-"""
 
 
 def _launch_range(context, first: str, last: str) -> str:
@@ -53,7 +45,7 @@ def _launch_range(context, first: str, last: str) -> str:
         "runConfigData": {},
         "executionMetadata": {"tags": [{"key": RANGE_START, "value": first}, {"key": RANGE_END, "value": last}]},
     }
-    launched = execute_dagster_graphql(context, LAUNCH, {"params": params}).data["launchPipelineExecution"]
+    launched = execute_dagster_graphql(context, LAUNCH_EXECUTION, {"params": params}).data["launchPipelineExecution"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     return launched["run"]["runId"]
 
