@@ -61,7 +61,7 @@ def main() -> None:
 
     import torch
 
-    from fd_pipeline.embedding import Embedder, EmbedderConfig, build_random_bge_m3
+    from fd_pipeline.embedding import Embedder, EmbedderConfig, build_random_bge_m3, make_embedder
 
     torch.set_num_threads(args.threads)
     cache = Path(args.cache)
@@ -71,7 +71,7 @@ def main() -> None:
     build_s = time.perf_counter() - started
 
     def embedder(batch_size: int, threads: int) -> Embedder:
-        return Embedder(EmbedderConfig(model=str(cache), device="cpu", threads=threads, batch_size=batch_size,
+        return make_embedder(EmbedderConfig(model=str(cache), device="cpu", threads=threads, batch_size=batch_size,
                                        max_tokens=args.max_tokens))
 
     main_emb = embedder(args.batch_size, args.threads)

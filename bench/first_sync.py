@@ -46,7 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import CACHE, machine, table, write_json  # noqa: E402
-from fd_pipeline.partitions import TICKET_ASSETS, hour_key  # noqa: E402
+from fd_pipeline.partitions import hour_key  # noqa: E402
+from fd_pipeline.tickets.collection import TICKET_ASSETS  # noqa: E402
 
 NOW = datetime(2025, 6, 2, 12, 0, 0, tzinfo=UTC)
 MODES = ("fetch", "embed", "today", "ranges", "ranges2")

@@ -17,7 +17,7 @@ functions by cumulative and own time, and the instance's events by type.
   subset         DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=true: one "planned" event per
                  asset for the whole range instead of one per partition (Dagster's own switch;
                  the price: a failed range run leaves its hours missing rather than failed)
-  cached         fd_pipeline.dagster_storage.SqliteStorage: Dagster's SQLite storage keeping one
+  cached         fd_pipeline.dagster_sqlite.SqliteStorage: Dagster's SQLite storage keeping one
                  engine per event-log shard (so SQLAlchemy's compiled-statement cache survives)
   subset+cached  both
   subset+nosync  subset, and PRAGMA synchronous=OFF on Dagster's SQLite files in this process: each
@@ -63,7 +63,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import CACHE, ROOT, machine, peak_rss_mb, table, write_json  # noqa: E402
 # Imported before main() sets FD_PARTITIONS_START: bench.pipeline sets its own 24-hour start on import.
 from bench.pipeline import shared_memory_qdrant  # noqa: E402
-from fd_pipeline.partitions import ASSETS, TICKET_ASSETS, hour_key, range_tags  # noqa: E402
+from fd_pipeline.partitions import hour_key, range_tags  # noqa: E402
+from fd_pipeline.domains import ASSETS  # noqa: E402
+from fd_pipeline.tickets.collection import TICKET_ASSETS  # noqa: E402
 
 NOW = datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC)
 
@@ -75,7 +77,7 @@ def instance_for(kind: str, home: Path, postgres_url: str | None, variant: str =
     if kind == "memory":
         return None
     home.mkdir(parents=True, exist_ok=True)
-    # The project's dagster.yaml names fd_pipeline.dagster_storage (as its instance class's default
+    # The project's dagster.yaml names fd_pipeline.dagster_sqlite (as its instance class's default
     # storage); the variants pick the storage.
     text = re.sub(r"^(?:storage|instance_class):\n(?:[ #].*\n|\n)*", "", (ROOT / "dagster.yaml").read_text(), flags=re.M)
     if kind == "postgres":
@@ -85,7 +87,7 @@ def instance_for(kind: str, home: Path, postgres_url: str | None, variant: str =
         url = postgres_url.replace("postgresql://", "postgresql+psycopg2://", 1)
         text += f"\nstorage:\n  postgres:\n    postgres_url: \"{url}\"\n"
     elif "cached" in variant:
-        text += ("\nstorage:\n  custom:\n    module: fd_pipeline.dagster_storage\n    class: SqliteStorage\n"
+        text += ("\nstorage:\n  custom:\n    module: fd_pipeline.dagster_sqlite\n    class: SqliteStorage\n"
                  f"    config:\n      base_dir: \"{home}\"\n")
     (home / "dagster.yaml").write_text(text)
     return dg.DagsterInstance.from_config(str(home))

@@ -18,9 +18,10 @@ import dagster as dg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fd_pipeline.asset_helpers import publish, scope_of  # noqa: E402
+from fd_pipeline.run_metadata import publish  # noqa: E402
+from fd_pipeline.run_scope import scope_of  # noqa: E402
 from fd_pipeline.partitions import HOURLY, range_tags  # noqa: E402
-from fd_pipeline.sync.engine import WriteReport  # noqa: E402
+from fd_pipeline.sync.reports import WriteReport  # noqa: E402
 
 
 def probe_asset(mode: str, timings: dict) -> dg.AssetsDefinition:

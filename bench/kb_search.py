@@ -19,14 +19,15 @@ import tempfile
 import time
 from datetime import UTC, datetime
 
-from fd_pipeline.embedding import Embedder, EmbedderConfig, Embedding
+from fd_pipeline.embedding import Embedder, EmbedderConfig, Embedding, make_embedder
 from fd_pipeline.emulator import Emulator
 from fd_pipeline.freshdesk import Article, FreshdeskClient, Ticket
 from fd_pipeline.knowledge_base.texts import PUBLISHED, article_documents, article_record
 from fd_pipeline.search import search
-from fd_pipeline.sync.documents import detect_language
+from fd_pipeline.documents import detect_language
 from fd_pipeline.tickets.texts import ticket_texts
-from fd_pipeline.vectorstore import KB, Point, VectorStore, VectorStoreConfig
+from fd_pipeline.vectorstore import Point, VectorStore, VectorStoreConfig
+from fd_pipeline.knowledge_base.collection import KB
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
 
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     speed = []
     for model in args.models:
-        embedder = Embedder(EmbedderConfig(model=model, device="cpu", lexical=args.lexical))
+        embedder = make_embedder(EmbedderConfig(model=model, device="cpu", lexical=args.lexical))
         texts = sorted({t for d in docs for t in d.texts.values()})
         started = time.perf_counter()
         embedded = dict(zip(texts, embedder.embed(texts)))

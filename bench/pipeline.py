@@ -38,7 +38,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import CACHE, FULL_MODEL_CACHE, RESULTS, machine, peak_rss_mb, rss_now_mb, run_child, table, write_json  # noqa: E402
-from fd_pipeline.partitions import ASSETS, CHAINS, KB_ASSETS, TICKET_ASSETS, hour_key, range_tags  # noqa: E402
+from fd_pipeline.partitions import hour_key, range_tags  # noqa: E402
+from fd_pipeline.domains import ASSETS, CHAINS  # noqa: E402
+from fd_pipeline.knowledge_base.collection import KB_ASSETS  # noqa: E402
+from fd_pipeline.tickets.collection import TICKET_ASSETS  # noqa: E402
 
 NOW = datetime(2025, 6, 2, 12, 0, 0, tzinfo=UTC)
 HOURS = 24
@@ -60,8 +63,6 @@ STAGE_ASSETS = {
 os.environ["FD_PARTITIONS_START"] = hour_key(NOW - timedelta(hours=HOURS))
 
 
-# --- models ---------------------------------------------------------------------------------------
-
 def model_dir(kind: str) -> Path:
     from fd_pipeline.embedding import build_random_bge_m3, build_tiny_bge_m3
 
@@ -76,8 +77,6 @@ def model_dir(kind: str) -> Path:
         build_random_bge_m3(FULL_MODEL_CACHE, extra_words=bench_words())
     return FULL_MODEL_CACHE
 
-
-# --- the in-memory store shared between assets ------------------------------------------------------
 
 def shared_memory_qdrant(name: str):
     """A QdrantResource whose ':memory:' store outlives each asset: the stock resource opens a new
@@ -103,8 +102,6 @@ def shared_memory_qdrant(name: str):
 _SHARED_STORES: dict = {}
 
 
-# --- one configuration --------------------------------------------------------------------------------
-
 def _assets():
     from fd_pipeline.definitions import defs
 
@@ -112,16 +109,10 @@ def _assets():
 
 
 def _metadata(result) -> dict[str, dict]:
-    """asset -> its numeric metadata for the whole run: each hour's `count_*` summed over the range's
-    materialisations, the `run_*` figures (seconds, API use) from the one hour that carries them."""
-    out: dict[str, dict] = {}
-    for event in result.get_asset_materialization_events():
-        into = out.setdefault(event.asset_key.path[-1], {})
-        for k, v in event.materialization.metadata.items():
-            if not isinstance(v.value, (int, float)) or isinstance(v.value, bool):
-                continue
-            into[k] = into.get(k, 0) + v.value if k.startswith("count_") else v.value
-    return out
+    """asset -> its numeric metadata for the whole run (`run_metadata.run_totals`)."""
+    from fd_pipeline.run_metadata import run_totals
+
+    return run_totals(result.get_asset_materialization_events())
 
 
 def _require_metadata(md: dict[str, dict]) -> None:
@@ -361,8 +352,6 @@ def child_rss(args) -> dict:
             "fetch_s": round(md.get(TICKET_ASSETS.raw, {}).get("run_seconds_fetch", 0.0), 2),
             "client_wait_s": round(md.get(TICKET_ASSETS.raw, {}).get("run_api_wait_seconds", 0.0), 2)}
 
-
-# --- the parent -------------------------------------------------------------------------------------
 
 def _child_args(args, **overrides) -> list[str]:
     values = {"threads": args.threads, "batch_size": args.batch_size, "max_tokens": args.max_tokens, "seed": args.seed,

@@ -20,7 +20,9 @@ from fd_pipeline.embedding import Embedding
 from fd_pipeline.freshdesk import FreshdeskClient, MalformedItem
 from fd_pipeline.knowledge_base.texts import article_documents, article_record
 from fd_pipeline.tickets.texts import ticket_document, ticket_record
-from fd_pipeline.vectorstore import KB, TICKETS, CollectionSpec, Point, VectorStore
+from fd_pipeline.vectorstore import CollectionSpec, Point, VectorStore
+from fd_pipeline.knowledge_base.collection import KB
+from fd_pipeline.tickets.collection import TICKETS
 
 LEGACY_TICKETS = CollectionSpec("legacy_support_tickets", aspects=TICKETS.aspects)
 LEGACY_KB = CollectionSpec("legacy_kb_procedures", aspects=KB.aspects)

@@ -25,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fd_pipeline.partitions import ASSETS, hour_key, range_tags  # noqa: E402
+from fd_pipeline.partitions import hour_key, range_tags  # noqa: E402
+from fd_pipeline.domains import ASSETS  # noqa: E402
 
 NOW = datetime(2025, 6, 2, 12, 0, 0, tzinfo=UTC)
 HOURS = 24

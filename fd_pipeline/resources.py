@@ -1,8 +1,8 @@
 """Dagster resources: the project's configuration, one typed field per setting.
 
-A resource's fields are its rows of `settings.SETTINGS`, named, typed and defaulted there
-(FD_RETRY_LIMIT is `sync_settings.retry_limit`), and each resource hands out its client one way,
-`with resource.open() as client`.
+A resource's fields are its rows of `settings.SETTINGS`, written out here with the name, type and
+default the row gives (FD_RETRY_LIMIT is `sync_settings.retry_limit`; test_config_boundary.py
+keeps the two equal), and each resource hands out its client one way, `with resource.open() as client`.
 `project_resources()` wires every field from the environment (definitions.py uses it);
 `configured(name)` is the same resource with its variables resolved, for the command line.
 """
@@ -17,7 +17,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from fd_pipeline import settings, signals
-from fd_pipeline.embedding import Embedder, EmbedderConfig, ModelIdentity, model_identity
+from fd_pipeline.embedding import Embedder, EmbedderConfig, ModelIdentity, make_embedder, model_identity
 from fd_pipeline.freshdesk import FreshdeskClient, WaitBudget
 from fd_pipeline.freshdesk.client import FreshdeskConfigError, resolve_origin
 from fd_pipeline.sync_log import SyncLog
@@ -25,26 +25,27 @@ from fd_pipeline.sync_log.workers import WorkerHeartbeat
 from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
 
 
-def _fields(resource: str) -> type[dg.ConfigurableResource]:
-    """A base class with one field per `resource` row of `settings.SETTINGS`: named and typed there,
-    defaulting to the row's default, described with the variable's name; a secret is masked in the
-    UI and kept out of the repr (a resource may end up in a log line or an exception)."""
-    rows = settings.of_resource(resource)
-    namespace: dict[str, Any] = {"__module__": __name__, "__annotations__": {s.field: s.annotation for s in rows}}
-    for setting in rows:
-        options: dict[str, Any] = {"description": f"{setting.env}: {setting.help}"}
-        if setting.secret:
-            options.update(repr=False, json_schema_extra={"dagster__is_secret": True})
-        if setting.kind is list:
-            options["default_factory"] = list
-        elif setting.default is not None:
-            options["default"] = setting.default
-        namespace[setting.field] = Field(**options)
-    return type(f"_{resource}_settings", (dg.ConfigurableResource,), namespace)
+# A secret field: masked in the UI, and kept out of the repr (a resource may end up in a log line
+# or an exception).
+SECRET = {"dagster__is_secret": True}
 
 
-class FreshdeskResource(_fields("freshdesk")):
+def about(env: str) -> str:
+    """A field's description: its variable and what the settings table says of it."""
+    return f"{env}: {settings.BY_ENV[env].help}"
+
+
+class FreshdeskResource(dg.ConfigurableResource):
     """Freshdesk API v2: `domain` (or `base_url`) and the agent's `api_key`."""
+
+    domain: str = Field("", description=about("FRESHDESK_DOMAIN"))
+    base_url: str = Field("", description=about("FRESHDESK_BASE_URL"))
+    api_key: str = Field("", description=about("FRESHDESK_API_KEY"), repr=False, json_schema_extra=SECRET)
+    ca_bundle: str = Field("", description=about("FRESHDESK_CA_BUNDLE"))
+    timeout: float = Field(30.0, description=about("FRESHDESK_TIMEOUT"))
+    max_retries: int = Field(5, description=about("FRESHDESK_MAX_RETRIES"))
+    rate_limit_budget_minutes: float = Field(15.0, description=about("FRESHDESK_RATE_LIMIT_BUDGET_MINUTES"))
+    per_page: int = Field(100, description=about("FRESHDESK_PER_PAGE"))
 
     @contextmanager
     def open(self, run_id: str | None = None, *, budget_s: float | None = None) -> Iterator[FreshdeskClient]:
@@ -66,8 +67,18 @@ class FreshdeskResource(_fields("freshdesk")):
             yield client
 
 
-class EmbedderResource(_fields("embedder")):
+class EmbedderResource(dg.ConfigurableResource):
     """The embedding model (bge-m3 or another FlagEmbedding model); loaded once per process."""
+
+    model: str = Field("BAAI/bge-m3", description=about("FD_EMBED_MODEL"))
+    device: str = Field("auto", description=about("FD_EMBED_DEVICE"))
+    threads: int = Field(0, description=about("FD_EMBED_THREADS"))
+    batch_size: int = Field(32, description=about("FD_EMBED_BATCH_SIZE"))
+    max_tokens: int = Field(512, description=about("FD_EMBED_MAX_TOKENS"))
+    kind: str = Field("auto", description=about("FD_EMBED_KIND"))
+    pooling: str = Field("", description=about("FD_EMBED_POOLING"))
+    lexical: str = Field("off", description=about("FD_EMBED_LEXICAL"))
+    precision: str = Field("fp32", description=about("FD_EMBED_PRECISION"))
 
     def config(self) -> EmbedderConfig:
         device = self.device.strip().lower()
@@ -86,15 +97,25 @@ class EmbedderResource(_fields("embedder")):
     @contextmanager
     def open(self) -> Iterator[Embedder]:
         # Embedder shares its loaded model per process, so opening twice costs no second load.
-        yield Embedder(self.config())
+        yield make_embedder(self.config())
 
     def identity(self) -> ModelIdentity:
         """The identity the vectors are stored under, read from the model's files without loading it."""
         return model_identity(self.config())
 
 
-class QdrantResource(_fields("qdrant")):
+class QdrantResource(dg.ConfigurableResource):
     """Qdrant: a server (`url` + `api_key`, or `host`/`port`), else the embedded folder at `path`."""
+
+    url: str = Field("", description=about("QDRANT_URL"))
+    api_key: str = Field("", description=about("QDRANT_API_KEY"), repr=False, json_schema_extra=SECRET)
+    host: str = Field("", description=about("QDRANT_HOST"))
+    port: int = Field(6333, description=about("QDRANT_PORT"))
+    path: str = Field(":memory:", description=about("QDRANT_PATH"))
+    upsert_batch: int = Field(256, description=about("QDRANT_UPSERT_BATCH"))
+    timeout: float = Field(10.0, description=about("QDRANT_TIMEOUT"))
+    hnsw_threshold_kb: int = Field(100_000, description=about("QDRANT_HNSW_THRESHOLD_KB"))
+    index_threads: int = Field(0, description=about("QDRANT_INDEX_THREADS"))
 
     def config(self) -> VectorStoreConfig:
         common = dict(api_key=self.api_key or None, upsert_batch=self.upsert_batch, timeout=self.timeout)
@@ -113,12 +134,15 @@ class QdrantResource(_fields("qdrant")):
             yield store
 
 
-class SyncLogResource(_fields("sync_log")):
+class SyncLogResource(dg.ConfigurableResource):
     """The sync log: a Postgres or SQLite database URL (FD_DATABASE_URL).
 
     In a run it also records the run's worker process, with a heartbeat, for as long as the run's
     resources live: what the run watchdog (`fd_pipeline/watchdog.py`) judges a dead worker by.
     """
+
+    database_url: str = Field(description=about("FD_DATABASE_URL"), repr=False, json_schema_extra=SECRET)
+    worker_stale_seconds: float = Field(300.0, description=about("FD_WORKER_STALE_SECONDS"))
 
     _worker: Any = PrivateAttr(default=None)
 
@@ -150,8 +174,17 @@ def worker_heartbeat_s(stale_after_s: float) -> float:
     return max(1.0, min(60.0, stale_after_s / 5))
 
 
-class SyncSettingsResource(_fields("sync_settings")):
+class SyncSettingsResource(dg.ConfigurableResource):
     """How a sync behaves: failure tolerance, batch sizes, which texts and articles (fields only)."""
+
+    max_failure_ratio: float = Field(0.2, description=about("FD_MAX_FAILURE_RATIO"))
+    retry_limit: int = Field(500, description=about("FD_RETRY_LIMIT"))
+    conversation_workers: int = Field(4, description=about("FD_CONVERSATION_WORKERS"))
+    sync_batch: int = Field(512, description=about("FD_SYNC_BATCH"))
+    cause_field: str = Field("", description=about("FD_CAUSE_FIELD"))
+    kb_languages: list[str] = Field(default_factory=list, description=about("FD_KB_LANGUAGES"))
+    kb_categories: list[int] = Field(default_factory=list, description=about("FD_KB_CATEGORIES"))
+    kb_include_drafts: bool = Field(False, description=about("FD_KB_INCLUDE_DRAFTS"))
 
 
 RESOURCES: dict[str, type[dg.ConfigurableResource]] = {

@@ -7,6 +7,7 @@ from datetime import timedelta
 import dagster as dg
 
 from fd_pipeline import jobs
+from fd_pipeline.domains import DOMAINS
 from fd_pipeline.partitions import hour_key
 
 
@@ -21,18 +22,12 @@ def default_status(running: bool) -> dg.DefaultScheduleStatus:
 
 
 def build_schedules(running: bool = False) -> list:
+    """Each domain's job at its own minute past the hour, for the hour that just closed."""
     status = default_status(running)
-    # The KB job lists the whole tree each run; five minutes after the tickets keeps the two runs
-    # from queueing on the writer limit at the same minute.
     return [
-        closed_hour_schedule(
-            jobs.tickets_job, name="tickets_hourly", minute=5, status=status,
-            description="Tickets updated in the hour that just closed, at :05.",
-        ),
-        closed_hour_schedule(
-            jobs.kb_job, name="kb_hourly", minute=10, status=status,
-            description="The knowledge base reconciled for the hour that just closed, at :10.",
-        ),
+        closed_hour_schedule(jobs.COLLECTION_JOBS[domain.chain.collection], name=domain.schedule,
+                             minute=domain.schedule_minute, status=status, description=domain.schedule_description)
+        for domain in DOMAINS
     ]
 
 

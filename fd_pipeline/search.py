@@ -31,8 +31,10 @@ from typing import Any, Literal
 import numpy as np
 
 from fd_pipeline.embedding import Embedder, Embedding
-from fd_pipeline.sync.documents import detect_language, kb_point_id
-from fd_pipeline.vectorstore import KB, TICKETS, CollectionSpec, VectorStore
+from fd_pipeline.documents import detect_language
+from fd_pipeline.vectorstore import CollectionSpec, VectorStore
+from fd_pipeline.knowledge_base.collection import KB, kb_point_id
+from fd_pipeline.tickets.collection import TICKETS
 
 # The KB's procedure (its body) matches a ticket's description far better than the title and tags
 # do: recall@5 0.96/0.94 (English/Korean) against 0.83/0.51 on the demo desk, docs/benchmarks.md.

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from fd_pipeline import freshness, jobs
-from fd_pipeline.partitions import HOURLY, PARTITION_TAG, TICKET_ASSETS, hour_key
+from fd_pipeline.partitions import HOURLY, PARTITION_TAG, hour_key
+from fd_pipeline.tickets.collection import TICKET_ASSETS
 from fd_pipeline.resources import FreshdeskResource
 
 Clock = Callable[[], datetime]
@@ -96,7 +97,7 @@ def build_realtime_sensor(
 
     @dg.sensor(
         name=name,
-        job=jobs.tickets_job,
+        job=jobs.COLLECTION_JOBS[TICKET_ASSETS.collection],
         minimum_interval_seconds=REALTIME_INTERVAL_S,
         default_status=_status(running),
         description=f"One Freshdesk call every {REALTIME_INTERVAL_S} s (30 credits/hour): syncs changed tickets within minutes.",
@@ -119,7 +120,7 @@ def build_realtime_sensor(
                                  "already synced it (1 API call)")
         reason = f"a ticket changed at {newest.isoformat()}"
         return dg.RunRequest(
-            run_key=f"{jobs.tickets_job.name}:{key}:{newest.isoformat()}", partition_key=key, tags={REASON_TAG: reason}
+            run_key=f"{jobs.COLLECTION_JOBS[TICKET_ASSETS.collection].name}:{key}:{newest.isoformat()}", partition_key=key, tags={REASON_TAG: reason}
         )
 
     return freshdesk_updates

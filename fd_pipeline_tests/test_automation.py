@@ -23,8 +23,11 @@ from fd_pipeline import checks, pools, sensors
 from fd_pipeline.definitions import defs
 from fd_pipeline.freshness import Rule
 from fd_pipeline.jobs import COLLECTION_JOBS
-from fd_pipeline.partitions import ASSETS, CHAINS, PARTITION_TAG, TICKET_ASSETS, hour_key
+from fd_pipeline.partitions import PARTITION_TAG, hour_key
+from fd_pipeline.domains import ASSETS, CHAINS, COLLECTIONS
+from fd_pipeline.tickets.collection import TICKET_ASSETS
 from fd_pipeline.resources import FreshdeskResource, SyncLogResource, project_resources
+from fd_pipeline_tests.webui import LAUNCH_EXECUTION
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 6, 2, 12, 40, tzinfo=UTC)
@@ -248,15 +251,6 @@ def _some_ticket(emu) -> int:
     return min(emu.desk.tickets)
 
 
-LAUNCH = """
-mutation Launch($params: ExecutionParams!) {
-  launchPipelineExecution(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-  }
-}
-"""
 
 
 def _launch_from_asset_page(context, assets: list[str], partition: str) -> str:
@@ -269,7 +263,7 @@ def _launch_from_asset_page(context, assets: list[str], partition: str) -> str:
         "runConfigData": {},
         "executionMetadata": {"tags": [{"key": PARTITION_TAG, "value": partition}]},
     }
-    result = execute_dagster_graphql(context, LAUNCH, {"params": params})
+    result = execute_dagster_graphql(context, LAUNCH_EXECUTION, {"params": params})
     launched = result.data["launchPipelineExecution"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     return launched["run"]["runId"]
@@ -284,12 +278,12 @@ def test_every_asset_and_check_names_the_pool_of_its_resource(monkeypatch):
         "support_tickets": ("fd_stores",), "kb_procedures": ("fd_stores",),
     }
     assert {c.op.pool for c in checks.build_checks()} == {"fd_stores"}
-    assert pools.pool_limits() == {"fd_freshdesk": 1, "fd_embed": 1, "fd_stores": 1}
+    assert pools.pool_limits(COLLECTIONS) == {"fd_freshdesk": 1, "fd_embed": 1, "fd_stores": 1}
     monkeypatch.setenv("FD_EMBED_WORKERS", "3")
-    assert pools.pool_limits()["fd_embed"] == 3
+    assert pools.pool_limits(COLLECTIONS)["fd_embed"] == 3
     monkeypatch.setenv("FD_EMBED_WORKERS", "0")
     with pytest.raises(ValueError, match="FD_EMBED_WORKERS must be at least 1"):
-        pools.pool_limits()
+        pools.pool_limits(COLLECTIONS)
     # A Qdrant server with a Postgres sync log: one writer pool per collection.
     monkeypatch.setenv("QDRANT_URL", "http://qdrant:6333")
     monkeypatch.setenv("FD_DATABASE_URL", "postgresql://u@db/fd")
@@ -344,7 +338,7 @@ def test_asset_page_launches_queue_on_the_fetch_pool(dagster_home, tmp_path, mon
 
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
-        pools.ensure_pool_limits(instance)
+        pools.ensure_pool_limits(instance, COLLECTIONS)
         assert {p.name: p.limit for p in instance.event_log_storage.get_pool_limits()} == dict.fromkeys(expected_pools, 1)
         target = ModuleTarget(module_name="fd_pipeline.definitions", attribute=None, working_directory=str(ROOT), location_name="fd_pipeline")
         with create_test_daemon_workspace_context(target, instance) as workspace:
@@ -384,7 +378,7 @@ def test_a_run_outside_the_queue_waits_for_its_pool_slot(dagster_home, tmp_path,
 
     monkeypatch.setenv("FRESHDESK_API_KEY", "not-used")  # the run's resources resolve their config first
     with dg.DagsterInstance.get() as instance:
-        pools.ensure_pool_limits(instance)
+        pools.ensure_pool_limits(instance, COLLECTIONS)
         storage = instance.event_log_storage
         assert storage.claim_concurrency_slot("fd_freshdesk", "other-run", "raw_tickets").is_claimed
         results = []

@@ -28,7 +28,8 @@ import httpx
 import psutil
 import pytest
 
-from fd_pipeline.partitions import ASSETS, CHAINS, PARTITION_TAG, RANGE_END, RANGE_START
+from fd_pipeline.partitions import PARTITION_TAG, RANGE_END, RANGE_START
+from fd_pipeline.domains import ASSETS, CHAINS
 from fd_pipeline.pools import SHARED_POOL
 
 from fd_pipeline_tests.webui import (FD_PIPELINE, FINISHED, LAUNCH, ROOT, clean_env, descendants, free_port, gql,

@@ -9,12 +9,15 @@ import importlib
 
 import dagster as dg
 
-from fd_pipeline.catalog import KB_PAYLOAD, TICKET_PAYLOAD, model_metadata
+from fd_pipeline.catalog import model_metadata
+from fd_pipeline.knowledge_base.collection import KB_PAYLOAD
+from fd_pipeline.tickets.collection import TICKET_PAYLOAD
 from fd_pipeline.embedding.identity import ModelIdentity
 from fd_pipeline.freshdesk import Ticket
 from fd_pipeline.knowledge_base.texts import article_documents
 from fd_pipeline.tickets.texts import ticket_document, ticket_record
-from fd_pipeline.vectorstore import KB, TICKETS
+from fd_pipeline.knowledge_base.collection import KB
+from fd_pipeline.tickets.collection import TICKETS
 
 from fd_pipeline_tests.test_texts import CONVERSATIONS, T, raw_ticket
 

@@ -13,7 +13,9 @@ import pytest
 from fd_pipeline import checks, freshness
 from fd_pipeline.definitions import defs
 from fd_pipeline.sync_log import ItemResult
-from fd_pipeline.vectorstore import KB, TICKETS, Point, VectorStore, VectorStoreConfig
+from fd_pipeline.vectorstore import Point, VectorStore, VectorStoreConfig
+from fd_pipeline.knowledge_base.collection import KB
+from fd_pipeline.tickets.collection import TICKETS
 from fd_pipeline_tests.fixtures.pipeline import ALL_ASSETS
 from fd_pipeline_tests.fixtures.qdrant import make_identity, vec
 

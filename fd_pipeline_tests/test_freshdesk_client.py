@@ -41,6 +41,7 @@ from fd_pipeline.freshdesk import (
     MalformedItem,
     WaitBudget,
     Ticket,
+    UpdatedListing,
 )
 from fd_pipeline.freshdesk.client import resolve_origin
 
@@ -64,8 +65,6 @@ def _expected_live(emu: Emulator, start: datetime, end: datetime) -> set[int]:
     lo, hi = start.timestamp(), end.timestamp()
     return {t.id for t in emu.desk.tickets.values() if not (t.deleted or t.spam) and lo <= t.updated_at < hi}
 
-
-# -- configuration -------------------------------------------------------------------------------
 
 
 def test_origin_resolution_and_https_rule():
@@ -114,8 +113,6 @@ def test_tls_emulator_via_env_and_ca_bundle(make_emulator, monkeypatch):
         some_id = next(iter(emu.desk.tickets))
         assert client.get_ticket(some_id).id == some_id
 
-
-# -- ticket windows ------------------------------------------------------------------------------
 
 
 def test_window_past_300_pages_each_ticket_once(emu, emulator_now):
@@ -208,8 +205,6 @@ def test_malformed_ticket_is_yielded_and_listing_goes_on(emu, emulator_now):
     assert {i.id for i in items if isinstance(i, Ticket)} | {victim} == _expected_live(emu, start, end)
 
 
-# -- conversations and KB ------------------------------------------------------------------------
-
 
 def test_conversations_all_pages(emu):
     tid = next(iter(emu.desk.tickets))
@@ -248,8 +243,6 @@ def test_kb_tree_nested_folders_and_translations(emu):
         only = {a.category_id for a in client.iter_kb_articles(category_ids=[min(desk.categories)])}
     assert only == {min(desk.categories)}
 
-
-# -- errors --------------------------------------------------------------------------------------
 
 
 def test_auth_and_not_found_fail_at_once(emu, caplog):
@@ -322,8 +315,6 @@ def test_retry_bound_then_clear_errors(make_emulator, caplog):
         with pytest.raises(FreshdeskUnavailable, match="ConnectError"):
             client.get_ticket(tid)
 
-
-# -- pacing and accounting -----------------------------------------------------------------------
 
 
 def test_learnt_window_is_remembered_for_the_next_client(make_emulator, emulator_now, tmp_path):
@@ -508,3 +499,25 @@ def test_ticket_page_is_one_call_of_parsed_tickets(emu, emulator_now):
     assert ids(first) == walked[:10] and ids(newest) == walked[(last - 1) * 10:]
     assert all("description" in t.raw for t in first) and isinstance(newest[-1], MalformedItem)
     assert all(t.deleted for t in deleted if isinstance(t, Ticket))
+
+
+def test_the_walker_reads_another_listing_by_its_own_since_parameter(emu, emulator_now, monkeypatch):
+    """`walk_updated` over a listing a domain declares: contacts take `_updated_since` and no
+    ordering, so every page is read and the window is cut client-side, each contact once; past
+    the page cap such a listing cannot restart, and says so."""
+    from fd_pipeline.freshdesk import client as client_module
+
+    contacts = UpdatedListing("/contacts", "contact", dict, since_param="_updated_since", ordered=False)
+    rows = emu.desk.contacts().values()
+    start = datetime.fromtimestamp(sorted(c.updated_at for c in rows)[len(rows) // 3], UTC)
+    end = start + timedelta(days=1)
+    expected = {c.id for c in rows if start.timestamp() <= c.updated_at < end.timestamp()}
+    with _client(emu, per_page=10) as client:
+        walked = [c["id"] for c in client.walk_updated(contacts, start, end)]
+        pages = client.pages_read
+    assert sorted(walked) == sorted(expected) and len(walked) == len(set(walked)) and expected
+    since_start = sum(1 for c in rows if c.updated_at >= int(start.timestamp()))
+    assert pages == max(1, -(-since_start // 10))  # every page of the listing from `start` on, once
+    monkeypatch.setattr(client_module, "MAX_LIST_PAGES", 2)
+    with _client(emu, per_page=10) as client, pytest.raises(FreshdeskPaginationError, match="not ordered by updated_at"):
+        list(client.walk_updated(contacts, datetime.fromtimestamp(0, UTC), end))

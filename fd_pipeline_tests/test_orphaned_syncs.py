@@ -21,7 +21,8 @@ import dagster as dg
 import pytest
 
 from fd_pipeline import cli
-from fd_pipeline.vectorstore import KB, TICKETS
+from fd_pipeline.knowledge_base.collection import KB
+from fd_pipeline.tickets.collection import TICKETS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +33,8 @@ import json, os, sys, time
 from pathlib import Path
 import dagster as dg
 from fd_pipeline.definitions import defs
-from fd_pipeline.partitions import ASSETS, range_tags
+from fd_pipeline.partitions import range_tags
+from fd_pipeline.domains import ASSETS
 from fd_pipeline.resources import EmbedderResource, FreshdeskResource, QdrantResource, SyncLogResource, SyncSettingsResource
 from fd_pipeline.vectorstore import VectorStore
 

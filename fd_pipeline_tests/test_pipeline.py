@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from fd_pipeline.asset_helpers import run_totals
-from fd_pipeline.vectorstore import KB, TICKETS
+from fd_pipeline.run_metadata import run_totals
+from fd_pipeline.knowledge_base.collection import KB
+from fd_pipeline.tickets.collection import TICKETS
 
 from .fixtures.pipeline import TICKET_CHAIN, hour_key
 

@@ -18,19 +18,19 @@ import pytest
 import torch
 
 from fd_pipeline import cli
-from fd_pipeline.embedding import Embedder, EmbedderConfig, agreement
+from fd_pipeline.embedding import EmbedderConfig, agreement, make_embedder
 from fd_pipeline.embedding.quantize import encoder_of
 
 
 @pytest.fixture(scope="module")
 def pair(tiny_embedder):
     """The session's fp32 embedder and the same configuration at int8."""
-    return tiny_embedder, Embedder(replace(tiny_embedder.config, precision="int8"))
+    return tiny_embedder, make_embedder(replace(tiny_embedder.config, precision="int8"))
 
 
 def test_precision_is_part_of_the_identity_and_the_cache_key(pair, tiny_model_dir):
     fp32, int8 = pair
-    default = Embedder(EmbedderConfig(model=str(tiny_model_dir), device="cpu", max_tokens=128))
+    default = make_embedder(EmbedderConfig(model=str(tiny_model_dir), device="cpu", max_tokens=128))
     assert fp32.identity.key == default.identity.key
     assert not fp32.identity.key.endswith("-int8")
     assert int8.identity.key == f"{fp32.identity.key}-int8"

@@ -18,11 +18,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fd_pipeline.asset_helpers import run_totals
-from fd_pipeline.sync.documents import Document
-from fd_pipeline.sync.engine import ArticleFetchReport, EmbedReport, TicketFetchReport, WriteReport, embed_documents
+from fd_pipeline.run_metadata import run_totals
+from fd_pipeline.documents import Document
+from fd_pipeline.sync.engine import embed_documents
+from fd_pipeline.sync.reports import ArticleFetchReport, EmbedReport, TicketFetchReport, WriteReport
 from fd_pipeline.sync_log import SyncLog
-from fd_pipeline.vectorstore import TICKETS
+from fd_pipeline.tickets.collection import TICKETS
 
 from .fixtures.pipeline import TICKET_CHAIN, hour_key
 

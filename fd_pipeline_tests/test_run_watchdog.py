@@ -32,7 +32,9 @@ from fd_pipeline.partitions import range_tags
 from fd_pipeline.sync_log import SyncLog
 from fd_pipeline.sync_log.schema import run_workers
 from fd_pipeline.sync_log.workers import this_machine
-from fd_pipeline.vectorstore import TICKETS, VectorStore, VectorStoreConfig
+from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
+from fd_pipeline.tickets.collection import TICKETS
+from fd_pipeline_tests.fixtures.qdrant import scroll_points
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -119,8 +121,6 @@ def test_a_run_killed_with_its_daemon_is_failed_and_the_next_run_syncs_its_hours
             _wait("the first run to start fetching", lambda: (
                 instance.get_run_by_id(dead_id).status == dg.DagsterRunStatus.STARTED
                 and store.workers([dead_id]) and emu.stats.snapshot()["requests"] > 0))
-            launch(next_id)
-            assert instance.get_run_by_id(next_id).status == dg.DagsterRunStatus.QUEUED
             worker = store.workers([dead_id])[dead_id]
             group = _group(first_daemon)
             assert worker["pid"] in group and len(group) >= 3  # daemon, code server, run worker
@@ -132,7 +132,11 @@ def test_a_run_killed_with_its_daemon_is_failed_and_the_next_run_syncs_its_hours
             time.sleep(3)
             dead = instance.get_run_by_id(dead_id)
             assert dead.status == dg.DagsterRunStatus.STARTED  # nobody could tell
+            # The next run of its hours is queued while no daemon runs. Once dequeued, its fetch
+            # waits for the Freshdesk slot, which the dead run's step still holds.
+            launch(next_id)
             assert instance.get_run_by_id(next_id).status == dg.DagsterRunStatus.QUEUED
+            assert instance.event_log_storage.get_concurrency_info("fd_freshdesk").claimed_slots[0].run_id == dead_id
 
             restarted = time.monotonic()
             second_daemon = daemon()
@@ -155,7 +159,7 @@ def test_a_run_killed_with_its_daemon_is_failed_and_the_next_run_syncs_its_hours
         lo, hi = (now - timedelta(hours=3)).timestamp(), now.timestamp()
         expected = {t.id for t in emu.desk.tickets.values() if not t.deleted and not t.spam and lo <= t.updated_at < hi}
         with VectorStore(VectorStoreConfig(path=str(qdrant))) as vectors:
-            points = vectors.scroll_points(TICKETS)
+            points = scroll_points(vectors, TICKETS)
         assert expected and set(points) == expected
         with SyncLog(db_url) as store:
             assert store.counts(TICKETS.name)["synced"] == len(expected)

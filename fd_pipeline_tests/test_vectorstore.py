@@ -38,21 +38,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fd_pipeline.vectorstore import (
-    KB,
-    TICKETS,
-    Layout,
-    ModelMismatch,
-    Point,
-    SearchFilter,
-    UnknownAspect,
-    VectorStore,
-    VectorStoreConfig,
-    VectorStoreError,
-    VectorStoreUnavailable,
-)
+from fd_pipeline.vectorstore import Layout, ModelMismatch, Point, SearchFilter, UnknownAspect, VectorStore, VectorStoreConfig, VectorStoreError, VectorStoreUnavailable
+from fd_pipeline.knowledge_base.collection import KB
+from fd_pipeline.tickets.collection import TICKETS
 from fd_pipeline.vectorstore.store import METADATA_KEY
-from fd_pipeline_tests.fixtures.qdrant import make_identity, random_vec, vec
+from fd_pipeline_tests.fixtures.qdrant import collection_layout, make_identity, random_vec, vec
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -78,8 +68,6 @@ def ticket_points(n: int, identity, *, seed: int = 0, start_id: int = 1, aspects
         for i in range(n)
     ]
 
-
-# -- configuration and connection ----------------------------------------------------------
 
 
 def test_configured_store_prefers_url_then_host_then_embedded_folder(monkeypatch, tmp_path):
@@ -269,13 +257,11 @@ def test_local_mode_folder_is_recognised_and_the_message_says_how_to_refill(tmp_
     assert sorted(p.name for p in folder.iterdir()) == before  # nothing written into it
 
 
-# -- collections, aliases, model safety ----------------------------------------------------
-
 
 def test_ensure_collection_is_idempotent_and_creates_alias_and_vectors(store, qdrant_identity):
     first = store.ensure_collection(TICKETS, qdrant_identity)
     assert store.ensure_collection(TICKETS, qdrant_identity) == first == f"support_tickets__{qdrant_identity.key}"
-    if store.engine == "edge":  # a later run: a new handle on the same folder
+    if store.config.engine == "edge":  # a later run: a new handle on the same folder
         store.close()
         store = VectorStore(store.config)
         try:
@@ -287,7 +273,7 @@ def test_ensure_collection_is_idempotent_and_creates_alias_and_vectors(store, qd
     assert store._engine.collection_names() == {first}
     assert store._engine.describe(first)[1][METADATA_KEY]["fingerprint"] == qdrant_identity.fingerprint
 
-    layout = store.collection_layout(first)
+    layout = collection_layout(store, first)
     assert layout.dense == {f"{a}_vec": 16 for a in TICKETS.aspects}
     assert layout.sparse == {f"{a}_sparse" for a in TICKETS.aspects} and not layout.idf
     assert store.count(TICKETS) == 0
@@ -297,7 +283,7 @@ def test_ensure_collection_is_idempotent_and_creates_alias_and_vectors(store, qd
 def test_dense_only_model_gets_no_sparse_vectors_and_hybrid_falls_back(store):
     ident = make_identity("minilm", dim=8, has_sparse=False)
     name = store.ensure_collection(KB, ident)
-    assert not store.collection_layout(name).sparse
+    assert not collection_layout(store, name).sparse
     store.upsert(KB, ident, [Point(1, {"intent": vec([1, 0, 0, 0, 0, 0, 0, 0], {5: 0.3})}, {"article_id": 1})])
     hits = store.search(KB, aspect="intent", dense=[1, 0, 0, 0, 0, 0, 0, 0], sparse_indices=[5], sparse_values=[1.0])
     assert [h.id for h in hits] == [1] and hits[0].score == pytest.approx(1.0, abs=1e-5)
@@ -370,8 +356,6 @@ def test_promote_refuses_a_missing_collection(store, qdrant_identity):
         store.promote(TICKETS, qdrant_identity)
 
 
-# -- writes ----------------------------------------------------------------------------------
-
 
 def test_partial_vectors_then_completion_and_upsert_replaces_whole_point(store, qdrant_identity):
     ident = qdrant_identity
@@ -430,8 +414,6 @@ def test_reads_before_any_collection_exist_fail_clearly(store, qdrant_identity):
     with pytest.raises(VectorStoreError, match=r"support_tickets__tiny.*(does not exist|not found)"):
         store.count(TICKETS, qdrant_identity)
 
-
-# -- search ------------------------------------------------------------------------------------
 
 
 def test_hybrid_lifts_the_exact_term_document_above_a_dense_near_miss(store):
@@ -513,8 +495,6 @@ def test_filters(store, qdrant_identity):
         ids(None, mode="sparse")
 
 
-# -- lexical sparse vectors (IDF) ----------------------------------------------------------------
-
 
 def test_lexical_sparse_vectors_get_the_idf_modifier(store):
     """A rare query term outweighs a common one only when Qdrant applies IDF to the sparse vectors."""
@@ -532,7 +512,7 @@ def test_lexical_sparse_vectors_get_the_idf_modifier(store):
     tops = {}
     for ident in (plain, lexical):
         name = store.ensure_collection(KB, ident)
-        assert store.collection_layout(name).idf == (store.collection_layout(name).sparse if ident.sparse_idf else set())
+        assert collection_layout(store, name).idf == (collection_layout(store, name).sparse if ident.sparse_idf else set())
         store.upsert(KB, ident, points)
         tops[ident.sparse_idf] = {h.id for h in store.search(KB, identity=ident, **query)}
     assert tops == {False: {10, 1}, True: {10, 2}}
@@ -546,8 +526,6 @@ def test_a_collection_made_without_idf_refuses_a_lexical_identity_of_the_same_ke
     with pytest.raises(ModelMismatch, match="sparse_idf is False, not True"):
         store.ensure_collection(KB, lexical)
 
-
-# -- aspects ---------------------------------------------------------------------------------------
 
 
 def test_a_wrong_aspect_name_is_named_not_a_model_mismatch(store, qdrant_identity):
@@ -564,7 +542,7 @@ def test_a_wrong_aspect_name_is_named_not_a_model_mismatch(store, qdrant_identit
         store.upsert(summary, qdrant_identity, [Point(3, {"summary": q}, {})])
     with pytest.raises(UnknownAspect, match=held):
         store.search(summary, aspect="summary", dense=q.dense)
-    if store.engine == "edge":  # a later process checks the collection when it first writes
+    if store.config.engine == "edge":  # a later process checks the collection when it first writes
         store.close()
         with VectorStore(store.config) as later, pytest.raises(UnknownAspect, match=held):
             later.upsert(summary, qdrant_identity, [Point(3, {"symptom": q}, {})])
@@ -572,8 +550,6 @@ def test_a_wrong_aspect_name_is_named_not_a_model_mismatch(store, qdrant_identit
     assert store.count(TICKETS) == 2
     store.close()
 
-
-# -- qdrant-edge: the pointer file, indexing ------------------------------------------------------
 
 
 def test_promote_replaces_the_pointer_atomically_and_the_name_always_has_a_target(disk_store):
@@ -669,12 +645,10 @@ def test_optimize_makes_immutable_segments_then_hnsw_past_the_thresholds_and_sea
         assert store.optimize(TICKETS, qdrant_identity) == []  # nothing left to do
 
 
-# -- migration: refilling a new store from the stored embeddings --------------------------------
-
 
 def test_rebuild_vectors_refills_an_emptied_store_without_loading_the_model(pipeline_harness, sqlite_url, monkeypatch):
     from fd_pipeline.commands.rebuild_vectors import rebuild
-    from fd_pipeline.embedding import Embedder
+    from fd_pipeline.embedding import Embedder, make_embedder
     from fd_pipeline.sync_log import SyncLog
 
     harness = pipeline_harness(sqlite_url, tickets=40, articles=6)
@@ -691,7 +665,7 @@ def test_rebuild_vectors_refills_an_emptied_store_without_loading_the_model(pipe
     monkeypatch.setattr(Embedder, "_model", no_model)
     from fd_pipeline.resources import configured
 
-    embedder = Embedder(configured("embedder").config())
+    embedder = make_embedder(configured("embedder").config())
     with SyncLog(harness.db_url) as log, VectorStore(VectorStoreConfig(path=str(harness.qdrant_path))) as store:
         counts = rebuild(embedder=embedder, sync_log=log, vectors=store)
     assert embedder.stats.texts == 0

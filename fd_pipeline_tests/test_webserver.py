@@ -19,7 +19,8 @@ import psutil
 import pytest
 
 from fd_pipeline.commands.ui import dagster_dev_command
-from fd_pipeline.partitions import ASSETS, PARTITION_TAG, hour_key
+from fd_pipeline.partitions import PARTITION_TAG, hour_key
+from fd_pipeline.domains import ASSETS
 from fd_pipeline.signals import default_dispositions
 from fd_pipeline_tests.webui import (ASSETS_QUERY, EDGES, FD_PIPELINE, LAUNCH, ROOT, clean_env, descendants, free_port, gql,
                                      repository_selector, still_running, stop_group, wait_for_run, wait_until_serving)

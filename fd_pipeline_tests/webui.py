@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from fd_pipeline.partitions import CHAINS
+from fd_pipeline.domains import CHAINS
 
 ROOT = Path(__file__).resolve().parents[1]
 FD_PIPELINE = str(Path(sys.executable).parent / "fd-pipeline")
@@ -118,3 +118,16 @@ def stop_group(proc: subprocess.Popen, timeout: float = 60) -> None:
             pass
     for p in still_running(kids):
         p.kill()
+
+
+# What the UI's launch button sends for a run of selected assets (the in-process GraphQL context of
+# the tests that drive Dagster's own daemon).
+LAUNCH_EXECUTION = """
+mutation Launch($params: ExecutionParams!) {
+  launchPipelineExecution(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}
+"""

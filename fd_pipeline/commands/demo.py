@@ -8,12 +8,10 @@ Dagster UI over the same data while the emulator keeps serving.
 from __future__ import annotations
 
 import argparse
-import importlib
 import importlib.util
 import logging
 import os
 import shutil
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
+from fd_pipeline.dagster_internals import execute_location_job
 from fd_pipeline.partitions import hour_key, range_tags
 from fd_pipeline.settings import data_dir
 from fd_pipeline.signals import stop_signals_raise
@@ -180,30 +179,11 @@ def execute_job_run(instance, job_name: str, *, tags: dict, run_config: dict):
     The run carries the location's origin (the one `dagster dev -m fd_pipeline.definitions` loads),
     so the UI lists it under its job, links "View job" and can re-execute it; the job's selection
     brings the asset checks along. `dg.materialize` would record an anonymous job with neither.
+    The code location wires its resources from the environment when it loads, and prepare_env has
+    just changed the environment: it is loaded again here (see `execute_location_job`, which
+    fences the Dagster internals this needs).
     """
-    from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
-    from dagster._core.execution.api import execute_run
-    from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
-    from dagster._core.workspace.load import location_origin_from_module_name
-
-    # The code location wires its resources from the environment when it loads, and prepare_env has
-    # just changed the environment: a process that loaded it before (a test) loads it again, as a
-    # launched run's own process would. Dagster also keeps the last job a reconstructable job loaded
-    # (`lru_cache` on value-equal tuples): without clearing it, a second demo in one process would
-    # run the first one's resources (its Qdrant folder).
-    if CODE_MODULE in sys.modules:
-        importlib.reload(sys.modules[CODE_MODULE])
-    for cached in (ReconstructableJob.get_definition, ReconstructableJob.get_repository_definition):
-        getattr(cached, "cache_clear", lambda: None)()
-    cwd = os.getcwd()
-    recon_job = ReconstructableRepository.for_module(CODE_MODULE, "defs", cwd).get_reconstructable_job(job_name)
-    job_def = recon_job.get_definition()
-    location = location_origin_from_module_name(CODE_MODULE, None, cwd)
-    origin = RemoteJobOrigin(RemoteRepositoryOrigin(location, REPOSITORY), job_name)
-    run = instance.create_run_for_job(job_def, run_config=run_config, tags=tags, remote_job_origin=origin,
-                                      job_code_origin=recon_job.get_python_origin())
-    execute_run(recon_job, run, instance)
-    return instance.get_run_by_id(run.run_id)
+    return execute_location_job(instance, CODE_MODULE, job_name, tags=tags, run_config=run_config, repository=REPOSITORY)
 
 
 def _first_failure(instance, run_id: str) -> str:

@@ -23,7 +23,7 @@ from fd_pipeline import settings
 PROJECT_INSTANCE_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
 # Dagster's own switches that the commands' Dagster processes run with unless the environment
 # sets them: a range run's per-hour asset events reach the instance's storage (dagster.yaml) in
-# batches, which fd_pipeline.dagster_storage writes with one insert per file.
+# batches, which fd_pipeline.dagster_sqlite writes with one insert per file.
 DAGSTER_DEFAULTS = {"DAGSTER_EVENT_BATCH_SIZE": "1000"}
 LOCK_NAME = ".fd_pipeline_instance.lock"
 STAMP_NAME = ".fd_pipeline_instance_version"  # the Dagster version the storages were last migrated to
@@ -59,6 +59,7 @@ def prepare_instance(home: Path) -> Path:
     run is queued on them."""
     import dagster as dg
 
+    from fd_pipeline.domains import COLLECTIONS
     from fd_pipeline.pools import ensure_pool_limits
 
     # Each storage's migration logs at INFO; the commands print their own progress.
@@ -71,7 +72,7 @@ def prepare_instance(home: Path) -> Path:
                 with redirect_stdout(io.StringIO()):  # the SQLite event log prints its progress
                     instance.upgrade(print_fn=None)
                 _write_atomically(stamp, dg.__version__)
-            ensure_pool_limits(instance)
+            ensure_pool_limits(instance, COLLECTIONS)
     return home
 
 

@@ -17,11 +17,11 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from fd_pipeline.vectorstore import KB, TICKETS
+from fd_pipeline.domains import DOMAINS
 
 log = logging.getLogger(__name__)
 RUN_ID = "rebuild-vectors"
-COLLECTIONS = {"tickets": TICKETS, "kb": KB}
+COLLECTIONS = {domain.name: domain for domain in DOMAINS}
 
 
 def register(subparsers) -> None:
@@ -75,12 +75,13 @@ def rebuild(
     identity = embedder.identity
     out: dict[str, dict[str, Any]] = {}
     for key in collections:
-        spec = COLLECTIONS[key]
+        domain = COLLECTIONS[key]
+        spec = domain.spec
         _require_cached(sync_log.iter_documents(spec.name), identity, sync_log, spec.name)
         vectors.ensure_collection(spec, identity)
         report = write_documents(
             sync_log.iter_documents(spec.name), identity=identity, sync_log=sync_log, vector_store=vectors, spec=spec,
-            item_type="ticket" if spec is TICKETS else "kb_article", run_id=RUN_ID, partition_key=None,
+            item_type=domain.item_type, run_id=RUN_ID, partition_key=None,
             batch_size=batch_size, progress=progress,
         )
         # A collection missing items must not replace a complete one behind the public name.
@@ -92,7 +93,7 @@ def rebuild(
 
 def _require_cached(docs: Iterable, identity, sync_log, collection: str, sample: int = 200) -> None:
     """Refuse to start when the sync log holds no embeddings of this model (FD_EMBED_MODEL changed)."""
-    from fd_pipeline.sync.documents import hash_basis
+    from fd_pipeline.documents import hash_basis
 
     live = [doc for _, doc in zip(range(sample), (d for d in docs if not d.removed and d.texts))]
     hashes = [h for doc in live if doc.hashed_for == hash_basis(identity) for h in doc.content_hashes.values()]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from fd_pipeline.vectorstore import KB, TICKETS
+from fd_pipeline.knowledge_base.collection import KB
+from fd_pipeline.tickets.collection import TICKETS
 
 ASPECTS = sorted(set(TICKETS.aspects) | set(KB.aspects))
 

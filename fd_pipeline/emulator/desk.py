@@ -142,7 +142,6 @@ class Desk:
         self.agents: dict[int, AgentRow] = {a.id: a for a in gen.generate_agents(now_ts)}
         self.me_agent_id = gen.AGENT_ID_START
 
-    # --- reads -----------------------------------------------------------------------------
     @staticmethod
     def _view(t: TicketRow) -> str:
         return "deleted" if t.deleted else ("spam" if t.spam else "live")
@@ -248,7 +247,6 @@ class Desk:
         chain.append(("category", cat.id, cat.name))
         return chain[::-1]
 
-    # --- ticket mutations ----------------------------------------------------------------------
     def _get(self, tid: int) -> TicketRow:
         t = self.tickets.get(tid)
         if t is None:
@@ -415,7 +413,6 @@ class Desk:
                     self.update_ticket(tid, status=3 if t.status != 3 else 2)
             return chosen
 
-    # --- knowledge-base mutations --------------------------------------------------------------
     def _article(self, aid: int) -> ArticleRow:
         a = self.articles.get(aid)
         if a is None:

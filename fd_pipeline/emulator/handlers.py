@@ -162,7 +162,6 @@ class Handlers:
         self.emu = emu
         self.desk = emu.desk
 
-    # --- tickets ------------------------------------------------------------------------------
     async def tickets_list(self, request: Request) -> Response:
         q = request.query_params
         page, per_page = _paging(request)
@@ -229,7 +228,6 @@ class Handlers:
             body = [conversation_json(c) for c in convs]
         return JsonResponse(body, headers=link)
 
-    # --- agents -----------------------------------------------------------------------------------
     async def agents_list(self, request: Request) -> Response:
         q = request.query_params
         state = q.get("state")
@@ -254,7 +252,6 @@ class Handlers:
         with self.desk.lock:
             return JsonResponse(agent_json(_found(self.desk.agents, request, "agent_id")))
 
-    # --- solutions ------------------------------------------------------------------------------
     def _chain(self, folder_id: int, language: str) -> list[tuple[str, int, str]]:
         chain = self.desk.folder_chain(folder_id)
         if language == "en":
@@ -331,7 +328,6 @@ class Handlers:
                 raise not_found()
             return JsonResponse(article_json(a, lang, self._chain(a.folder_id, lang)))
 
-    # --- contacts, companies, groups, roles, products, ticket fields ------------------------------------
     async def contacts_list(self, request: Request) -> Response:
         q = request.query_params
         _paging(request)
@@ -407,7 +403,6 @@ class Handlers:
     async def ticket_field_show(self, request: Request) -> Response:
         return JsonResponse(_by_id(self._ticket_fields(), request, "field_id"))
 
-    # --- time entries and satisfaction ratings ----------------------------------------------------------
     async def ticket_time_entries(self, request: Request) -> Response:
         _paging(request)
         with self.desk.lock:
@@ -457,7 +452,6 @@ class Handlers:
     async def surveys(self, request: Request) -> Response:
         return self._fixed_list(request, [account.survey(self.desk.created_ts)])
 
-    # --- settings -------------------------------------------------------------------------------
     async def helpdesk_settings(self, request: Request) -> Response:
         # Freshdesk lists the additional languages (not the primary) in supported_languages, and in
         # portal_languages those of them the customer portal shows.

@@ -162,7 +162,6 @@ class Emulator:
         state = self.base_url if self._server else "stopped"
         return f"Emulator(seed={self.seed}, tickets={len(self.desk.tickets)}, {state})"
 
-    # --- serving ------------------------------------------------------------------------------
     @property
     def base_url(self) -> str:
         scheme = "https" if self.tls else "http"
@@ -223,7 +222,6 @@ class Emulator:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    # --- controls -----------------------------------------------------------------------------
     def set_faults(self, faults: FaultConfig | None) -> None:
         """Replace the fault plan; its request counter and random stream start afresh."""
         self.fault_config = faults or FaultConfig()
@@ -241,7 +239,7 @@ class Emulator:
     def same_fix(self) -> dict[int, frozenset[int]]:
         return self.desk.same_fix
 
-    # --- mutations (each sets updated_at to clock.now()) ------------------------------------------
+    # Each mutation sets updated_at to clock.now().
     def create_ticket(self, subject: str, description: str = "", **fields) -> int:
         return self.desk.create_ticket(subject, description, **fields)
 

@@ -3,7 +3,7 @@
 Plain Python, no Dagster import; see docs/contracts.md "Freshdesk client".
 """
 
-from fd_pipeline.freshdesk.client import FreshdeskClient
+from fd_pipeline.freshdesk.client import TICKET_LISTING, FreshdeskClient, UpdatedListing
 from fd_pipeline.freshdesk.errors import (
     FreshdeskAuthError, FreshdeskConfigError, FreshdeskError, FreshdeskMalformedResponse,
     FreshdeskNotFound, FreshdeskPaginationError, FreshdeskRateLimited, FreshdeskUnavailable,
@@ -13,6 +13,8 @@ from fd_pipeline.freshdesk.records import Article, Conversation, MalformedItem, 
 
 __all__ = [
     "FreshdeskClient",
+    "UpdatedListing",
+    "TICKET_LISTING",
     "Ticket",
     "Conversation",
     "Article",

@@ -16,6 +16,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -101,8 +102,33 @@ def list_cost(include_description: bool) -> int:
     return 3 if include_description else 1
 
 
-def _tickets_label(filter_: str | None) -> str:
-    return f"tickets (filter={filter_})" if filter_ else "tickets"
+@dataclass(frozen=True)
+class UpdatedListing:
+    """A Freshdesk listing that `FreshdeskClient.walk_updated` reads by update time: its path, what
+    one item is called, and the parser of one item's JSON (raising on a malformed one). A domain
+    synced by update time declares one.
+
+    `since_param`: the query parameter of the lower bound (tickets: `updated_since`; contacts and
+    companies: `_updated_since`). `ordered`: the listing takes `order_by=updated_at` (oldest
+    first), so a walk stops at the window's end and restarts past the page cap; an unordered one
+    is read to its last page, within the cap.
+    """
+
+    path: str
+    kind: str
+    parse: Callable[[Any], Any]
+    since_param: str = "updated_since"
+    ordered: bool = True
+
+    @property
+    def endpoint(self) -> str:
+        return self.path.strip("/")
+
+    def label(self, filter_: str | None = None) -> str:
+        return f"{self.endpoint} (filter={filter_})" if filter_ else self.endpoint
+
+
+TICKET_LISTING = UpdatedListing("/tickets", "ticket", Ticket.from_raw)
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -221,8 +247,6 @@ class FreshdeskClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # -- transport -------------------------------------------------------------------------
 
     def _backoff(self, attempt: int) -> float:
         delay = min(self.backoff_cap, self.backoff_base * (2**attempt))
@@ -475,43 +499,50 @@ class FreshdeskClient:
                 query_page = parse_qs(urlsplit(url).query).get("page")
                 page = int(query_page[0]) if query_page and query_page[0].isdigit() else page + 1
 
-    # -- tickets ---------------------------------------------------------------------------
-
     def iter_tickets_updated(self, *, start: datetime, end: datetime) -> Iterator[Ticket | MalformedItem]:
         """Tickets with start <= updated_at < end, oldest first, each id once (descriptions included)."""
-        yield from self._walk_tickets(start, end, filter_=None, include_description=True, seen=set())
+        yield from self.walk_updated(TICKET_LISTING, start, end, include="description", cost=list_cost(True))
 
     def iter_removed_tickets(self, *, start: datetime, end: datetime) -> Iterator[Ticket | MalformedItem]:
         """Deleted and spam tickets updated in [start, end), each id once."""
         seen: set[str] = set()
         for filter_ in ("deleted", "spam"):
-            yield from self._walk_tickets(start, end, filter_=filter_, include_description=False, seen=seen)
+            yield from self.walk_updated(TICKET_LISTING, start, end, filter_=filter_, cost=list_cost(False), seen=seen)
 
-    def _walk_tickets(
-        self, start: datetime, end: datetime, *, filter_: str | None, include_description: bool, seen: set[str]
-    ) -> Iterator[Ticket | MalformedItem]:
+    def walk_updated(
+        self, listing: UpdatedListing, start: datetime, end: datetime, *, filter_: str | None = None,
+        include: str | None = None, cost: int = 1, seen: set[str] | None = None,
+    ) -> Iterator[Any]:
+        """The items of `listing` with start <= updated_at < end, oldest first, each id once (ids
+        in `seen` are skipped, and those yielded added), each parsed or a MalformedItem.
+
+        Freshdesk serves at most MAX_LIST_PAGES pages per listing: past them the walk restarts
+        from the newest `updated_at` it read.
+        """
         start, end = _utc(start), _utc(end)
         if end <= start:
             return
+        seen = set() if seen is None else seen
         since = _floor_second(start)
-        cost = list_cost(include_description)
-        label = _tickets_label(filter_)
+        label = listing.label(filter_)
         while True:
-            params = self._list_params(since, filter_, include_description)
+            params = self._list_params(listing, since, filter_, include)
             pages = 0
             newest: datetime | None = None
             walk_on = False
-            for page, items in self._pages("/tickets", params, endpoint="tickets", what=label, cost=cost):
+            for page, items in self._pages(listing.path, params, endpoint=listing.endpoint, what=label, cost=cost):
                 pages += 1
                 for raw in items:
                     updated = self._updated_at(raw)
                     if updated is not None:
                         if updated >= end:
-                            return  # ascending order: nothing later is in the window
+                            if listing.ordered:
+                                return  # ascending order: nothing later is in the window
+                            continue
                         newest = updated if newest is None or updated > newest else newest
                         if updated < start:
                             continue
-                    item = self._parse(Ticket.from_raw, raw, "ticket", f"GET /api/v2/tickets page {page}")
+                    item = self._parse(listing.parse, raw, listing.kind, f"GET /api/v2{listing.path} page {page}")
                     key = self._key(raw)
                     if key is not None:
                         if key in seen:
@@ -525,24 +556,28 @@ class FreshdeskClient:
                     break
             if not walk_on:
                 return
+            if not listing.ordered:
+                raise FreshdeskPaginationError(
+                    f"Cannot list {label} past {MAX_LIST_PAGES} pages since {_fmt_since(since)}: the listing is not "
+                    "ordered by updated_at, so the walk cannot restart from the newest item read"
+                )
             if newest is None or _floor_second(newest) <= since:
                 raise FreshdeskPaginationError(
                     f"Cannot walk {label} past {_fmt_since(since)}: more than {MAX_LIST_PAGES * self.per_page} "
-                    "tickets share that updated_at second and Freshdesk serves at most "
+                    f"{listing.endpoint} share that updated_at second and Freshdesk serves at most "
                     f"{MAX_LIST_PAGES} pages per listing"
                 )
             since = _floor_second(newest)
             log.info("%s: %d pages read, restarting the listing from updated_since=%s", label, pages, _fmt_since(since))
 
-    def _list_params(self, since: datetime, filter_: str | None, include_description: bool) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "updated_since": _fmt_since(since),
-            "order_by": "updated_at",
-            "order_type": "asc",
-            "per_page": self.per_page,
-        }
-        if include_description:
-            params["include"] = "description"
+    def _list_params(self, listing: UpdatedListing, since: datetime, filter_: str | None,
+                     include: str | None) -> dict[str, Any]:
+        params: dict[str, Any] = {listing.since_param: _fmt_since(since)}
+        if listing.ordered:
+            params.update(order_by="updated_at", order_type="asc")
+        params["per_page"] = self.per_page
+        if include:
+            params["include"] = include
         if filter_:
             params["filter"] = filter_
         return params
@@ -557,12 +592,13 @@ class FreshdeskClient:
         """
         if not 1 <= page <= MAX_LIST_PAGES:
             raise ValueError(f"page must be between 1 and {MAX_LIST_PAGES}, got {page}")
-        params = {**self._list_params(since, filter_, include_description), "page": page}
+        listing = TICKET_LISTING
+        params = {**self._list_params(listing, since, filter_, "description" if include_description else None), "page": page}
         # _pages fetches lazily: taking its first page makes one call (and counts it in pages_read).
-        _, items = next(self._pages("/tickets", params, endpoint="tickets", what=_tickets_label(filter_),
+        _, items = next(self._pages(listing.path, params, endpoint=listing.endpoint, what=listing.label(filter_),
                                     cost=list_cost(include_description)))
-        where = f"GET /api/v2/tickets page {page}"
-        return [self._parse(Ticket.from_raw, raw, "ticket", where) for raw in items]
+        where = f"GET /api/v2{listing.path} page {page}"
+        return [self._parse(listing.parse, raw, listing.kind, where) for raw in items]
 
     @staticmethod
     def _updated_at(raw: Any) -> datetime | None:
@@ -609,8 +645,6 @@ class FreshdeskClient:
             )
         return updated
 
-    # -- conversations ---------------------------------------------------------------------
-
     def iter_conversations(self, ticket_id: int) -> Iterator[Conversation | MalformedItem]:
         """All conversations of a ticket, every page; unparseable ones as MalformedItem."""
         path = f"/tickets/{int(ticket_id)}/conversations"
@@ -622,8 +656,6 @@ class FreshdeskClient:
     def list_conversations(self, ticket_id: int) -> list[Conversation]:
         """All conversations of a ticket; malformed ones are logged, counted in stats and left out."""
         return [c for c in self.iter_conversations(ticket_id) if isinstance(c, Conversation)]
-
-    # -- help desk settings ----------------------------------------------------------------
 
     def helpdesk_languages(self) -> tuple[str | None, tuple[str, ...]] | None:
         """(primary language, the other languages articles may be translated into) from
@@ -666,8 +698,6 @@ class FreshdeskClient:
             if got is not None:
                 found.append(language)
         return tuple(found)
-
-    # -- knowledge base --------------------------------------------------------------------
 
     def iter_kb_articles(
         self, languages: tuple[str, ...] | list[str] = (), category_ids: Any = None

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from fd_pipeline.freshdesk import FreshdeskClient, MalformedItem
-from fd_pipeline.sync.engine import ArticleFetchReport
+from fd_pipeline.sync.reports import ArticleFetchReport
 from fd_pipeline.sync.failures import item_updated_at, malformed_result
 from fd_pipeline.sync.fetch import fetch_session
 from fd_pipeline.sync_log import RawRecord, SyncLog
-from fd_pipeline.vectorstore import KB
+from fd_pipeline.knowledge_base.collection import KB
 
 from .texts import PUBLISHED, article_key, article_record
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from fd_pipeline.sync.documents import Document, kb_item_id
+from fd_pipeline.documents import Document
 from fd_pipeline.sync.failures import unreadable_result
 from fd_pipeline.sync_log import ItemResult, SyncLog
-from fd_pipeline.vectorstore import KB
+from fd_pipeline.knowledge_base.collection import KB, kb_item_id
 
 from .texts import article_documents as record_documents
 from .texts import parse_section_item_id, section_point_id

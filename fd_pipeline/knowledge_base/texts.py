@@ -8,7 +8,8 @@ from typing import Any
 
 from fd_pipeline.freshdesk import Article
 from fd_pipeline.freshdesk.html import html_to_text
-from fd_pipeline.sync.documents import Document, clip, detect_language, kb_item_id, kb_point_id
+from fd_pipeline.documents import Document, clip, detect_language
+from fd_pipeline.knowledge_base.collection import kb_item_id, kb_point_id
 
 PUBLISHED = 2
 ASPECTS = ("intent", "procedure")

@@ -11,154 +11,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 
+from fd_pipeline.documents import Document, hash_basis
 from fd_pipeline.embedding import Embedder, Embedding, EmbeddingFailure, ModelIdentity
 from fd_pipeline.sync_log import ItemResult, SyncLog
 from fd_pipeline.vectorstore import CollectionSpec, Point, VectorStore
 
-from .documents import Document, hash_basis
+from .reports import EmbedReport, StepReport, WriteReport
 
 log = logging.getLogger(__name__)
-MAX_ERRORS_KEPT = 20
 # A long step says what it is doing at least this often (seconds).
 PROGRESS_EVERY_S = 10.0
-
-
-# Maps an item's `updated_at` (None when unknown) to the label of the hour it counts in.
-HourOf = Callable[[datetime | None], str]
-# What the items of each item type are called in messages.
-ITEM_LABELS = {"ticket": "tickets", "kb_article": "KB articles"}
-
-
-def _one_bucket(_at: datetime | None) -> str:
-    return ""
-
-
-@dataclass
-class StepReport:
-    """What one stage of a sync counted, per hour of the run and in total.
-
-    Each stage declares the keys it counts (`KEYS`), which of them is its failure count (`FAILED`),
-    and what its failures are a share of (`handled`), so the failure ratio has the right
-    denominator by construction and an asset shows only keys that mean something for it.
-    `hour_of` attributes every count to the hour of the item's `updated_at`.
-    """
-
-    KEYS: ClassVar[tuple[str, ...]] = ()
-    FAILED: ClassVar[str] = ""
-    SECONDS: ClassVar[tuple[str, ...]] = ()
-
-    hour_of: HourOf = _one_bucket
-    item_type: str | None = None
-    counts: Counter = field(default_factory=Counter)
-    hours: dict[str, Counter] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, key: str, n: int = 1, *, at: datetime | None = None) -> None:
-        if key not in self.KEYS:
-            raise KeyError(f"{type(self).__name__} does not count {key!r} (it counts {', '.join(self.KEYS)})")
-        if not n:
-            return
-        self.counts[key] += n
-        hour = self.hour_of(at)
-        bucket = self.hours.get(hour)
-        if bucket is None:
-            bucket = self.hours[hour] = Counter()
-        bucket[key] += n
-
-    def fail(self, item_id: str, message: str, *, at: datetime | None = None) -> None:
-        self.add(self.FAILED, at=at)
-        self.error(item_id, message)
-
-    def time(self, key: str, seconds: float) -> None:
-        if key not in self.SECONDS:
-            raise KeyError(f"{type(self).__name__} does not time {key!r}")
-        self.seconds[key] = self.seconds.get(key, 0.0) + seconds
-
-    def error(self, item_id: str, message: str) -> None:
-        if len(self.errors) < MAX_ERRORS_KEPT:
-            self.errors.append(f"{item_id}: {message}")
-
-    @property
-    def items(self) -> str:
-        """What the counted items are, for messages."""
-        return ITEM_LABELS.get(self.item_type or "", "items")
-
-    @property
-    def failed(self) -> int:
-        return self.counts[self.FAILED]
-
-    @property
-    def handled(self) -> int:
-        """How many items this stage dealt with: the failures' denominator."""
-        raise NotImplementedError
-
-
-@dataclass
-class FetchReport(StepReport):
-    """Reading from Freshdesk into the raw store: every listed item once, by outcome."""
-
-    KEYS: ClassVar[tuple[str, ...]] = ("fetched", "new", "changed", "unchanged", "removed", "failed_fetch")
-    FAILED: ClassVar[str] = "failed_fetch"
-    SECONDS: ClassVar[tuple[str, ...]] = ("fetch",)
-
-    @property
-    def handled(self) -> int:
-        return self.counts["fetched"]
-
-
-@dataclass
-class TicketFetchReport(FetchReport):
-    """Tickets also re-read the retry queue and read conversations of changed tickets."""
-
-    KEYS: ClassVar[tuple[str, ...]] = (*FetchReport.KEYS, "retried", "conversation_calls")
-    item_type: str | None = "ticket"
-
-    @property
-    def handled(self) -> int:
-        return self.counts["fetched"] + self.counts["retried"]
-
-
-@dataclass
-class ArticleFetchReport(FetchReport):
-    item_type: str | None = "kb_article"
-
-
-@dataclass
-class EmbedReport(StepReport):
-    """Embedding the texts of live documents: texts shared within a batch are embedded once
-    (`deduplicated`), texts already in the cache are not embedded again (`cached`)."""
-
-    KEYS: ClassVar[tuple[str, ...]] = (
-        "documents", "texts", "deduplicated", "cached", "embedded", "failed_embed", "tokens", "truncated",
-    )
-    FAILED: ClassVar[str] = "failed_embed"
-    SECONDS: ClassVar[tuple[str, ...]] = ("embed", "store")
-
-    @property
-    def handled(self) -> int:
-        return self.counts["documents"]
-
-
-@dataclass
-class WriteReport(StepReport):
-    """Writing documents to the collection: each document (and each stray point) has exactly one
-    outcome among new, changed, unchanged, deleted, superseded (another run already wrote a newer
-    version) and failed_write."""
-
-    KEYS: ClassVar[tuple[str, ...]] = ("new", "changed", "unchanged", "deleted", "superseded", "failed_write", "upserted")
-    FAILED: ClassVar[str] = "failed_write"
-    SECONDS: ClassVar[tuple[str, ...]] = ("write", "log")
-
-    @property
-    def handled(self) -> int:
-        return sum(self.counts[k] for k in ("new", "changed", "unchanged", "deleted", "superseded", "failed_write"))
 
 
 def batched(items: Iterable, size: int) -> Iterator[list]:
@@ -300,6 +165,7 @@ def write_documents(
     sync_log: SyncLog,
     vector_store: VectorStore,
     spec: CollectionSpec,
+    whole: bool = False,
     item_type: str,
     run_id: str | None,
     partition_key: str | None,
@@ -313,11 +179,14 @@ def write_documents(
     `docs` are kept documents (hashed by the embedding step); one hashed for another model than
     `identity` (or another token limit) has no vectors here. A point whose stored hashes and
     payload equal the document's is left alone; the sync log still records it, so a re-run
-    converges to the same state and repairs a wiped collection.
+    converges to the same state and repairs a wiped collection. With `whole` the documents are
+    the whole collection, which is reconciled with them: any point they do not account for leaves
+    it (the KB is listed whole every run, tickets only by window).
     """
     report = report if report is not None else WriteReport(item_type=item_type)
     collection = spec.name
     basis = hash_basis(identity)
+    live_ids: set = set()  # points the documents account for, superseded ones included
 
     def status(doing: str, seconds: float | None = None) -> str:
         c = report.counts
@@ -327,6 +196,7 @@ def write_documents(
     with Heartbeat(progress, status, progress_every) as beat:
         for chunk in batched(docs, batch_size):
             beat.doing(f"writing a batch of {len(chunk)} documents")
+            live_ids.update(d.point_id for d in chunk if not d.removed)
             results: list[ItemResult] = []
             failures: list[ItemResult] = []
             known = sync_log.get_items(collection, [d.item_id for d in chunk])
@@ -373,6 +243,10 @@ def write_documents(
             record_failures(sync_log, collection, item_type, failures, report, run_id=run_id, partition_key=partition_key)
             report.time("log", time.perf_counter() - started)
             progress(status("batch written"))
+    if whole:
+        stray = [pid for pid in vector_store.scroll_ids(spec, identity) if pid not in live_ids]
+        vector_store.delete(spec, identity, stray)
+        report.add("deleted", len(stray))  # no document, so no hour of its own: the range's last
     return report
 
 

@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from fd_pipeline.freshdesk import FreshdeskClient
 from fd_pipeline.sync_log import ItemResult, SyncLog
 
-from .engine import FetchReport, record_failures
+from .engine import record_failures
+from .reports import FetchReport
 
 
 @contextmanager

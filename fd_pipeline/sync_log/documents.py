@@ -13,7 +13,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from fd_pipeline.sync.documents import Document
+from fd_pipeline.documents import Document
 
 from .database import Database, chunks
 from .schema import documents, utcnow

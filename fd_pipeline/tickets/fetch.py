@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 
 from fd_pipeline.freshdesk import Conversation, FreshdeskClient, FreshdeskNotFound, MalformedItem, Ticket
 from fd_pipeline.freshdesk.errors import FreshdeskMalformedResponse
-from fd_pipeline.sync.engine import TicketFetchReport
+from fd_pipeline.sync.reports import TicketFetchReport
 from fd_pipeline.sync.failures import item_updated_at, malformed_result
 from fd_pipeline.sync.fetch import fetch_session
 from fd_pipeline.sync_log import ItemResult, RawRecord, SyncLog
-from fd_pipeline.vectorstore import TICKETS
+from fd_pipeline.tickets.collection import TICKETS
 
 from .texts import ticket_record
 

@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import TypeVar
 
-from fd_pipeline.sync.documents import Document
+from fd_pipeline.documents import Document
 from fd_pipeline.sync.failures import unreadable_result
 from fd_pipeline.sync_log import ItemResult, RawRecord, SyncLog
-from fd_pipeline.vectorstore import TICKETS
+from fd_pipeline.tickets.collection import TICKETS
 
 from .texts import ticket_document
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from fd_pipeline.freshdesk import Conversation, Ticket
 from fd_pipeline.freshdesk.html import html_to_text, strip_quoted_and_signature
-from fd_pipeline.sync.documents import Document, clip, detect_language
+from fd_pipeline.documents import Document, clip, detect_language
 
 STATUS_NAMES = {2: "open", 3: "pending", 4: "resolved", 5: "closed"}
 PRIORITY_NAMES = {1: "low", 2: "medium", 3: "high", 4: "urgent"}

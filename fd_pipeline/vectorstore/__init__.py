@@ -4,8 +4,6 @@ from fd_pipeline.vectorstore.config import VectorStoreConfig
 from fd_pipeline.vectorstore.engine import Layout
 from fd_pipeline.vectorstore.errors import ModelMismatch, UnknownAspect, VectorStoreError, VectorStoreUnavailable
 from fd_pipeline.vectorstore.records import (
-    KB,
-    TICKETS,
     CollectionSpec,
     Hit,
     Point,
@@ -14,9 +12,7 @@ from fd_pipeline.vectorstore.records import (
 from fd_pipeline.vectorstore.store import VectorStore
 
 __all__ = [
-    "KB",
     "Layout",
-    "TICKETS",
     "UnknownAspect",
     "CollectionSpec",
     "Hit",

@@ -42,8 +42,6 @@ class ClientEngine:
         with contextlib.suppress(Exception):
             self.client.close()
 
-    # -- connection and errors ----------------------------------------------------------------
-
     def _connect(self) -> QdrantClient:
         cfg = self.config
         url = cfg.server_url
@@ -121,8 +119,6 @@ class ClientEngine:
             return VectorStoreError(f"{what} failed on {self.where}: {self._scrub(exc)}")
         return None
 
-    # -- collections --------------------------------------------------------------------------
-
     def collection_names(self) -> set[str]:
         with self._calling("listing collections"):
             return {c.name for c in self.client.get_collections().collections}
@@ -164,8 +160,6 @@ class ClientEngine:
         ops.append(models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name=name, alias_name=alias)))
         with self._calling(f"pointing {alias} at {name}"):
             self.client.update_collection_aliases(change_aliases_operations=ops)
-
-    # -- points -------------------------------------------------------------------------------
 
     @staticmethod
     def _vectors(vectors: Vectors) -> dict[str, Any]:

@@ -89,8 +89,6 @@ class EdgeEngine:
             self.close()
             raise
 
-    # -- the folder ----------------------------------------------------------------------------
-
     def _lock(self) -> None:
         fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -161,8 +159,6 @@ class EdgeEngine:
                 "(run a Qdrant server and set QDRANT_URL for concurrent use)"
             )
         return VectorStoreError(f"{what} failed on {self.where}: {message[:500]}")
-
-    # -- collections and the public names --------------------------------------------------------
 
     def collection_names(self) -> set[str]:
         folder = self.root / "collections"
@@ -247,8 +243,6 @@ class EdgeEngine:
         if not (self._folder(name) / "collection.json").is_file():
             raise VectorStoreError(f"cannot point {alias} at {name}: it does not exist on {self.where}")
         _write_atomic(self.root / "aliases" / f"{alias}.json", {"collection": name})
-
-    # -- points ------------------------------------------------------------------------------------
 
     def _update(self, name: str, what: str, operation: Any) -> None:
         shard = self._shard(name)

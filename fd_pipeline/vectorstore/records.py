@@ -12,38 +12,11 @@ from fd_pipeline.vectorstore.errors import UnknownAspect
 PointId = int | str
 
 
-# Payload fields the pipeline filters on: indexed by qdrant-edge and a server (qdrant-client in memory ignores them).
-TICKET_INDEXES: tuple[tuple[str, str], ...] = (
-    ("ticket_id", "integer"),
-    ("status", "integer"),
-    ("status_name", "keyword"),
-    ("priority", "integer"),
-    ("priority_name", "keyword"),
-    ("type", "keyword"),
-    ("tags", "keyword"),
-    ("source", "integer"),
-    ("group_id", "integer"),
-    ("product_id", "integer"),
-    ("language", "keyword"),
-    ("created_at", "datetime"),
-    ("updated_at", "datetime"),
-)
-KB_INDEXES: tuple[tuple[str, str], ...] = (
-    ("article_id", "integer"),
-    ("status", "integer"),
-    ("folder_id", "integer"),
-    ("category_id", "integer"),
-    ("folder_path", "keyword"),
-    ("tags", "keyword"),
-    ("language", "keyword"),
-    ("translation", "bool"),
-    ("updated_at", "datetime"),
-)
-
-
 @dataclass(frozen=True)
 class CollectionSpec:
-    """A public collection name (an alias in Qdrant) and the aspects each point may carry."""
+    """A public collection name (an alias in Qdrant), the aspects each point may carry, and the
+    payload fields searches filter on (indexed by qdrant-edge and a server; qdrant-client in
+    memory ignores them). Each domain declares its own (e.g. `tickets/collection.py`)."""
 
     name: str
     aspects: tuple[str, ...]
@@ -60,10 +33,6 @@ class CollectionSpec:
     def check_aspect(self, aspect: str) -> None:
         if aspect not in self.aspects:
             raise UnknownAspect(f"{self.name} has no aspect {aspect!r}; expected one of {', '.join(self.aspects)}")
-
-
-TICKETS = CollectionSpec("support_tickets", aspects=("symptom", "cause", "resolution"), payload_indexes=TICKET_INDEXES)
-KB = CollectionSpec("kb_procedures", aspects=("intent", "procedure"), payload_indexes=KB_INDEXES)
 
 
 V = TypeVar("V")

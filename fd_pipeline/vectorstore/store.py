@@ -89,11 +89,6 @@ class VectorStore:
             self._engine = None  # type: ignore[assignment]
 
     @property
-    def engine(self) -> str:
-        """"server", "memory", "edge" or "local" (see VectorStoreConfig.engine)."""
-        return self.config.engine
-
-    @property
     def client(self):
         """The underlying qdrant-client (server, memory, local mode), for what this class does not cover."""
         client = getattr(self._engine, "client", None)
@@ -114,16 +109,10 @@ class VectorStore:
         self._written.difference_update(names)
         return changed
 
-    def collection_layout(self, physical: str) -> Layout:
-        """The dense vector sizes, sparse vectors and IDF-modified sparse vectors of a physical collection."""
-        return self._layout(physical)
-
     def index_state(self, spec: CollectionSpec, identity: ModelIdentity | None = None) -> dict[str, int] | None:
         """Segments, points and indexed vectors of the collection (qdrant-edge only; None elsewhere)."""
         state = getattr(self._engine, "index_state", None)
         return state(self._read_target(spec, identity)) if state else None
-
-    # -- collections and aliases ------------------------------------------------------------
 
     def physical_name(self, spec: CollectionSpec, identity: ModelIdentity) -> str:
         """The collection holding `identity`'s vectors for `spec`: `<public name>__<model key>`."""
@@ -235,8 +224,6 @@ class VectorStore:
             raise VectorStoreError(f"{spec.name} does not exist yet on {self._where()} (no alias)")
         return target
 
-    # -- writes -----------------------------------------------------------------------------
-
     def upsert(self, spec: CollectionSpec, identity: ModelIdentity, points: Iterable[Point[Embedding]]) -> int:
         """Write points in batches of `upsert_batch`, each replacing any stored point of that id whole.
 
@@ -301,8 +288,6 @@ class VectorStore:
                 out[sparse_name] = _sparse(indices, values, f"point {point_id} {aspect}")
         return out
 
-    # -- reads ------------------------------------------------------------------------------
-
     def retrieve(
         self, spec: CollectionSpec, identity: ModelIdentity | None, ids: Iterable[PointId]
     ) -> dict[PointId, dict[str, Any]]:
@@ -340,14 +325,6 @@ class VectorStore:
         target = self._read_target(spec, identity)
         pages = self._engine.scroll(target, page_size=page_size, with_payload=False, with_vectors=False)
         return [r.id for page in pages for r in page]
-
-    def scroll_points(
-        self, spec: CollectionSpec, identity: ModelIdentity | None = None, *, page_size: int = 500
-    ) -> dict[PointId, tuple[dict[str, Any], set[str]]]:
-        """Every point: id -> (payload, names of the vectors it holds). For checks and tests."""
-        target = self._read_target(spec, identity)
-        pages = self._engine.scroll(target, page_size=page_size, with_payload=True, with_vectors=True)
-        return {r.id: (r.payload, set(r.vectors)) for page in pages for r in page}
 
     def sample_vectors(
         self, spec: CollectionSpec, identity: ModelIdentity | None = None, limit: int = 10

@@ -5,14 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
-_KB_NAMESPACE = uuid.UUID("5b0c2f4e-8f3c-4f57-9d0b-7a2f3c1e6d11")
 
 
 @dataclass(frozen=True)
@@ -63,17 +61,6 @@ def detect_language(text: str) -> str:
         return "en"
     hangul = sum(1 for c in letters if _HANGUL.match(c))
     return "ko" if hangul / len(letters) >= 0.2 else "en"
-
-
-def kb_point_id(article_id: int, translation_language: str | None) -> int | str:
-    """The Freshdesk id for the original article; a uuid5 of id and language for a translation."""
-    if not translation_language:
-        return article_id
-    return str(uuid.uuid5(_KB_NAMESPACE, f"{article_id}:{translation_language}"))
-
-
-def kb_item_id(article_id: int, translation_language: str | None) -> str:
-    return f"{article_id}:{translation_language}" if translation_language else str(article_id)
 
 
 def clip(text: str | None, limit: int) -> str:
