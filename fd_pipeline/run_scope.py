@@ -71,7 +71,12 @@ def sole_holder(context: dg.AssetExecutionContext) -> Iterator[None]:
             if run is not None:
                 return run.is_finished
             worker = store.workers([run_id]).get(run_id)
-            return worker is None or worker_gone(
+            if worker is None:
+                # Not registered (yet, or its registration met the other process's migration of a
+                # new SQLite file): the claim holds until it is as old as a stale heartbeat.
+                age = store.claim_age_s(pool)
+                return age is None or age > resource.worker_stale_seconds
+            return worker_gone(
                 worker, now=utcnow(), stale_after_s=resource.worker_stale_seconds, machine=this_machine()
             ) is not None
 

@@ -94,6 +94,12 @@ def test_on_two_instances_exactly_one_proceeds(attempt, make_emulator, tmp_path,
     results = _start_two(emu, homes, tmp_path)
 
     codes = [code for code, _ in results]
+    if codes == [0, 0]:
+        # On a loaded machine one command may reach its step only after the other's fetch ended:
+        # then both succeed, one after the other, and never fetch at once.
+        spans = sorted(_step_span(home, _runs(home, monkeypatch)[0].run_id, monkeypatch) for home in homes)
+        assert spans[0][1] <= spans[1][0], spans
+        return
     assert sorted(c == 0 for c in codes) == [False, True], results
     winner_home = homes[codes.index(0)]
     loser_output = results[1 - codes.index(0)][1]

@@ -119,6 +119,12 @@ class WorkerLog(Database):
                 return None
         raise SyncLogError(f"could not claim pool {pool!r}: its claim kept changing hands")
 
+    def claim_age_s(self, pool: str) -> float | None:
+        """Seconds since `pool` was claimed by its holder, or None when nobody holds it."""
+        with self._tx() as conn:
+            at = conn.execute(sa.select(pool_claims.c.claimed_at).where(pool_claims.c.pool == pool)).scalar_one_or_none()
+        return None if at is None else (utcnow() - at).total_seconds()
+
     def release_claim(self, pool: str, run_id: str) -> None:
         with self._tx() as conn:
             conn.execute(pool_claims.delete().where(pool_claims.c.pool == pool, pool_claims.c.run_id == run_id))
